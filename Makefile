@@ -1,0 +1,78 @@
+# The single entry point. Every target installs what it needs into .venv first,
+# so a fresh machine with only Python can run `make serve` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+HOST ?= 127.0.0.1
+PORT ?= 50051
+MODEL ?= default
+DATA ?= examples/assistant
+MODELS_DIR ?= models
+EXPORT_DIR ?= exported
+PYTEST_ARGS ?=
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install serve test lint typecheck proto proto-check train export bench bench-small clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned, so nothing can pull a CUDA build (DESIGN.md section 4)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with training and dev extras
+
+serve: $(STAMP) ## train + export the example bot if no export exists, then serve on HOST:PORT
+	@if [ ! -e $(EXPORT_DIR)/$(MODEL)/current ]; then \
+		echo "No export for model '$(MODEL)' yet: training and exporting $(DATA) first."; \
+		$(BIN)/intent-train train --data $(DATA) --model $(MODEL) --models-dir $(MODELS_DIR) && \
+		$(BIN)/intent-export --model $(MODEL) --models-dir $(MODELS_DIR) --export-dir $(EXPORT_DIR) || exit $$?; \
+	fi
+	$(BIN)/intent-server --host $(HOST) --port $(PORT) --export-dir $(EXPORT_DIR) --model $(MODEL)
+
+train: $(STAMP) ## train MODEL from DATA (a YAML file or folder)
+	$(BIN)/intent-train train --data $(DATA) --model $(MODEL) --models-dir $(MODELS_DIR)
+
+validate: $(STAMP) ## check DATA for mistakes without training
+	$(BIN)/intent-train validate $(DATA)
+
+export: $(STAMP) ## export the latest trained MODEL to exported/MODEL/
+	$(BIN)/intent-export --model $(MODEL) --models-dir $(MODELS_DIR) --export-dir $(EXPORT_DIR)
+
+proto: $(STAMP) ## regenerate the committed gRPC code from protos/
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \
+		protos/intent_server/proto/intent.proto
+
+proto-check: $(STAMP) ## fail when the committed generated code is stale
+	@tmp=$$(mktemp -d) && \
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp \
+		protos/intent_server/proto/intent.proto && \
+	for f in intent_pb2.py intent_pb2.pyi intent_pb2_grpc.py; do \
+		diff -q $$tmp/intent_server/proto/$$f intent_server/proto/$$f >/dev/null || \
+		{ echo "intent_server/proto/$$f is stale: run 'make proto' and commit it"; rm -rf $$tmp; exit 1; }; \
+	done; rm -rf $$tmp; echo "generated proto code is up to date"
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy intent_server trainer bench
+
+test: $(STAMP) proto-check lint ## install, check generated code and lint, run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) ## accuracy and speed benchmark; results under bench/results/
+	$(BIN)/python -m bench.run
+
+clean: ## remove trained models, exports, caches (keeps .venv)
+	rm -rf $(MODELS_DIR) .cache $(EXPORT_DIR)/*/ .pytest_cache .mypy_cache .ruff_cache

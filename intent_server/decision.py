@@ -1,0 +1,69 @@
+"""The out-of-scope rule, shared by trainer, exporter, server and benchmark."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Confidence below `confidence`, or a top-two gap below `margin`, means out of scope."""
+
+    confidence: float = 0.0
+    margin: float = 0.0
+    rule: str = ""
+
+    def __post_init__(self) -> None:
+        for field_name in ("confidence", "margin"):
+            value = getattr(self, field_name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"threshold {field_name} must be within [0, 1], got {value}")
+
+
+class Reason(enum.IntEnum):
+    """Why an answer is out of scope; values equal the proto enum OutOfScopeReason."""
+
+    NONE = 0
+    LOW_CONFIDENCE = 1
+    AMBIGUOUS = 2
+    OUT_OF_SCOPE_CLASS = 3
+
+
+@dataclass(frozen=True)
+class Decision:
+    label: str
+    confidence: float
+    reason: Reason
+    top_index: int
+
+    @property
+    def out_of_scope(self) -> bool:
+        return self.label == OUT_OF_SCOPE
+
+
+def decide(probs: np.ndarray, labels: Sequence[str], thresholds: Thresholds) -> Decision:
+    """Apply the out-of-scope rule to one row of probabilities (see docs/ARCHITECTURE.md)."""
+    top = int(np.argmax(probs))
+    if labels[top] == OUT_OF_SCOPE:
+        return Decision(OUT_OF_SCOPE, float(probs[top]), Reason.OUT_OF_SCOPE_CLASS, top)
+    in_scope = [i for i, name in enumerate(labels) if name != OUT_OF_SCOPE]
+    ordered = sorted(in_scope, key=lambda i: float(probs[i]), reverse=True)
+    best = float(probs[ordered[0]])
+    second = float(probs[ordered[1]]) if len(ordered) > 1 else 0.0
+    if best < thresholds.confidence:
+        return Decision(OUT_OF_SCOPE, 1.0 - best, Reason.LOW_CONFIDENCE, top)
+    if best - second < thresholds.margin:
+        return Decision(OUT_OF_SCOPE, 1.0 - best, Reason.AMBIGUOUS, top)
+    return Decision(labels[top], best, Reason.NONE, top)
+
+
+def decide_batch(
+    probs: np.ndarray, labels: Sequence[str], thresholds: Thresholds
+) -> list[Decision]:
+    return [decide(row, labels, thresholds) for row in probs]

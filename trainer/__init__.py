@@ -1,0 +1,1 @@
+"""Training and export: YAML examples -> MLP head over frozen MiniLM -> ONNX."""
