@@ -1,0 +1,75 @@
+"""Model output -> protobuf messages. The out-of-scope rule is `decision.decide`, never here."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from intent_server.decision import Reason, decide
+from intent_server.model_registry import ServedModel
+from intent_server.proto import intent_pb2
+from intent_server.validation import Limits
+
+_REASONS: dict[Reason, intent_pb2.OutOfScopeReason] = {
+    Reason.NONE: intent_pb2.OUT_OF_SCOPE_REASON_UNSPECIFIED,
+    Reason.LOW_CONFIDENCE: intent_pb2.OUT_OF_SCOPE_REASON_LOW_CONFIDENCE,
+    Reason.AMBIGUOUS: intent_pb2.OUT_OF_SCOPE_REASON_AMBIGUOUS,
+    Reason.OUT_OF_SCOPE_CLASS: intent_pb2.OUT_OF_SCOPE_REASON_OUT_OF_SCOPE_CLASS,
+}
+
+
+def to_response(
+    probs: np.ndarray, truncated: bool, served: ServedModel, top_k: int
+) -> intent_pb2.ClassifyIntentResponse:
+    """One row of probabilities -> response with decision, reason and the real-score ranking."""
+    labels = served.model.labels
+    decision = decide(probs, labels, served.model.thresholds)
+    order = np.argsort(-probs, kind="stable")[:top_k]
+    return intent_pb2.ClassifyIntentResponse(
+        intent=intent_pb2.IntentScore(name=decision.label, confidence=decision.confidence),
+        ranking=[
+            intent_pb2.IntentScore(name=labels[i], confidence=float(probs[i])) for i in order
+        ],
+        out_of_scope=decision.out_of_scope,
+        model_version=served.model.version,
+        out_of_scope_reason=_REASONS[decision.reason],
+        truncated=truncated,
+        top_intent=intent_pb2.IntentScore(
+            name=labels[decision.top_index], confidence=float(probs[decision.top_index])
+        ),
+        model=served.name,
+    )
+
+
+def _metrics(raw: object) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(key): float(value)
+        for key, value in raw.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+
+
+def to_model_info(
+    served: ServedModel, limits: Limits, available: list[str]
+) -> intent_pb2.ModelInfo:
+    export = served.export
+    manifest = export.manifest
+    encoder = manifest.get("encoder", {})
+    thresholds = served.model.thresholds
+    return intent_pb2.ModelInfo(
+        name=served.name,
+        version=export.version,
+        labels=list(export.labels),
+        thresholds=intent_pb2.Thresholds(
+            confidence=thresholds.confidence, margin=thresholds.margin, rule=thresholds.rule
+        ),
+        metrics=_metrics(manifest.get("metrics")),
+        encoder=str(encoder.get("name", "")) if isinstance(encoder, dict) else "",
+        encoder_variant=export.encoder_variant,
+        max_batch_texts=limits.max_batch_texts,
+        max_text_bytes=limits.max_text_bytes,
+        max_tokens=export.max_tokens,
+        created_at=str(manifest.get("created_at", "")),
+        available_models=available,
+    )
