@@ -1,0 +1,81 @@
+"""Checks across all files: duplicates, examples per intent, number of intents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trainer.data_model import ERROR, WARNING, Example, Problem
+from trainer.data_parse import ParsedFile
+from trainer.data_text import duplicate_key
+
+
+@dataclass
+class _Intent:
+    name: str
+    source: Path  # where it is first declared
+    line: int
+    examples: list[Example] = field(default_factory=list)
+
+
+def _where(example: Example) -> str:
+    return f"{example.source}:{example.line}"
+
+
+def merge_and_check(
+    files: list[ParsedFile], min_examples: int, root: Path
+) -> tuple[list[Example], list[Problem]]:
+    """Merge intents over files (first copy of a duplicate kept) and report cross-file problems."""
+    intents: dict[str, _Intent] = {}
+    first_seen: dict[str, Example] = {}
+    problems: list[Problem] = []
+    for parsed in files:
+        for block in parsed.blocks:
+            intent = intents.setdefault(block.name, _Intent(block.name, block.source, block.line))
+            for example in block.examples:
+                key = duplicate_key(example.text)
+                earlier = first_seen.get(key)
+                if earlier is None:
+                    first_seen[key] = example
+                    intent.examples.append(example)
+                elif earlier.intent == example.intent:
+                    problems.append(
+                        Problem(
+                            WARNING, example.source, example.line, example.intent,
+                            f"duplicate example '{example.text}' (first at {_where(earlier)}); "
+                            f"this copy is ignored: delete it",
+                        )
+                    )  # fmt: skip
+                else:
+                    problems.append(
+                        Problem(
+                            ERROR, example.source, example.line, example.intent,
+                            f"example '{example.text}' is also under intent '{earlier.intent}' at "
+                            f"{_where(earlier)} (here: intent '{example.intent}' at "
+                            f"{_where(example)}); an example can belong to one intent only: "
+                            f"keep it where it belongs and delete the other",
+                        )
+                    )  # fmt: skip
+    for intent in intents.values():
+        count = len(intent.examples)
+        if count == 0:
+            message = f"has no examples; add at least {min_examples} under 'examples:'"
+        elif count < min_examples:
+            message = (
+                f"has {count} example{'s' if count != 1 else ''} but at least {min_examples} are "
+                f"needed; add more (20 or more varied sentences work best)"
+            )
+        else:
+            continue
+        problems.append(Problem(ERROR, intent.source, intent.line, intent.name, message))
+    if len(intents) < 2 and not any(parsed.unreadable for parsed in files):
+        names = ", ".join(f"'{name}'" for name in intents) or "none"
+        problems.append(
+            Problem(
+                ERROR, root, None, None,
+                f"found {len(intents)} intent{'s' if len(intents) != 1 else ''} ({names}); "
+                f"at least 2 are needed to train a classifier (out_of_scope counts as one)",
+            )
+        )  # fmt: skip
+    examples = [example for intent in intents.values() for example in intent.examples]
+    return examples, problems

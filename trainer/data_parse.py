@@ -1,0 +1,360 @@
+"""Parse one YAML file (native or Rasa NLU format) into intent blocks, collecting problems."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from trainer.data_model import ERROR, WARNING, Example, Problem
+from trainer.data_text import clean_text, is_intent_name, suggest_intent_name
+from trainer.data_yaml import (
+    Entry,
+    YamlSyntaxError,
+    compose_text,
+    describe,
+    entries,
+    is_null,
+    is_string,
+    line_of,
+    read_text,
+)
+
+NATIVE_KEYS = ("version", "intents")
+NATIVE_INTENT_KEYS = ("examples",)
+EXAMPLE_KEYS = ("text", "metadata")
+RASA_KEYS = ("version", "nlu")
+RASA_INTENT_KEYS = ("intent", "examples", "metadata")
+RASA_SKIPPED_ITEMS = ("synonym", "regex", "lookup")
+# Sections of Rasa files that hold no intent examples (stories, domain, ...): skipped, not errors.
+RASA_OTHER_SECTIONS = frozenset(
+    {
+        "stories", "rules", "responses", "slots", "entities", "forms", "actions",
+        "e2e_actions", "session_config", "retrieval_intents", "test_stories",
+    }
+)  # fmt: skip
+_RASA_VERSION = re.compile(r"[23](\.\d+)*")
+
+
+@dataclass
+class IntentBlock:
+    """One place where an intent is declared, with the valid examples found there."""
+
+    name: str
+    source: Path
+    line: int
+    examples: list[Example] = field(default_factory=list)
+
+
+@dataclass
+class ParsedFile:
+    source: Path
+    blocks: list[IntentBlock] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    unreadable: bool = False  # nothing could be read from it (I/O, syntax, shape)
+
+
+def parse_file(path: Path) -> ParsedFile:
+    """Never raises for mistakes in the file: they come back as problems."""
+    parser = _FileParser(path)
+    parser.run()
+    return parser.result
+
+
+def closest(key: str, allowed: Collection[str]) -> str:
+    """' Did you mean 'x'?' when a known key is close, else ''."""
+    match = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
+def _allowed(keys: Collection[str]) -> str:
+    return ", ".join(f"'{key}'" for key in keys)
+
+
+class _FileParser:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.result = ParsedFile(path)
+
+    def error(self, line: int | None, message: str, intent: str | None = None) -> None:
+        self.result.problems.append(Problem(ERROR, self.path, line, intent, message))
+
+    def warning(self, line: int | None, message: str, intent: str | None = None) -> None:
+        self.result.problems.append(Problem(WARNING, self.path, line, intent, message))
+
+    def run(self) -> None:
+        root = self._compose()
+        if root is None:
+            self.result.unreadable = True
+            return
+        if not isinstance(root, MappingNode):
+            self.error(
+                line_of(root),
+                f"the top level must be a mapping with 'version:' and 'intents:' (or Rasa's "
+                f"'nlu:'), but it is {describe(root)}",
+            )
+            self.result.unreadable = True
+            return
+        top = self.mapping(root)
+        keys = {entry.key for entry in top}
+        if "nlu" in keys:
+            self.rasa(top)
+        elif "intents" in keys:
+            self.native(top)
+        elif keys & RASA_OTHER_SECTIONS:
+            self.warning(None, "no 'nlu:' section (Rasa stories, rules or domain file?); skipped")
+        else:
+            self.unknown_keys(top, (*NATIVE_KEYS, "nlu"))
+            self.error(
+                1,
+                "no 'intents:' (native format) or 'nlu:' (Rasa format) section found; "
+                "see the README for the training data format",
+            )
+            self.result.unreadable = True
+
+    def _compose(self) -> Node | None:
+        try:
+            root = compose_text(read_text(self.path))
+        except OSError as exc:
+            self.error(None, f"cannot read the file: {exc.strerror or exc}")
+            return None
+        except UnicodeDecodeError as exc:
+            self.error(None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8")
+            return None
+        except YamlSyntaxError as exc:
+            self.error(exc.line, f"malformed YAML: {exc.message}")
+            return None
+        if root is None:
+            self.error(None, "the file is empty; write 'version: 1' and 'intents:' (see README)")
+        return root
+
+    def mapping(self, node: MappingNode, intent: str | None = None) -> list[Entry]:
+        """The entries of a mapping; a key written twice is an error (YAML keeps only one)."""
+        result = entries(node)
+        seen: dict[str, int] = {}
+        for entry in result:
+            key = entry.shown_key
+            if key in seen:
+                self.error(
+                    entry.line,
+                    f"key '{key}' is written twice (also on line {seen[key]}); YAML keeps only "
+                    f"the last one: merge them into one",
+                    intent,
+                )
+            else:
+                seen[key] = entry.line
+        return result
+
+    def unknown_keys(
+        self, found: list[Entry], allowed: Collection[str], intent: str | None = None
+    ) -> None:
+        for entry in found:
+            if entry.key not in allowed:
+                self.error(
+                    entry.line,
+                    f"unknown key '{entry.shown_key}'; allowed here: {_allowed(allowed)}."
+                    f"{closest(entry.shown_key, allowed)}",
+                    intent,
+                )
+
+    # --- native format -------------------------------------------------------------------
+
+    def native(self, top: list[Entry]) -> None:
+        self.unknown_keys(top, NATIVE_KEYS)
+        by_key = {entry.key: entry for entry in top}
+        version = by_key.get("version")
+        if version is None:
+            self.error(1, "missing 'version: 1' at the top of the file")
+        elif not (isinstance(version.value, ScalarNode) and version.value.value == "1"):
+            shown = version.value.value if isinstance(version.value, ScalarNode) else "?"
+            self.error(version.line, f"unsupported version '{shown}'; this format is 'version: 1'")
+        intents = by_key["intents"]
+        node = intents.value
+        if isinstance(node, SequenceNode):
+            self.error(
+                intents.line,
+                "'intents' must map intent names to 'examples:' lists, but it is a list "
+                "(a Rasa domain.yml? point at the NLU files instead)",
+            )
+            return
+        if is_null(node) or (isinstance(node, MappingNode) and not node.value):
+            self.error(intents.line, "'intents' is empty; add at least two intents with examples")
+            return
+        if not isinstance(node, MappingNode):
+            self.error(intents.line, f"'intents' must be a mapping, but it is {describe(node)}")
+            return
+        for entry in self.mapping(node):
+            self.native_intent(entry)
+
+    def native_intent(self, entry: Entry) -> None:
+        name = self.intent_name(entry.key_node, entry.line)
+        block = IntentBlock(name, self.path, entry.line)
+        self.result.blocks.append(block)
+        node = entry.value
+        if is_null(node):
+            return  # reported later as an intent with no examples
+        if isinstance(node, SequenceNode):
+            self.error(
+                entry.line,
+                "put the sentences under 'examples:' (write 'examples:' on the next line, "
+                "indented, above the list)",
+                name,
+            )
+            block.examples = self.examples(node, name)
+            return
+        if not isinstance(node, MappingNode):
+            self.error(entry.line, f"expected 'examples:' here, but found {describe(node)}", name)
+            return
+        found = self.mapping(node, name)
+        self.unknown_keys(found, NATIVE_INTENT_KEYS, name)
+        for item in found:
+            if item.key == "examples":
+                block.examples = self.examples(item.value, name)
+
+    # --- Rasa format ---------------------------------------------------------------------
+
+    def rasa(self, top: list[Entry]) -> None:
+        for entry in top:
+            if entry.key in RASA_OTHER_SECTIONS:
+                self.warning(entry.line, f"section '{entry.key}' holds no intent examples; skipped")
+        self.unknown_keys([e for e in top if e.key not in RASA_OTHER_SECTIONS], RASA_KEYS)
+        by_key = {entry.key: entry for entry in top}
+        version = by_key.get("version")
+        if version is not None:
+            value = version.value
+            text = value.value if isinstance(value, ScalarNode) else ""
+            if not _RASA_VERSION.fullmatch(str(text)):
+                self.error(
+                    version.line,
+                    f"unsupported Rasa version '{text}'; use a 2.x or 3.x version such as \"3.1\"",
+                )
+        nlu = by_key["nlu"]
+        if is_null(nlu.value):
+            self.error(nlu.line, "'nlu' is empty; add '- intent: NAME' items with examples")
+            return
+        if not isinstance(nlu.value, SequenceNode):
+            self.error(
+                nlu.line,
+                f"'nlu' must be a list of '- intent:' items, but it is {describe(nlu.value)}",
+            )
+            return
+        for item in nlu.value.value:
+            self.rasa_item(item)
+
+    def rasa_item(self, item: Node) -> None:
+        if not isinstance(item, MappingNode):
+            self.error(
+                line_of(item), f"each 'nlu' item must be a mapping ('- intent: NAME'), got "
+                f"{describe(item)}",
+            )  # fmt: skip
+            return
+        found = self.mapping(item)
+        keys = {entry.key for entry in found}
+        if "intent" not in keys:
+            kinds = sorted(k for k in keys if k in RASA_SKIPPED_ITEMS)
+            if kinds:
+                self.warning(line_of(item), f"'{kinds[0]}' items are not used here; skipped")
+                return
+            self.unknown_keys(found, (*RASA_INTENT_KEYS, *RASA_SKIPPED_ITEMS))
+            self.error(line_of(item), "this 'nlu' item has no 'intent:' key")
+            return
+        by_key = {entry.key: entry for entry in found}
+        head = by_key["intent"]
+        name = self.intent_name(head.value, head.line)
+        self.unknown_keys(found, RASA_INTENT_KEYS, name)
+        block = IntentBlock(name, self.path, head.line)
+        self.result.blocks.append(block)
+        if "examples" in by_key:
+            block.examples = self.examples(by_key["examples"].value, name)
+
+    # --- shared --------------------------------------------------------------------------
+
+    def intent_name(self, node: Node, line: int) -> str:
+        if not isinstance(node, ScalarNode) or is_null(node):
+            self.error(line, f"an intent name must be a word, but it is {describe(node)}")
+            return "?"
+        name = str(node.value)
+        if not is_intent_name(name):
+            self.error(
+                line,
+                f"'{name}' is not a valid intent name (letters, digits and '_', not starting "
+                f"with a digit); rename it, e.g. to '{suggest_intent_name(name)}'",
+                name,
+            )
+        return name
+
+    def examples(self, node: Node, intent: str) -> list[Example]:
+        if is_null(node):
+            return []
+        if is_string(node):
+            return self.block_examples(node, intent)
+        if not isinstance(node, SequenceNode):
+            self.error(
+                line_of(node),
+                f"'examples' must be a list of sentences, but it is {describe(node)}",
+                intent,
+            )
+            return []
+        result = []
+        for item in node.value:
+            example = self.example(item, intent)
+            if example is not None:
+                result.append(example)
+        return result
+
+    def example(self, item: Node, intent: str) -> Example | None:
+        node = item
+        if isinstance(item, MappingNode):
+            found = self.mapping(item, intent)
+            self.unknown_keys(found, EXAMPLE_KEYS, intent)
+            texts = [entry.value for entry in found if entry.key == "text"]
+            if not texts:
+                self.error(line_of(item), "an example written as a mapping needs 'text:'", intent)
+                return None
+            node = texts[0]
+        if not is_string(node):
+            hint = "; put it in quotes" if isinstance(node, ScalarNode) and node.value else ""
+            self.error(line_of(node), f"an example must be text, but it is {describe(node)}"
+                       f"{hint}", intent)  # fmt: skip
+            return None
+        return self.text_example(str(node.value), line_of(node), intent)
+
+    def text_example(self, raw: str, line: int, intent: str) -> Example | None:
+        text = clean_text(raw)
+        if not text:
+            self.error(line, "empty example; write a sentence or delete the line", intent)
+            return None
+        return Example(text, intent, self.path, line)
+
+    def block_examples(self, node: ScalarNode, intent: str) -> list[Example]:
+        """Rasa's `examples: |` block: one `- sentence` per line."""
+        if node.style == ">":
+            self.error(
+                line_of(node),
+                "write the examples block with '|' (keeps one example per line), not '>'",
+                intent,
+            )
+            return []
+        # A literal block starts on the line after its '|'; other styles map lines roughly.
+        first = line_of(node) + (1 if node.style == "|" else 0)
+        result = []
+        for offset, raw_line in enumerate(str(node.value).split("\n")):
+            stripped = raw_line.strip()
+            line = first + offset
+            if not stripped:
+                continue
+            if not stripped.startswith("-"):
+                self.error(
+                    line,
+                    f"each line of an examples block must start with '- ', got '{stripped[:40]}'",
+                    intent,
+                )
+                continue
+            example = self.text_example(stripped[1:], line, intent)
+            if example is not None:
+                result.append(example)
+        return result
