@@ -26,9 +26,7 @@ def to_response(
     order = np.argsort(-probs, kind="stable")[:top_k]
     return intent_pb2.ClassifyIntentResponse(
         intent=intent_pb2.IntentScore(name=decision.label, confidence=decision.confidence),
-        ranking=[
-            intent_pb2.IntentScore(name=labels[i], confidence=float(probs[i])) for i in order
-        ],
+        ranking=[intent_pb2.IntentScore(name=labels[i], confidence=float(probs[i])) for i in order],
         out_of_scope=decision.out_of_scope,
         model_version=served.model.version,
         out_of_scope_reason=_REASONS[decision.reason],

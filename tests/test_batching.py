@@ -1,0 +1,168 @@
+"""Micro-batcher behaviour with a deterministic fake model (real model: via the server)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import CancelledError
+
+import numpy as np
+import pytest
+
+from intent_server.batching import DirectRunner, MicroBatcher, Prediction
+from intent_server.status import Overloaded, Unavailable
+
+
+def fake_row(text: str) -> np.ndarray:
+    row = np.array([len(text), sum(map(ord, text)) % 97, 1.0], dtype=np.float32)
+    return row / row.sum()
+
+
+class FakeModel:
+    """Records every batch; optionally blocks the first call until released."""
+
+    def __init__(self, block_first: bool = False) -> None:
+        self.calls: list[list[str]] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+        if not block_first:
+            self.release.set()
+
+    def predict(self, texts: Sequence[str]) -> Prediction:
+        self.calls.append(list(texts))
+        self.started.set()
+        self.release.wait(timeout=30)
+        return np.stack([fake_row(t) for t in texts]), [t.startswith("long") for t in texts]
+
+
+def test_single_request_gets_its_own_row() -> None:
+    model = FakeModel()
+    batcher = MicroBatcher(model.predict, max_wait_s=60.0)  # a lone request must not wait
+    probs, truncated = batcher.submit(["hello there"]).result(timeout=10)
+    np.testing.assert_allclose(probs[0], fake_row("hello there"))
+    assert truncated == [False]
+    assert model.calls == [["hello there"]]
+    batcher.close()
+
+
+def test_queued_requests_are_coalesced_and_results_routed_back() -> None:
+    model = FakeModel(block_first=True)
+    batcher = MicroBatcher(model.predict, max_batch_size=32, max_wait_s=0.0)
+    first = batcher.submit(["first"])
+    assert model.started.wait(10)
+    texts = [f"text number {i}" for i in range(10)]
+    futures = [batcher.submit([t]) for t in texts]
+    multi = batcher.submit(["long a", "b"])
+    model.release.set()
+    assert first.result(timeout=10)[1] == [False]
+    for text, future in zip(texts, futures, strict=True):
+        probs, _ = future.result(timeout=10)
+        np.testing.assert_allclose(probs[0], fake_row(text))
+    probs, truncated = multi.result(timeout=10)
+    np.testing.assert_allclose(probs, np.stack([fake_row("long a"), fake_row("b")]))
+    assert truncated == [True, False]
+    assert model.calls[0] == ["first"]
+    assert model.calls[1] == [*texts, "long a", "b"]  # one run for everything that queued
+    batcher.close()
+
+
+def test_batches_respect_max_batch_size() -> None:
+    model = FakeModel(block_first=True)
+    batcher = MicroBatcher(model.predict, max_batch_size=4, max_wait_s=0.0)
+    batcher.submit(["x"])
+    assert model.started.wait(10)
+    futures = [batcher.submit([f"t{i}"]) for i in range(10)]
+    model.release.set()
+    for future in futures:
+        future.result(timeout=10)
+    assert [len(call) for call in model.calls[1:]] == [4, 4, 2]
+    batcher.close()
+
+
+def test_full_queue_is_refused_immediately() -> None:
+    model = FakeModel(block_first=True)
+    batcher = MicroBatcher(model.predict, max_queue=3)
+    batcher.submit(["running"])
+    assert model.started.wait(10)
+    accepted = [batcher.submit([f"q{i}"]) for i in range(3)]
+    with pytest.raises(Overloaded, match="max_queue 3"):
+        batcher.submit(["one too many"])
+    model.release.set()
+    for future in accepted:
+        future.result(timeout=10)
+    batcher.close()
+
+
+def test_items_of_gone_clients_are_dropped() -> None:
+    model = FakeModel(block_first=True)
+    batcher = MicroBatcher(model.predict)
+    batcher.submit(["running"])
+    assert model.started.wait(10)
+    gone = batcher.submit(["client left"], is_active=lambda: False)
+    cancelled = batcher.submit(["caller cancelled"])
+    assert cancelled.cancel()
+    kept = batcher.submit(["still here"], is_active=lambda: True)
+    model.release.set()
+    kept.result(timeout=10)
+    with pytest.raises(CancelledError):
+        gone.result(timeout=10)
+    assert model.calls[1] == ["still here"]
+    batcher.close()
+
+
+def test_model_failure_reaches_every_caller_and_worker_survives() -> None:
+    calls = 0
+
+    def flaky(texts: Sequence[str]) -> Prediction:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return np.stack([fake_row(t) for t in texts]), [False] * len(texts)
+
+    batcher = MicroBatcher(flaky)
+    with pytest.raises(RuntimeError, match="boom"):
+        batcher.submit(["a"]).result(timeout=10)
+    assert batcher.submit(["b"]).result(timeout=10)[1] == [False]
+    batcher.close()
+
+
+def test_close_finishes_accepted_work_then_refuses() -> None:
+    model = FakeModel(block_first=True)
+    batcher = MicroBatcher(model.predict)
+    running = batcher.submit(["running"])
+    assert model.started.wait(10)
+    queued = batcher.submit(["queued"])
+    closer = threading.Thread(target=batcher.close)
+    closer.start()
+    model.release.set()
+    closer.join(10)
+    assert running.done() and queued.done()
+    np.testing.assert_allclose(queued.result()[0][0], fake_row("queued"))
+    with pytest.raises(Unavailable, match="shutting down"):
+        batcher.submit(["late"])
+
+
+def test_direct_runner_runs_inline_and_bounds_concurrency() -> None:
+    model = FakeModel()
+    runner = DirectRunner(model.predict, max_queue=1)
+    probs, _ = runner.submit(["a", "b"]).result(timeout=0)
+    np.testing.assert_allclose(probs[1], fake_row("b"))
+    blocked = FakeModel(block_first=True)
+    busy = DirectRunner(blocked.predict, max_queue=1)
+    worker = threading.Thread(target=busy.submit, args=(["slow"],))
+    worker.start()
+    assert blocked.started.wait(10)
+    with pytest.raises(Overloaded):
+        busy.submit(["second"])
+    blocked.release.set()
+    worker.join(10)
+    runner.close()
+    with pytest.raises(Unavailable):
+        runner.submit(["late"])
+
+
+@pytest.mark.parametrize("kwargs", [{"max_batch_size": 0}, {"max_queue": 0}, {"max_wait_s": -1}])
+def test_bad_settings_are_rejected(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        MicroBatcher(FakeModel().predict, **kwargs)  # type: ignore[arg-type]

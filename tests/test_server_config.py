@@ -1,0 +1,93 @@
+"""Server options (flags over env vars over defaults) and request validation, without a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from intent_server.config import ServerConfig, build_parser, parse_config
+from intent_server.status import InvalidArgument
+from intent_server.validation import Limits, check_text, check_texts, resolve_top_k
+
+
+def test_defaults_match_the_documented_ones() -> None:
+    assert parse_config([], env={}) == ServerConfig()
+    assert ServerConfig().default_model == "default"
+
+
+def test_env_vars_apply_and_flags_win() -> None:
+    env = {
+        "INTENT_SERVER_PORT": "6000",
+        "INTENT_SERVER_HOST": "0.0.0.0",
+        "INTENT_SERVER_MODEL": "support, sales",
+        "INTENT_SERVER_EXPORT_DIR": "/srv/exports",
+        "INTENT_SERVER_THREADS": "2",
+        "INTENT_SERVER_NO_BATCHING": "true",
+        "INTENT_SERVER_MAX_BATCH_WAIT_MS": "0",
+    }
+    config = parse_config([], env=env)
+    assert (config.port, config.host, config.models) == (6000, "0.0.0.0", ("support", "sales"))
+    assert config.export_dir == Path("/srv/exports")
+    assert (config.threads, config.batching, config.max_batch_wait_ms) == (2, False, 0.0)
+    flagged = parse_config(["--port", "7000", "--model", "other"], env=env)
+    assert (flagged.port, flagged.models, flagged.host) == (7000, ("other",), "0.0.0.0")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "needle"),
+    [
+        (["--port", "70000"], {}, "--port"),
+        (["--threads", "0"], {}, "--threads"),
+        (["--encoder-variant", "fp16"], {}, "--encoder-variant"),
+        ([], {"INTENT_SERVER_PORT": "abc"}, "INTENT_SERVER_PORT"),
+        ([], {"INTENT_SERVER_REFLECTION": "maybe"}, "INTENT_SERVER_REFLECTION"),
+    ],
+)
+def test_bad_options_exit_2_naming_the_option(
+    argv: list[str], env: dict[str, str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(argv, env=env)
+    assert exit_info.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_help_names_every_env_var() -> None:
+    text = build_parser().format_help()
+    for name in ("HOST", "PORT", "EXPORT_DIR", "MODEL", "THREADS", "MAX_QUEUE", "REFLECTION"):
+        assert f"INTENT_SERVER_{name}" in text
+
+
+LIMITS = Limits(max_text_bytes=10, max_batch_texts=3)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("", "text is empty"), ("  \n\t", "only whitespace"), ("é" * 6, "12 bytes")],
+)
+def test_bad_texts_name_field_and_limit(text: str, needle: str) -> None:
+    with pytest.raises(InvalidArgument, match=needle):
+        check_text(text, LIMITS)
+
+
+def test_text_at_the_byte_limit_is_fine() -> None:
+    check_text("a" * 10, LIMITS)
+
+
+def test_batch_checks_name_the_index() -> None:
+    with pytest.raises(InvalidArgument, match="texts is empty"):
+        check_texts([], LIMITS)
+    with pytest.raises(InvalidArgument, match="4 entries, over the limit of 3"):
+        check_texts(["a"] * 4, LIMITS)
+    with pytest.raises(InvalidArgument, match=r"texts\[1\] is only whitespace"):
+        check_texts(["ok", " "], LIMITS)
+
+
+def test_top_k_resolution() -> None:
+    assert resolve_top_k(0, False, 25) == 10
+    assert resolve_top_k(0, False, 4) == 4
+    assert resolve_top_k(3, False, 25) == 3
+    assert resolve_top_k(2, True, 25) == 25
+    with pytest.raises(InvalidArgument, match="only 25 intents"):
+        resolve_top_k(26, False, 25)
