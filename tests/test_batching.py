@@ -15,7 +15,8 @@ from intent_server.status import Overloaded, Unavailable
 
 def fake_row(text: str) -> np.ndarray:
     row = np.array([len(text), sum(map(ord, text)) % 97, 1.0], dtype=np.float32)
-    return row / row.sum()
+    result: np.ndarray = row / row.sum()
+    return result
 
 
 class FakeModel:
