@@ -1,0 +1,101 @@
+"""`intent-client` as a subprocess against the session's real server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from intent_server.client_cli import build_parser
+from intent_server.server import IntentServer
+
+
+def client_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "intent_server.client_cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_classify_prints_a_table(intent_server: IntentServer) -> None:
+    done = client_cli("classify", "book me a flight to tokyo", "--target", intent_server.address)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "intent:        book_flight" in out and "out of scope:  no" in out
+    assert "rank  intent" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert rows[0][:2] == ["1", "book_flight"] and len(rows) == 10
+    assert float(rows[0][2]) > float(rows[1][2])
+
+
+def test_classify_out_of_scope_shows_reason_and_best_guess(intent_server: IntentServer) -> None:
+    done = client_cli(
+        "classify",
+        "what is the boiling point of mercury in kelvin",
+        "--top-k",
+        "3",
+        "--target",
+        intent_server.address,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "intent:        out_of_scope" in done.stdout
+    assert "out of scope:  yes (" in done.stdout and "best guess:" in done.stdout
+    assert len([line for line in done.stdout.splitlines() if line.strip()[:1].isdigit()]) == 3
+
+
+def test_json_lines_from_stdin(intent_server: IntentServer) -> None:
+    done = client_cli(
+        "classify",
+        "--json",
+        "--top-k",
+        "2",
+        "--target",
+        intent_server.address,
+        stdin="set an alarm for 7 am\n\nhow much is in my checking account\n",
+    )
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["intent"] for r in results] == ["set_alarm", "check_balance"]
+    assert results[0]["text"] == "set an alarm for 7 am" and len(results[0]["ranking"]) == 2
+    assert {"confidence", "out_of_scope", "reason", "top_intent", "truncated"} <= results[0].keys()
+
+
+def test_info_and_health(intent_server: IntentServer) -> None:
+    info = client_cli("info", "--json", "--target", intent_server.address)
+    assert info.returncode == 0, info.stderr
+    details = json.loads(info.stdout)
+    assert details["name"] == "default" and "book_flight" in details["labels"]
+    table = client_cli("info", "--target", intent_server.address)
+    assert "labels (" in table.stdout and "thresholds:" in table.stdout
+    health = client_cli("health", "--target", intent_server.address)
+    assert (health.returncode, health.stdout.strip()) == (0, "SERVING")
+
+
+def test_bad_input_exits_2_with_the_servers_message(intent_server: IntentServer) -> None:
+    done = client_cli("classify", "   ", "--target", intent_server.address)
+    assert done.returncode == 2
+    assert "INVALID_ARGUMENT" in done.stderr and "whitespace" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unreachable_server_exits_1_with_a_hint() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = client_cli("health", "--target", f"127.0.0.1:{port}", "--timeout", "2")
+    assert done.returncode == 1
+    assert "UNAVAILABLE" in done.stderr and "is intent-server running" in done.stderr
+
+
+def test_help_explains_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["classify", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--target", "--top-k", "--model", "--json", "--all", "127.0.0.1:50051"):
+        assert option in text
