@@ -104,6 +104,9 @@ class IntentServer:
 
     def mark_serving(self) -> None:
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        if os.environ.get(LOG_MODULES_ENV):  # logged before the SERVING line tests wait for
+            top_level = sorted({name.split(".")[0] for name in sys.modules})
+            log.info("loaded top-level modules: %s", json.dumps(top_level))
         log.info(
             "SERVING %s on %s (default model %r, batching %s)",
             ", ".join(self.registry.names()),
@@ -111,9 +114,6 @@ class IntentServer:
             self.registry.names()[0] if self.registry.names() else "",
             "on" if self.config.batching else "off",
         )
-        if os.environ.get(LOG_MODULES_ENV):
-            top_level = sorted({name.split(".")[0] for name in sys.modules})
-            log.info("loaded top-level modules: %s", json.dumps(top_level))
 
     def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
