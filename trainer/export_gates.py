@@ -1,0 +1,129 @@
+"""Verification gates: the ONNX files must reproduce the PyTorch model before they are published.
+
+Each gate returns a `GateResult`; `require` turns a failed one into `GateFailure` (exit 1).
+The bars are module constants so a test can tighten one to force a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+ENCODER_MIN_COSINE = 0.9999
+HEAD_MAX_ABS_DIFF = 1e-5
+INT8_MIN_MEAN_COSINE = 0.99
+INT8_MIN_AGREEMENT = 0.99
+INT8_MAX_ACCURACY_DROP = 0.003  # INT8 is the default variant only within 0.3 points of fp32
+REFERENCE_TOLERANCE = 1e-3
+# all-MiniLM-L6-v2, "hello world", first five dimensions of the normalised embedding.
+REFERENCE_TEXT = "hello world"
+REFERENCE_VALUES = (-0.0345, 0.0310, 0.0067, 0.0261, -0.0394)
+REFERENCE_WEIGHTS_PREFIX = "53aa5117"
+
+
+class GateFailure(Exception):
+    """An exported file does not reproduce the PyTorch model: nothing is published."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    passed: bool
+    value: float | None
+    bar: str
+    detail: str
+    skipped: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def require(result: GateResult) -> GateResult:
+    if not result.passed:
+        raise GateFailure(
+            f"verification gate '{result.name}' failed: {result.detail} (bar: {result.bar}); "
+            "nothing was published, the previous export is unchanged"
+        )
+    return result
+
+
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.asarray(np.sum(a * b, axis=1) / np.maximum(norms, 1e-12), dtype=np.float64)
+
+
+def encoder_parity(onnx: np.ndarray, torch_ref: np.ndarray, texts: Sequence[str]) -> GateResult:
+    """fp32 ONNX vs sentence-transformers `encode(normalize_embeddings=True)`, per text."""
+    cosines = row_cosines(onnx, torch_ref)
+    worst = int(np.argmin(cosines))
+    value = float(cosines[worst])
+    return GateResult(
+        name="encoder_fp32_vs_pytorch",
+        passed=value >= ENCODER_MIN_COSINE,
+        value=value,
+        bar=f"cosine >= {ENCODER_MIN_COSINE} for every text",
+        detail=f"lowest cosine {value:.6f} over {len(texts)} texts (at {texts[worst]!r})",
+    )
+
+
+def head_parity(onnx_probs: np.ndarray, torch_probs: np.ndarray) -> GateResult:
+    """Head ONNX vs torch head on the same embeddings: same argmax, probabilities close."""
+    diff = float(np.max(np.abs(onnx_probs - torch_probs)))
+    same = np.argmax(onnx_probs, axis=1) == np.argmax(torch_probs, axis=1)
+    passed = bool(same.all()) and diff <= HEAD_MAX_ABS_DIFF
+    return GateResult(
+        name="head_onnx_vs_pytorch",
+        passed=passed,
+        value=diff,
+        bar=f"same argmax everywhere and max |diff| <= {HEAD_MAX_ABS_DIFF}",
+        detail=f"max |diff| {diff:.2e}, argmax differs on {int((~same).sum())} of {len(same)}",
+    )
+
+
+def int8_parity(
+    int8: np.ndarray, fp32: np.ndarray, int8_pred: np.ndarray, fp32_pred: np.ndarray
+) -> GateResult:
+    """INT8 embeddings close to fp32 and the same predicted intent almost everywhere."""
+    mean_cosine = float(np.mean(row_cosines(int8, fp32)))
+    agreement = float(np.mean(int8_pred == fp32_pred))
+    passed = mean_cosine >= INT8_MIN_MEAN_COSINE and agreement >= INT8_MIN_AGREEMENT
+    return GateResult(
+        name="int8_vs_fp32",
+        passed=passed,
+        value=mean_cosine,
+        bar=f"mean cosine >= {INT8_MIN_MEAN_COSINE}, same intent >= {INT8_MIN_AGREEMENT:.0%}",
+        detail=f"mean cosine {mean_cosine:.4f}, same intent for {agreement:.1%} of "
+        f"{len(fp32_pred)} texts",
+    )
+
+
+def reference_values(embedding: np.ndarray, weights_sha256: str) -> GateResult:
+    """The published all-MiniLM-L6-v2 values for "hello world" (skipped for other encoders)."""
+    name = "reference_hello_world"
+    bar = f"first dims within {REFERENCE_TOLERANCE} of {list(REFERENCE_VALUES)}"
+    if not weights_sha256.startswith(REFERENCE_WEIGHTS_PREFIX):
+        return GateResult(name, True, None, bar, "skipped: not the default MiniLM", True)
+    first = embedding[: len(REFERENCE_VALUES)]
+    diff = float(np.max(np.abs(first - np.asarray(REFERENCE_VALUES))))
+    shown = ", ".join(f"{v:.4f}" for v in first)
+    return GateResult(
+        name, diff <= REFERENCE_TOLERANCE, diff, bar, f"got [{shown}], max |diff| {diff:.1e}"
+    )
+
+
+def accuracy(probs: np.ndarray, labels: Sequence[str], truth: Sequence[str]) -> float:
+    """Argmax accuracy, the same definition as the training report's val_accuracy."""
+    if not truth:
+        return 0.0
+    predicted = [labels[i] for i in np.argmax(probs, axis=1)]
+    return float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
+
+
+def choose_default(acc_fp32: float, acc_int8: float | None, int8_passed: bool) -> str:
+    """INT8 when it passed its gate and is within INT8_MAX_ACCURACY_DROP of fp32."""
+    if acc_int8 is None or not int8_passed:
+        return "fp32"
+    return "int8" if acc_fp32 - acc_int8 <= INT8_MAX_ACCURACY_DROP + 1e-12 else "fp32"
