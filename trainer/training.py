@@ -1,0 +1,209 @@
+"""Train the MLP head: stratified split, class weights, Adam, early stopping, seeding."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainer.errors import UserError
+from trainer.head import HeadConfig, MLPHead, build_head
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Head and optimiser settings; the defaults follow the article's MLP."""
+
+    hidden: tuple[int, ...] = (256, 128)
+    dropout: float = 0.3
+    lr: float = 1e-3
+    epochs: int = 200
+    patience: int = 10
+    batch_size: int = 64
+    seed: int = 13
+    val_fraction: float = 0.15
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: bool = True
+    batch_norm: bool = True
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not self.hidden or any(size <= 0 for size in self.hidden):
+            problems.append(
+                f"--hidden needs positive layer sizes such as 256,128, got {self.hidden}"
+            )
+        checks = [
+            (0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}"),
+            (0.0 < self.lr < 10.0, f"--lr must be a small positive number, got {self.lr}"),
+            (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
+            (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
+            (self.batch_size >= 2, f"--batch-size must be at least 2, got {self.batch_size}"),
+            (
+                0.0 <= self.val_fraction < 0.9,
+                f"--val-fraction must be in [0, 0.9), got {self.val_fraction}",
+            ),
+            (self.weight_decay >= 0.0, f"--weight-decay must be >= 0, got {self.weight_decay}"),
+            (
+                0.0 <= self.label_smoothing < 1.0,
+                f"--label-smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (self.seed >= 0, f"--seed must be >= 0, got {self.seed}"),
+        ]
+        problems += [message for ok, message in checks if not ok]
+        if problems:
+            raise UserError("invalid training options:\n  " + "\n  ".join(problems))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
+
+
+@dataclass
+class TrainOutcome:
+    head: MLPHead
+    config: HeadConfig
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float | None
+    seconds: float
+
+
+def stratified_split(
+    y: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation indices; every class keeps at least one example in train."""
+    rng = np.random.default_rng(seed)
+    train_idx: list[int] = []
+    val_idx: list[int] = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        members = members[rng.permutation(len(members))]
+        n_val = min(round(len(members) * val_fraction), len(members) - 1)
+        val_idx.extend(members[:n_val].tolist())
+        train_idx.extend(members[n_val:].tolist())
+    return np.array(sorted(train_idx), dtype=np.int64), np.array(sorted(val_idx), dtype=np.int64)
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Inverse-frequency weights normalised so the average weight per example is 1."""
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(y) / (num_classes * np.maximum(counts, 1.0)), 0.0)
+    return weights.astype(np.float32)
+
+
+@contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seeded, deterministic, single-threaded torch for the duration of training."""
+    threads = torch.get_num_threads()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    # One thread: bit-identical results across runs (and it is fast enough for a small MLP).
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        torch.set_num_threads(threads)
+
+
+def _evaluate_loss(head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    head.eval()
+    with torch.no_grad():
+        return float(nn.functional.cross_entropy(head(x), y).item())
+
+
+def train_head(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    num_classes: int,
+    options: TrainOptions,
+    *,
+    quiet: bool = False,
+) -> TrainOutcome:
+    """Adam with early stopping on validation loss; returns the best head in eval mode."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    config = HeadConfig(
+        input_dim=int(x_train.shape[1]),
+        hidden=options.hidden,
+        dropout=options.dropout,
+        batch_norm=options.batch_norm,
+        num_classes=num_classes,
+    )
+    with deterministic(options.seed):
+        head = build_head(config)
+        xt, yt = torch.from_numpy(np.ascontiguousarray(x_train)), torch.from_numpy(y_train)
+        xv, yv = torch.from_numpy(np.ascontiguousarray(x_val)), torch.from_numpy(y_val)
+        weight = (
+            torch.from_numpy(class_weights(y_train, num_classes)) if options.class_weights else None
+        )
+        loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=options.label_smoothing)
+        optimizer = torch.optim.Adam(
+            head.parameters(), lr=options.lr, weight_decay=options.weight_decay, fused=True
+        )
+        generator = torch.Generator().manual_seed(options.seed)
+        n = len(yt)
+        # BatchNorm cannot train on a batch of one: fold a trailing single example into the last.
+        steps = max(1, math.ceil(n / options.batch_size))
+        if n % options.batch_size == 1 and steps > 1:
+            steps -= 1
+        best_state = copy.deepcopy(head.state_dict())
+        best_loss: float | None = None
+        best_epoch, waited, epoch = 0, 0, 0
+        bar = tqdm(
+            range(1, options.epochs + 1),
+            desc="training",
+            unit="epoch",
+            file=sys.stderr,
+            disable=quiet,
+        )
+        for epoch in bar:
+            head.train()
+            order = torch.randperm(n, generator=generator)
+            x_epoch, y_epoch = xt[order], yt[order]  # one gather per epoch, then slices
+            for step in range(steps):
+                begin = step * options.batch_size
+                end = n if step == steps - 1 else begin + options.batch_size
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(head(x_epoch[begin:end]), y_epoch[begin:end])
+                loss.backward()
+                optimizer.step()
+            if len(yv) == 0:
+                best_state, best_epoch = copy.deepcopy(head.state_dict()), epoch
+                continue
+            val_loss = _evaluate_loss(head, xv, yv)
+            bar.set_postfix(val_loss=f"{val_loss:.4f}", best=best_epoch)
+            if best_loss is None or val_loss < best_loss - 1e-6:
+                best_loss, best_epoch, waited = val_loss, epoch, 0
+                best_state = copy.deepcopy(head.state_dict())
+            else:
+                waited += 1
+                if waited >= options.patience:
+                    break
+        bar.close()
+        head.load_state_dict(best_state)
+        head.eval()
+    return TrainOutcome(head, config, epoch, best_epoch, best_loss, time.perf_counter() - start)
+
+
+def predict_proba(head: nn.Module, x: np.ndarray) -> np.ndarray:
+    """Softmax probabilities [N, C] from a head in eval mode."""
+    head.eval()
+    with torch.no_grad():
+        logits = head(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
