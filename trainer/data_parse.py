@@ -55,7 +55,8 @@ class ParsedFile:
     source: Path
     blocks: list[IntentBlock] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    unreadable: bool = False  # nothing could be read from it (I/O, syntax, shape)
+    # No intents could be read (I/O, syntax, shape): the intent count check would only add noise.
+    unreadable: bool = False
 
 
 def parse_file(path: Path) -> ParsedFile:
@@ -180,12 +181,15 @@ class _FileParser:
                 "'intents' must map intent names to 'examples:' lists, but it is a list "
                 "(a Rasa domain.yml? point at the NLU files instead)",
             )
+            self.result.unreadable = True
             return
         if is_null(node) or (isinstance(node, MappingNode) and not node.value):
             self.error(intents.line, "'intents' is empty; add at least two intents with examples")
+            self.result.unreadable = True
             return
         if not isinstance(node, MappingNode):
             self.error(intents.line, f"'intents' must be a mapping, but it is {describe(node)}")
+            self.result.unreadable = True
             return
         for entry in self.mapping(node):
             self.native_intent(entry)
@@ -235,12 +239,14 @@ class _FileParser:
         nlu = by_key["nlu"]
         if is_null(nlu.value):
             self.error(nlu.line, "'nlu' is empty; add '- intent: NAME' items with examples")
+            self.result.unreadable = True
             return
         if not isinstance(nlu.value, SequenceNode):
             self.error(
                 nlu.line,
                 f"'nlu' must be a list of '- intent:' items, but it is {describe(nlu.value)}",
             )
+            self.result.unreadable = True
             return
         for item in nlu.value.value:
             self.rasa_item(item)
