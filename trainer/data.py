@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 YAML_SUFFIXES = (".yml", ".yaml")
+_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def find_data_files(path: Path) -> list[Path]:
@@ -117,7 +118,9 @@ def write_native_yaml(data_or_pairs: TrainingData | Sequence[tuple[str, str]], p
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            yaml.safe_dump(document, stream, sort_keys=False, allow_unicode=True, width=1_000_000)
+            yaml.dump(
+                document, stream, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=10**6
+            )
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -49,7 +49,7 @@ def compose_text(text: str) -> Node | None:
 
 def read_text(path: Path) -> str:
     """File contents as UTF-8; OSError/UnicodeDecodeError propagate for the caller to report."""
-    return path.read_text(encoding="utf-8")
+    return path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the YAML
 
 
 def line_of(node: Node) -> int:
