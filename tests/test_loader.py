@@ -1,0 +1,174 @@
+"""The torch-free loader refuses every kind of broken export with a message naming the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intent_server.export_loader import (
+    ExportError,
+    list_models,
+    load_export,
+    resolve_current,
+    sha256_file,
+)
+from intent_server.onnx_encoder import IntentModel
+from tests.fixtures.export import detach
+
+pytestmark = pytest.mark.slow
+
+
+def _manifest(version_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((version_dir / "manifest.json").read_text())
+    return data
+
+
+def _write_manifest(version_dir: Path, data: dict[str, Any]) -> None:
+    path = detach(version_dir / "manifest.json")
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_loads_the_example_export(exported_example_model: Path) -> None:
+    version_dir = resolve_current(exported_example_model, "default")
+    export = load_export(version_dir)
+    manifest = _manifest(version_dir)
+    assert export.version == manifest["version"] == version_dir.name
+    assert export.labels == tuple(manifest["labels"])
+    assert "out_of_scope" in export.labels
+    assert export.encoder_variant == manifest["default_encoder"]
+    assert export.max_tokens == 256
+    assert export.encoder_path.name == manifest["encoders"][export.encoder_variant]
+    assert list_models(exported_example_model) == ["default"]
+
+
+def test_every_file_hash_is_recorded(exported_example_version: Path) -> None:
+    manifest = _manifest(exported_example_version)
+    on_disk = {p.name for p in exported_example_version.iterdir()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    load_export(exported_example_version, "fp32", verify_all=True)
+
+
+def test_corrupted_file_is_refused(export_copy: Path) -> None:
+    head = detach(export_copy / "head.onnx")
+    data = bytearray(head.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    head.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match=r"head\.onnx is corrupted.*sha256"):
+        load_export(export_copy)
+
+
+def test_wrong_sha_in_manifest_is_refused(export_copy: Path) -> None:
+    manifest = _manifest(export_copy)
+    manifest["files"]["tokenizer.json"] = "0" * 64
+    _write_manifest(export_copy, manifest)
+    with pytest.raises(ExportError, match=r"tokenizer\.json.*expects 000000000000"):
+        load_export(export_copy)
+
+
+def test_missing_file_is_refused(export_copy: Path) -> None:
+    (export_copy / "tokenizer.json").unlink()
+    with pytest.raises(ExportError, match=r"tokenizer\.json is missing"):
+        load_export(export_copy)
+
+
+def test_truncated_onnx_is_refused_by_hash(export_copy: Path) -> None:
+    head = detach(export_copy / "head.onnx")
+    head.write_bytes(head.read_bytes()[:1000])
+    with pytest.raises(ExportError, match=r"head\.onnx is corrupted"):
+        load_export(export_copy)
+
+
+def test_truncated_onnx_with_matching_hash_fails_in_onnxruntime(export_copy: Path) -> None:
+    """Even if the manifest was rewritten to match, onnxruntime's error becomes ExportError."""
+    manifest = _manifest(export_copy)
+    path = detach(export_copy / "head.onnx")
+    path.write_bytes(path.read_bytes()[:4096])
+    manifest["files"]["head.onnx"] = sha256_file(path)
+    _write_manifest(export_copy, manifest)
+    with pytest.raises(ExportError, match=r"head\.onnx cannot be loaded by onnxruntime"):
+        load_export(export_copy)
+
+
+def test_truncated_encoder_fails_when_the_model_is_built(export_copy: Path) -> None:
+    manifest = _manifest(export_copy)
+    path = detach(export_copy / "encoder.onnx")
+    path.write_bytes(path.read_bytes()[:4096])
+    manifest["files"]["encoder.onnx"] = sha256_file(path)
+    _write_manifest(export_copy, manifest)
+    export = load_export(export_copy, "fp32")
+    with pytest.raises(ExportError, match=r"encoder\.onnx cannot be loaded by onnxruntime"):
+        IntentModel(export)
+
+
+def test_missing_manifest_is_refused(export_copy: Path) -> None:
+    (export_copy / "manifest.json").unlink()
+    with pytest.raises(ExportError, match=r"manifest\.json is missing"):
+        load_export(export_copy)
+
+
+def test_garbled_manifest_is_refused(export_copy: Path) -> None:
+    path = detach(export_copy / "manifest.json")
+    path.write_text('{"format_version": 1,\n "labels": [', encoding="utf-8")
+    with pytest.raises(ExportError, match=r"manifest\.json is not valid JSON \(line 2"):
+        load_export(export_copy)
+
+
+def test_manifest_missing_keys_is_refused(export_copy: Path) -> None:
+    manifest = _manifest(export_copy)
+    del manifest["labels"], manifest["files"]
+    _write_manifest(export_copy, manifest)
+    with pytest.raises(ExportError, match=r"lacks the keys \['labels', 'files'\]"):
+        load_export(export_copy)
+
+
+def test_unsupported_format_version_is_refused(export_copy: Path) -> None:
+    manifest = _manifest(export_copy)
+    manifest["format_version"] = 99
+    _write_manifest(export_copy, manifest)
+    with pytest.raises(ExportError, match=r"format_version 99"):
+        load_export(export_copy)
+
+
+def test_label_count_must_match_the_head(export_copy: Path) -> None:
+    manifest = _manifest(export_copy)
+    manifest["labels"] = manifest["labels"][:-1]
+    _write_manifest(export_copy, manifest)
+    classes = len(manifest["labels"]) + 1
+    with pytest.raises(ExportError, match=rf"outputs {classes} classes .* {classes - 1} labels"):
+        load_export(export_copy)
+
+
+def test_unknown_variant_is_refused(export_copy: Path) -> None:
+    with pytest.raises(ExportError, match=r"variant 'fp16' is not available"):
+        load_export(export_copy, "fp16")
+
+
+def test_dangling_current_is_refused(export_copy: Path) -> None:
+    export_dir = export_copy.parent.parent
+    (export_copy.parent / "current").write_text("20990101T000000Z-deadbeef\n")
+    with pytest.raises(ExportError, match=r"points at '20990101T000000Z-deadbeef', which does"):
+        resolve_current(export_dir, "default")
+
+
+def test_current_pointing_at_a_temp_dir_is_refused(export_copy: Path) -> None:
+    export_dir = export_copy.parent.parent
+    temp = export_copy.parent / f".{export_copy.name}.tmp-123-abc"
+    export_copy.rename(temp)
+    (export_copy.parent / "current").write_text(temp.name + "\n")
+    with pytest.raises(ExportError, match=r"temporary"):
+        resolve_current(export_dir, "default")
+    with pytest.raises(ExportError, match=r"temporary \(half-written\) export"):
+        load_export(temp)
+
+
+def test_missing_pointer_and_unknown_model(export_copy: Path) -> None:
+    export_dir = export_copy.parent.parent
+    with pytest.raises(ExportError, match=r"no export for model 'other'.*exported models: default"):
+        resolve_current(export_dir, "other")
+    (export_copy.parent / "current").unlink()
+    with pytest.raises(ExportError, match=r"current is missing"):
+        resolve_current(export_dir, "default")
+    assert list_models(export_dir) == []
