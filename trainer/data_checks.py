@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainer.data_model import ERROR, WARNING, Example, Problem
-from trainer.data_parse import ParsedFile
+from trainer.data_reader import ParsedFile
 from trainer.data_text import duplicate_key
 
 
