@@ -1,0 +1,100 @@
+"""The torch-free runtime model: known embedding values, batching, truncation, no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intent_server.export_loader import load_export
+from intent_server.onnx_encoder import IntentModel
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "hi",
+    "set an alarm for 7 am tomorrow",
+    "what's the weather going to be like in lisbon this weekend, do i need an umbrella?",
+    "transfer 100 dollars to my savings account",
+    "¿qué tal? naïve café",
+]
+# all-MiniLM-L6-v2 "hello world", first dims (sentence-transformers, normalised).
+HELLO_WORLD = [-0.0345, 0.0310, 0.0067, 0.0261, -0.0394]
+
+
+@pytest.fixture(scope="module", params=["fp32", "int8"])
+def model(request: pytest.FixtureRequest, exported_example_version: Path) -> IntentModel:
+    return IntentModel(load_export(exported_example_version, request.param))
+
+
+def test_hello_world_matches_the_published_values(exported_example_version: Path) -> None:
+    fp32 = IntentModel(load_export(exported_example_version, "fp32"))
+    embedding, truncated = fp32.embed(["hello world"])
+    assert embedding.shape == (1, 384)
+    assert truncated == [False]
+    np.testing.assert_allclose(embedding[0, :5], HELLO_WORLD, atol=1e-3)
+    assert float(np.linalg.norm(embedding[0])) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_batched_equals_single(model: IntentModel) -> None:
+    batched, _ = model.predict(TEXTS)
+    single = np.concatenate([model.predict([text])[0] for text in TEXTS])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    embedded, _ = model.embed(TEXTS)
+    one_by_one = np.concatenate([model.embed([text])[0] for text in TEXTS])
+    np.testing.assert_allclose(embedded, one_by_one, atol=1e-5)
+
+
+def test_predict_gives_probabilities_in_label_order(model: IntentModel) -> None:
+    probs, truncated = model.predict(["please wake me up at 6:30 tomorrow"])
+    assert probs.shape == (1, len(model.labels))
+    assert probs.dtype == np.float32
+    assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert model.labels[int(probs.argmax())] == "set_alarm"
+    assert truncated == [False]
+
+
+def test_long_text_is_truncated_and_flagged(model: IntentModel) -> None:
+    long_text = "book a flight to tokyo " * 100
+    probs, truncated = model.predict(["hello", long_text])
+    assert truncated == [False, True]
+    assert np.isfinite(probs).all()
+    exactly, flags = model.embed([" ".join(["word"] * (model.max_tokens - 2))])
+    assert flags == [False]
+    assert exactly.shape == (1, 384)
+
+
+def test_empty_input_and_warm_up(model: IntentModel) -> None:
+    model.warm_up()
+    embeddings, flags = model.embed([])
+    assert embeddings.shape == (0, 384)
+    assert flags == []
+    probs, _ = model.predict([])
+    assert probs.shape == (0, len(model.labels))
+    probs, _ = model.predict([""])
+    assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_runtime_never_imports_torch(exported_example_model: Path) -> None:
+    code = f"""
+import json, sys
+from pathlib import Path
+from intent_server.export_loader import load_export, resolve_current
+from intent_server.onnx_encoder import IntentModel
+model = IntentModel(load_export(resolve_current(Path({str(exported_example_model)!r}), "default")))
+model.warm_up()
+probs, _ = model.predict(["set an alarm for 7", "hello there"])
+heavy = sorted(m for m in sys.modules
+               if m.split(".")[0] in ("torch", "sentence_transformers", "trainer", "transformers"))
+print(json.dumps({{"heavy": heavy, "rows": len(probs)}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"heavy": [], "rows": 2}
