@@ -53,7 +53,7 @@ class EmbeddingCache:
         self.quiet = quiet
         safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in identity.name)
         self.path = self.cache_dir / f"{safe_name}-{identity.cache_key()}.bin"
-        self.status = "not loaded"
+        self.status = "not loaded"  # how the file was found when first read
         self._keys: np.ndarray = np.zeros((0, HASH_BYTES), dtype=np.uint8)
         self._vectors: np.ndarray = np.zeros((0, identity.dim), dtype=np.float32)
         self._row: dict[bytes, int] | None = None
@@ -123,7 +123,6 @@ class EmbeddingCache:
         for k in add_keys:
             rows[k] = len(rows)
         write_cache_file(self.path, self.identity, self._keys, self._vectors)
-        self.status = "ok"
 
 
 def _header(identity: EncoderIdentity, count: int, payload_sha: str) -> bytes:

@@ -1,0 +1,119 @@
+"""`intent-train`: exit codes and messages (user mistakes -> 2, one line of why, no traceback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trainer.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "trainer.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_help_lists_options_with_defaults() -> None:
+    result = run_cli("train", "--help")
+    assert result.returncode == 0
+    for option in (
+        "--data",
+        "--model",
+        "--models-dir",
+        "--encoder",
+        "--cache-dir",
+        "--hidden",
+        "--dropout",
+        "--lr",
+        "--epochs",
+        "--patience",
+        "--batch-size",
+        "--seed",
+        "--val-fraction",
+        "--weight-decay",
+        "--label-smoothing",
+    ):
+        assert option in result.stdout
+    assert "default: 0.3" in result.stdout and "default: 13" in result.stdout
+
+
+def test_bad_data_exits_2_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("version: 1\nintents:\n  greet:\n    examples:\n      - hi\n")
+    result = run_cli("train", "--data", str(bad), "--models-dir", str(tmp_path / "m"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "bad.yml" in result.stderr
+    assert not (tmp_path / "m" / "default").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["train", "--data", "no/such/folder"], "not found"),
+        (["train", "--hidden", "0"], "--hidden"),
+        (["train", "--hidden", "abc"], "--hidden"),
+        (["train", "--val-fraction", "2"], "--val-fraction"),
+        (["train", "--model", "../evil"], "invalid model name"),
+        (["train", "--encoder", "/no/such/encoder"], "does not exist"),
+    ],
+)
+def test_user_mistakes_exit_2_with_a_message(
+    args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        raise SystemExit(main([*args, "--models-dir", str(tmp_path)]))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_encoder_folder_that_is_not_sentence_transformers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "enc").mkdir()
+    (tmp_path / "enc" / "config.json").write_text("{}")
+    code = main(["train", "--encoder", str(tmp_path / "enc"), "--models-dir", str(tmp_path)])
+    assert code == 2
+    assert "not a sentence-transformers model folder" in capsys.readouterr().err
+
+
+def test_validate_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(ROOT / "examples" / "assistant")]) == 0
+    assert main(["validate", "no/such/file.yml"]) == 2
+
+
+@pytest.mark.slow
+def test_train_command_writes_the_model(tmp_path: Path, embedding_cache_dir: Path) -> None:
+    result = run_cli(
+        "train",
+        "--data",
+        str(ROOT / "tests" / "data" / "assistant_heldout.yml"),
+        "--model",
+        "cli",
+        "--models-dir",
+        str(tmp_path),
+        "--cache-dir",
+        str(embedding_cache_dir),
+        "--epochs",
+        "5",
+        "--min-examples",
+        "1",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert str(tmp_path / "cli") in result.stdout
+    assert (tmp_path / "cli" / "model.json").is_file()
