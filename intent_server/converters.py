@@ -38,14 +38,17 @@ def to_response(
     )
 
 
-def _metrics(raw: object) -> dict[str, float]:
+def _metrics(raw: object, prefix: str = "") -> dict[str, float]:
+    """Numeric manifest metrics; nested groups become dotted names (training.val_accuracy)."""
     if not isinstance(raw, dict):
         return {}
-    return {
-        str(key): float(value)
-        for key, value in raw.items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    }
+    flat: dict[str, float] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            flat.update(_metrics(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
 
 
 def to_model_info(

@@ -104,6 +104,13 @@ def test_model_info(intent_client: IntentClient, intent_server: IntentServer) ->
     assert (info.max_text_bytes, info.max_batch_texts) == (2048, 64)
     assert info.max_tokens > 0
     assert info == intent_client.model_info("default")
+    manifest_metrics = intent_server.registry.get().export.manifest["metrics"]
+    for key, value in manifest_metrics.items():
+        if isinstance(value, dict):  # nested groups arrive as dotted names
+            numeric = {f"{key}.{k}" for k, v in value.items() if isinstance(v, (int, float))}
+            assert numeric <= info.metrics.keys()
+        else:
+            assert info.metrics[key] == pytest.approx(value)
 
 
 def test_batch_equals_single_calls(intent_client: IntentClient) -> None:
