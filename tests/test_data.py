@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+import yaml
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trainer.data import (
@@ -556,6 +558,38 @@ def test_load_training_data_raises_one_user_error_listing_all(
     assert "duplicate example 'hi'" in capsys.readouterr().err
 
 
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)
+)
+_DOCUMENTS = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["version", "intents", "nlu", "intent", "examples", "text", "a b", "x"]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(max_size=200), _DOCUMENTS.map(yaml.safe_dump)))
+def test_validation_never_raises_and_errors_mean_no_data(text: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "any.yml"
+        path.write_text(text, encoding="utf-8")
+        result = validate_path(path)
+        assert (result.data is None) == bool(result.errors)
+        assert all(p.format() for p in result.problems)
+        if result.data is not None:
+            assert len(result.data.labels) >= 2
+
+
 # --- the example bot -------------------------------------------------------------------------
 
 
@@ -610,6 +644,13 @@ def test_run_validate_command_reports_problems_and_returns_2(
     assert f"{path}:5: error: intent 'bye': has 1 example" in out
     assert f"{path}:4: warning: intent 'greet': duplicate example 'hey'" in out
     assert "1 error, 1 warning; fix the errors above" in out
+
+
+def test_run_validate_command_missing_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_validate_command(tmp_path / "missing") == 2
+    assert "missing: error: not found" in capsys.readouterr().out
 
 
 def test_warnings_only_still_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
