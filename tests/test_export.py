@@ -1,0 +1,244 @@
+"""The exporter: gates recorded in the manifest, ONNX signatures, atomic publishing, CLI codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+import pytest
+
+from intent_server.export_loader import load_export, resolve_current
+from tests.fixtures.export import link_copy
+from trainer import export as export_module
+from trainer import export_gates as gates
+from trainer.errors import UserError
+from trainer.export import export_model
+from trainer.export_cli import main
+from trainer.model_store import load_trained_model
+
+pytestmark = pytest.mark.slow
+
+
+def _manifest(version_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((version_dir / "manifest.json").read_text())
+    return data
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.fixture()
+def fast_onnx(monkeypatch: pytest.MonkeyPatch, exported_example_version: Path) -> None:
+    """Reuse the session's encoder files instead of re-tracing (~15 s) and re-quantizing
+    (~10 s); the gates, manifest and publishing still run for real on them."""
+
+    def encoder(transformer: Any, path: Path, opset: int = 17) -> None:
+        shutil.copyfile(exported_example_version / "encoder.onnx", path)
+
+    def quantize(fp32_path: Path, int8_path: Path) -> None:
+        shutil.copyfile(exported_example_version / "encoder.int8.onnx", int8_path)
+
+    monkeypatch.setattr(export_module, "export_encoder", encoder)
+    monkeypatch.setattr(export_module, "quantize_encoder", quantize)
+
+
+@pytest.fixture()
+def previous(exported_example_version: Path, tmp_path: Path) -> Path:
+    """An export folder that already holds a good export of `default`."""
+    export_dir = tmp_path / "exported"
+    link_copy(exported_example_version, export_dir)
+    return export_dir
+
+
+def test_manifest_records_gates_metrics_and_files(
+    exported_example_version: Path, trained_example_model: Path
+) -> None:
+    manifest = _manifest(exported_example_version)
+    trained = load_trained_model(trained_example_model)
+    assert manifest["model_version"] == trained.version
+    assert manifest["version"] == exported_example_version.name
+    assert manifest["labels"] == list(trained.labels)
+    assert manifest["opset"] == 17
+    assert manifest["encoder"]["weights_sha256"].startswith("53aa5117")
+    assert manifest["encoder"]["max_tokens"] == 256
+    assert manifest["encoders"] == {"fp32": "encoder.onnx", "int8": "encoder.int8.onnx"}
+    checks = manifest["verification"]
+    for name in ("encoder_fp32_vs_pytorch", "head_onnx_vs_pytorch", "reference_hello_world"):
+        assert checks[name]["passed"] and not checks[name]["skipped"], checks[name]
+    assert checks["encoder_fp32_vs_pytorch"]["value"] >= 0.9999
+    assert checks["head_onnx_vs_pytorch"]["value"] <= 1e-5
+    metrics = manifest["metrics"]
+    assert metrics["val_examples"] == len(trained.validation_texts)
+    assert metrics["val_accuracy_fp32"] == pytest.approx(trained.config["metrics"]["val_accuracy"])
+    expected = gates.choose_default(
+        metrics["val_accuracy_fp32"],
+        metrics["val_accuracy_int8"],
+        checks["int8_vs_fp32"]["passed"],
+    )
+    assert manifest["default_encoder"] == expected
+    assert checks["int8_vs_fp32"]["value"] >= 0.99  # mean cosine to fp32
+
+
+def test_tokenizer_has_no_padding_and_truncates_at_256(exported_example_version: Path) -> None:
+    tokenizer = json.loads((exported_example_version / "tokenizer.json").read_text())
+    assert tokenizer["padding"] is None
+    assert tokenizer["truncation"]["max_length"] == 256
+
+
+@pytest.mark.parametrize("name", ["encoder.onnx", "encoder.int8.onnx"])
+def test_encoder_signature(exported_example_version: Path, name: str) -> None:
+    session = ort.InferenceSession(str(exported_example_version / name))
+    inputs = {i.name: (i.type, i.shape) for i in session.get_inputs()}
+    assert inputs == {
+        "input_ids": ("tensor(int64)", ["batch", "sequence"]),
+        "attention_mask": ("tensor(int64)", ["batch", "sequence"]),
+    }
+    (output,) = session.get_outputs()
+    assert (output.name, output.type, output.shape) == (
+        "sentence_embedding",
+        "tensor(float)",
+        ["batch", 384],
+    )
+
+
+def test_head_signature(exported_example_version: Path) -> None:
+    session = ort.InferenceSession(str(exported_example_version / "head.onnx"))
+    (feed,) = session.get_inputs()
+    (output,) = session.get_outputs()
+    classes = len(_manifest(exported_example_version)["labels"])
+    assert (feed.name, feed.type, feed.shape) == ("embedding", "tensor(float)", ["batch", 384])
+    assert (output.name, output.shape) == ("probabilities", ["batch", classes])
+
+
+def test_failed_gate_keeps_the_previous_export(
+    previous: Path,
+    trained_example_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_onnx: None,
+) -> None:
+    before = _listing(previous)
+    monkeypatch.setattr(gates, "ENCODER_MIN_COSINE", 1.5)
+    with pytest.raises(gates.GateFailure, match=r"gate 'encoder_fp32_vs_pytorch' failed"):
+        export_model(
+            "default",
+            models_dir=trained_example_model.parent,
+            export_dir=previous,
+            skip_int8=True,
+            quiet=True,
+        )
+    assert _listing(previous) == before
+    load_export(resolve_current(previous, "default"))
+
+
+def test_interrupt_midway_leaves_no_temp_dir(
+    previous: Path,
+    trained_example_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_onnx: None,
+) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = _listing(previous)
+    monkeypatch.setattr(export_module, "export_head", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(
+            "default", models_dir=trained_example_model.parent, export_dir=previous, quiet=True
+        )
+    assert _listing(previous) == before
+
+
+def test_reexport_gets_a_suffixed_version_and_switches_current(
+    previous: Path, trained_example_model: Path, fast_onnx: None
+) -> None:
+    old = resolve_current(previous, "default")
+    stale = previous / "default" / ".20000101T000000Z-0.tmp-999999999-x"
+    stale.mkdir()
+    result = export_model(
+        "default",
+        models_dir=trained_example_model.parent,
+        export_dir=previous,
+        skip_int8=True,
+        quiet=True,
+    )
+    assert result.version == f"{old.name}-2"
+    assert resolve_current(previous, "default") == result.version_dir
+    assert old.is_dir() and not stale.exists()
+    manifest = _manifest(result.version_dir)
+    assert manifest["encoders"] == {"fp32": "encoder.onnx"}
+    assert manifest["default_encoder"] == "fp32"
+    assert manifest["metrics"]["val_accuracy_int8"] is None
+    assert load_export(result.version_dir).encoder_variant == "fp32"
+
+
+def test_int8_gate_failure_falls_back_to_fp32_or_fails_when_required(
+    tmp_path: Path,
+    trained_example_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_onnx: None,
+) -> None:
+    monkeypatch.setattr(gates, "INT8_MIN_AGREEMENT", 1.01)
+    export_dir = tmp_path / "exported"
+    with pytest.raises(gates.GateFailure, match=r"gate 'int8_vs_fp32' failed"):
+        export_model(
+            "default",
+            models_dir=trained_example_model.parent,
+            export_dir=export_dir,
+            require_int8=True,
+            quiet=True,
+        )
+    assert _listing(export_dir) == ["default"]  # an empty model folder, nothing in it
+    result = export_model(
+        "default", models_dir=trained_example_model.parent, export_dir=export_dir, quiet=True
+    )
+    assert result.default_encoder == "fp32"
+    assert not result.verification["int8_vs_fp32"]["passed"]
+    assert load_export(result.version_dir, "int8").encoder_variant == "int8"
+
+
+def test_default_variant_rule() -> None:
+    assert gates.choose_default(0.950, 0.948, True) == "int8"
+    assert gates.choose_default(0.950, 0.947, True) == "int8"
+    assert gates.choose_default(0.950, 0.946, True) == "fp32"
+    assert gates.choose_default(0.950, 0.960, False) == "fp32"
+    assert gates.choose_default(0.950, None, True) == "fp32"
+
+
+def test_bad_encoder_folder_is_a_user_error(tmp_path: Path, trained_example_model: Path) -> None:
+    with pytest.raises(UserError, match=r"not a sentence-transformers model folder"):
+        export_model(
+            "default",
+            models_dir=trained_example_model.parent,
+            export_dir=tmp_path / "exported",
+            encoder=tmp_path,
+            quiet=True,
+        )
+    assert not (tmp_path / "exported").exists()
+
+
+def test_cli_exit_codes(
+    tmp_path: Path,
+    trained_example_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fast_onnx: None,
+) -> None:
+    models = str(trained_example_model.parent)
+    common = ["--models-dir", models, "--export-dir", str(tmp_path / "out"), "--quiet"]
+    assert main(["--model", "missing", *common]) == 2
+    assert "no trained model" in capsys.readouterr().err
+    assert main(["--model", "bad name!", *common]) == 2
+    assert main(["--opset", "5", *common]) == 2
+    monkeypatch.setattr(gates, "HEAD_MAX_ABS_DIFF", -1.0)
+    assert main(["--skip-int8", *common]) == 1
+    err = capsys.readouterr().err
+    assert "export failed: verification gate 'head_onnx_vs_pytorch' failed" in err
+    assert not (tmp_path / "out" / "default" / "current").exists()
+    monkeypatch.undo()
+    assert main(["--model", "default", "--skip-int8", *common]) == 0
+    out = capsys.readouterr().out
+    assert "gate encoder_fp32_vs_pytorch" in out and "serving fp32" in out
