@@ -175,7 +175,10 @@ def head_output_size(head_path: Path) -> int:
     import onnxruntime as ort
 
     try:
-        session = ort.InferenceSession(str(head_path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # a one-off check: no host-sized thread pool
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(head_path), options, providers=["CPUExecutionProvider"])
         output = session.get_outputs()[0]
         size = output.shape[-1] if output.shape else None
         if isinstance(size, int) and size > 0:
