@@ -69,7 +69,11 @@ def validate_path(path: Path, *, min_examples: int = 3) -> ValidationResult:
     examples, cross_file = merge_and_check(parsed, min_examples, path)
     order = {file: index for index, file in enumerate(files)}
     problems = [problem for item in parsed for problem in item.problems] + cross_file
-    problems.sort(key=lambda p: (order.get(p.source, len(files)) if p.source else 0, p.line or 0))
+    # File order, then line; a problem about a whole file or the whole data comes after its lines.
+    last = len(files)
+    problems.sort(
+        key=lambda p: (order.get(p.source, last) if p.source else last, p.line or sys.maxsize)
+    )
     has_errors = any(problem.severity == ERROR for problem in problems)
     data = None if has_errors else TrainingData(tuple(examples), tuple(files))
     return ValidationResult(data, tuple(problems))

@@ -45,6 +45,14 @@ def _allowed(keys: Collection[str]) -> str:
     return ", ".join(f"'{key}'" for key in keys)
 
 
+def _fix_for(node: Node) -> str:
+    if is_null(node):
+        return "; write the sentence after '- ', or delete the line"
+    if isinstance(node, ScalarNode):
+        return f'; put it in quotes: "{node.value}"'
+    return "; write one sentence per item"
+
+
 class Reader:
     """Collects the problems of one file while its parts are read."""
 
@@ -131,9 +139,8 @@ class Reader:
                 return None
             node = texts[0]
         if not is_string(node):
-            hint = "; put it in quotes" if isinstance(node, ScalarNode) and node.value else ""
-            self.error(line_of(node), f"an example must be text, but it is {describe(node)}"
-                       f"{hint}", intent)  # fmt: skip
+            message = f"an example must be text, but it is {describe(node)}"
+            self.error(line_of(node), message + _fix_for(node), intent)
             return None
         return self.text_example(str(node.value), line_of(node), intent)
 
