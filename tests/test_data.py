@@ -481,6 +481,16 @@ def test_duplicate_inside_one_intent_is_a_warning_naming_both_lines(tmp_path: Pa
     assert result.data is not None and result.data.counts()["greet"] == 3
 
 
+def test_intent_names_differing_only_in_case_warn(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", native("greet:\n  examples: [hi, hello, hey]\n"))
+    second = write(tmp_path, "b.yml", native("Greet:\n  examples: [yo, hiya, howdy]\n"))
+    result = validate_path(tmp_path)
+    assert result.errors == ()
+    (warning,) = result.warnings
+    assert (warning.source, warning.line, warning.intent) == (second, 3, "Greet")
+    assert "differs from intent 'greet'" in warning.message and "a.yml:3" in warning.message
+
+
 def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -56,6 +56,7 @@ def merge_and_check(
                             f"keep it where it belongs and delete the other",
                         )
                     )  # fmt: skip
+    problems += _case_clashes(list(intents.values()))
     for intent in intents.values():
         count = len(intent.examples)
         if count == 0:
@@ -79,3 +80,20 @@ def merge_and_check(
         )  # fmt: skip
     examples = [example for intent in intents.values() for example in intent.examples]
     return examples, problems
+
+
+def _case_clashes(intents: list[_Intent]) -> list[Problem]:
+    """`Greet` and `greet` are two labels; usually a typo, so say so."""
+    first: dict[str, _Intent] = {}
+    found = []
+    for intent in intents:
+        earlier = first.setdefault(intent.name.casefold(), intent)
+        if earlier is not intent:
+            found.append(
+                Problem(
+                    WARNING, intent.source, intent.line, intent.name,
+                    f"differs from intent '{earlier.name}' ({earlier.source}:{earlier.line}) only "
+                    f"in case, so they are two different intents; rename one if they are the same",
+                )
+            )  # fmt: skip
+    return found
