@@ -2,7 +2,9 @@
 
 One worker takes the first queued request; if more are already waiting it takes them too
 (up to `max_batch_size` texts) and waits at most `max_wait_s` for further arrivals. A lone
-request never waits. Results come back through futures. The queue is bounded: beyond
+request never waits: when the model is idle and nothing is queued, the caller's own thread
+runs it (no thread hand-off, which costs milliseconds on a busy host). Only one model run is
+in progress at a time. Results come back through futures. The queue is bounded: beyond
 `max_queue` waiting requests `submit` refuses at once (RESOURCE_EXHAUSTED for the client).
 """
 
@@ -73,6 +75,7 @@ class MicroBatcher:
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._closing = False
+        self._busy = False  # a model run (inline or by the worker) is in progress
         self._worker = threading.Thread(target=self._run, name=f"batcher-{name}", daemon=True)
         self._worker.start()
 
@@ -91,9 +94,24 @@ class MicroBatcher:
                     f"server overloaded: {len(self._queue)} requests already queued "
                     f"(max_queue {self._max_queue}); retry later"
                 )
-            self._queue.append(item)
-            self._cond.notify()
+            inline = not self._busy and not self._queue
+            if inline:
+                self._busy = True
+            else:
+                self._queue.append(item)
+                self._cond.notify()
+        if inline:
+            self._run_and_release([item])
         return item.future
+
+    def _run_and_release(self, batch: list[_Item]) -> None:
+        try:
+            run_batch(self._predict, batch)
+        finally:
+            with self._cond:
+                self._busy = False
+                if self._queue:  # waking an idle worker for nothing costs the caller time
+                    self._cond.notify()
 
     def close(self, timeout: float | None = None) -> None:
         with self._cond:
@@ -111,10 +129,11 @@ class MicroBatcher:
 
     def _next_batch(self) -> list[_Item] | None:
         with self._cond:
-            while not self._queue and not self._closing:
+            while (self._busy or not self._queue) and not (self._closing and not self._queue):
                 self._cond.wait()
             if not self._queue:
                 return None
+            self._busy = True
             first = self._queue.popleft()
             batch = [first]
             size = self._take_ready(batch, len(first.texts))
@@ -131,7 +150,7 @@ class MicroBatcher:
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
-            run_batch(self._predict, batch)
+            self._run_and_release(batch)
 
 
 def run_batch(predict: PredictFn, batch: list[_Item]) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -36,6 +37,14 @@ class FakeModel:
         return np.stack([fake_row(t) for t in texts]), [t.startswith("long") for t in texts]
 
 
+def occupy(batcher: MicroBatcher, model: FakeModel) -> threading.Thread:
+    """Start a request from another thread and wait until the model is busy with it."""
+    thread = threading.Thread(target=batcher.submit, args=(["first"],))
+    thread.start()
+    assert model.started.wait(10)
+    return thread
+
+
 def test_single_request_gets_its_own_row() -> None:
     model = FakeModel()
     batcher = MicroBatcher(model.predict, max_wait_s=60.0)  # a lone request must not wait
@@ -46,16 +55,53 @@ def test_single_request_gets_its_own_row() -> None:
     batcher.close()
 
 
+def test_lone_request_runs_on_the_callers_thread() -> None:
+    threads: list[threading.Thread] = []
+
+    def predict(texts: Sequence[str]) -> Prediction:
+        threads.append(threading.current_thread())
+        return np.stack([fake_row(t) for t in texts]), [False] * len(texts)
+
+    batcher = MicroBatcher(predict)
+    assert batcher.submit(["hi"]).done()
+    assert threads == [threading.current_thread()]
+    batcher.close()
+
+
+def test_only_one_model_run_at_a_time_under_concurrency() -> None:
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def predict(texts: Sequence[str]) -> Prediction:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.002)
+        with lock:
+            running -= 1
+        return np.stack([fake_row(t) for t in texts]), [False] * len(texts)
+
+    batcher = MicroBatcher(predict, max_batch_size=8)
+    texts = [f"message {i}" for i in range(64)]
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(lambda t: batcher.submit([t]).result(timeout=30), texts))
+    for text, (probs, _) in zip(texts, results, strict=True):
+        np.testing.assert_allclose(probs[0], fake_row(text))
+    assert most == 1
+    batcher.close()
+
+
 def test_queued_requests_are_coalesced_and_results_routed_back() -> None:
     model = FakeModel(block_first=True)
     batcher = MicroBatcher(model.predict, max_batch_size=32, max_wait_s=0.0)
-    first = batcher.submit(["first"])
-    assert model.started.wait(10)
+    first = occupy(batcher, model)
     texts = [f"text number {i}" for i in range(10)]
     futures = [batcher.submit([t]) for t in texts]
     multi = batcher.submit(["long a", "b"])
     model.release.set()
-    assert first.result(timeout=10)[1] == [False]
+    first.join(10)
     for text, future in zip(texts, futures, strict=True):
         probs, _ = future.result(timeout=10)
         np.testing.assert_allclose(probs[0], fake_row(text))
@@ -70,8 +116,7 @@ def test_queued_requests_are_coalesced_and_results_routed_back() -> None:
 def test_batches_respect_max_batch_size() -> None:
     model = FakeModel(block_first=True)
     batcher = MicroBatcher(model.predict, max_batch_size=4, max_wait_s=0.0)
-    batcher.submit(["x"])
-    assert model.started.wait(10)
+    occupy(batcher, model)
     futures = [batcher.submit([f"t{i}"]) for i in range(10)]
     model.release.set()
     for future in futures:
@@ -83,8 +128,7 @@ def test_batches_respect_max_batch_size() -> None:
 def test_full_queue_is_refused_immediately() -> None:
     model = FakeModel(block_first=True)
     batcher = MicroBatcher(model.predict, max_queue=3)
-    batcher.submit(["running"])
-    assert model.started.wait(10)
+    occupy(batcher, model)
     accepted = [batcher.submit([f"q{i}"]) for i in range(3)]
     with pytest.raises(Overloaded, match="max_queue 3"):
         batcher.submit(["one too many"])
@@ -97,8 +141,7 @@ def test_full_queue_is_refused_immediately() -> None:
 def test_items_of_gone_clients_are_dropped() -> None:
     model = FakeModel(block_first=True)
     batcher = MicroBatcher(model.predict)
-    batcher.submit(["running"])
-    assert model.started.wait(10)
+    occupy(batcher, model)
     gone = batcher.submit(["client left"], is_active=lambda: False)
     cancelled = batcher.submit(["caller cancelled"])
     assert cancelled.cancel()
@@ -131,14 +174,14 @@ def test_model_failure_reaches_every_caller_and_worker_survives() -> None:
 def test_close_finishes_accepted_work_then_refuses() -> None:
     model = FakeModel(block_first=True)
     batcher = MicroBatcher(model.predict)
-    running = batcher.submit(["running"])
-    assert model.started.wait(10)
+    running = occupy(batcher, model)
     queued = batcher.submit(["queued"])
     closer = threading.Thread(target=batcher.close)
     closer.start()
     model.release.set()
     closer.join(10)
-    assert running.done() and queued.done()
+    running.join(10)
+    assert queued.done()
     np.testing.assert_allclose(queued.result()[0][0], fake_row("queued"))
     with pytest.raises(Unavailable, match="shutting down"):
         batcher.submit(["late"])

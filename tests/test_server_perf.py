@@ -39,15 +39,19 @@ def test_measure_single_client_latency(
     intent_server: IntentServer, exported_example_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with IntentClient(intent_server.address) as client:
-        batched = p50_ms(client)
-        variant = client.model_info().encoder_variant
-    config = example_server_config(exported_example_model, batching=False)
-    with running_server(config) as direct, IntentClient(direct.address) as client:
-        unbatched = p50_ms(client)
+        default_variant = client.model_info().encoder_variant
+    lines = []
+    for variant in sorted({default_variant, "int8"}):
+        for batching in (True, False):
+            config = example_server_config(
+                exported_example_model, encoder_variant=variant, batching=batching
+            )
+            with running_server(config) as server, IntentClient(server.address) as client:
+                p50, p99 = p50_ms(client)
+            mode = "micro-batching" if batching else "--no-batching"
+            lines.append(f"{variant} encoder, {mode}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+            assert p50 > 0
     with capsys.disabled():
-        print(
-            f"\n[measure] ClassifyIntent, 1 client, loopback, {variant} encoder, 300 calls: "
-            f"p50 {batched[0]:.2f} ms (p99 {batched[1]:.2f}) with micro-batching, "
-            f"p50 {unbatched[0]:.2f} ms (p99 {unbatched[1]:.2f}) with --no-batching"
-        )
-    assert batched[0] > 0 and unbatched[0] > 0
+        print("\n[measure] ClassifyIntent, 1 client, loopback, 300 calls each:")
+        for line in lines:
+            print(f"[measure]   {line}")
