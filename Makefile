@@ -64,8 +64,8 @@ proto-check: $(STAMP) ## fail when the committed generated code is stale
 	done; rm -rf $$tmp; echo "generated proto code is up to date"
 
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check intent_server trainer tests bench
+	$(BIN)/ruff format --check intent_server trainer tests bench
 	$(BIN)/mypy intent_server trainer bench
 
 test: $(STAMP) proto-check lint ## install, check generated code and lint, run the whole test suite
