@@ -189,20 +189,27 @@ def encode_threads() -> int:
 _MODELS: dict[str, SentenceTransformer] = {}
 
 
-def load_encoder(identity: EncoderIdentity) -> SentenceTransformer:
+def load_encoder(identity: EncoderIdentity, *, quiet: bool = False) -> SentenceTransformer:
     """The sentence-transformers model (memoised per folder), checked against its identity."""
     if identity.path in _MODELS:
         return _MODELS[identity.path]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         model = SentenceTransformer(identity.path, device="cpu", local_files_only=True)
     except Exception as exc:
         raise UserError(
             f"cannot load the sentence-transformers model in {identity.path}: {exc}"
         ) from exc
+    finally:
+        if quiet and bar_was_on:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     model.eval()
     dimension = getattr(model, "get_embedding_dimension", None)
     actual = dimension() if dimension else model.get_sentence_embedding_dimension()
@@ -225,7 +232,7 @@ def encode(texts: Sequence[str], identity: EncoderIdentity, *, quiet: bool = Fal
     import torch
     from tqdm import tqdm
 
-    model = load_encoder(identity)
+    model = load_encoder(identity, quiet=quiet)
     threads = torch.get_num_threads()
     torch.set_num_threads(encode_threads())
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
