@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GateFailure, ExportError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return EXIT_GATE
+    except OSError as exc:  # disk full, permissions: say so without a traceback
+        print(f"export failed: {exc}; nothing was published", file=sys.stderr)
+        return EXIT_GATE
     except KeyboardInterrupt:
         print("interrupted: nothing was published", file=sys.stderr)
         return EXIT_INTERRUPTED

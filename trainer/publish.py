@@ -104,7 +104,15 @@ def promote(tmp: Path, model_dir: Path, version: str) -> Path:
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
     final = model_dir / version
-    os.rename(tmp, final)
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:
+        if final.exists():
+            raise UserError(
+                f"{final} appeared while exporting (another export of the same model ran at "
+                "the same time); run the export again"
+            ) from exc
+        raise
     fsync_dir(model_dir)
     return final
 
