@@ -171,6 +171,7 @@ def plot_confusion(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import PowerNorm
 
     count = len(labels)
     matrix = np.zeros((count, count), dtype=np.float64)
@@ -185,18 +186,29 @@ def plot_confusion(
     sub = matrix[np.ix_(shown, shown)]
     rows = sub.sum(axis=1, keepdims=True)
     normalised = np.divide(sub, rows, out=np.zeros_like(sub), where=rows > 0)
-    side = min(40.0, max(5.0, 0.28 * len(shown) + 2.5))
-    fig, ax = plt.subplots(figsize=(side, side))
-    ax.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
     names = [labels[i] for i in shown]
-    font = max(4.0, min(10.0, 300.0 / max(len(shown), 1)))
-    ax.set_xticks(range(len(shown)), names, rotation=90, fontsize=font)
-    ax.set_yticks(range(len(shown)), names, fontsize=font)
+    # About 0.16 inch per row keeps 8-pt labels apart; the margin fits the longest name.
+    cell = 0.16
+    margin = 0.5 + 0.075 * max(len(n) for n in names)
+    side = max(4.0, cell * len(shown))
+    fig = plt.figure(figsize=(side + margin + 0.4, side + margin + 0.6))
+    width, height = fig.get_size_inches()
+    ax = fig.add_axes((margin / width, margin / height, side / width, side / height))
+    # Square-root colour scale: a 1-in-20 confusion is still visible next to the diagonal.
+    ax.imshow(
+        normalised,
+        cmap="Blues",
+        norm=PowerNorm(0.5, vmin=0.0, vmax=1.0),
+        interpolation="nearest",
+        aspect="auto",
+    )
+    ax.set_xticks(range(len(shown)), names, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(shown)), names, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    ax.xaxis.set_label_position("top")
+    ax.set_title(title, fontsize=9, pad=18)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 

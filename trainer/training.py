@@ -102,19 +102,29 @@ def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
+def _set_deterministic(mode: bool) -> None:
+    """`torch.use_deterministic_algorithms` without its side effect of importing
+    torch._inductor (several seconds per process, for a compiler we do not use)."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - a torch without the private hook
+        torch.use_deterministic_algorithms(mode)
+    else:
+        setter(mode)
+
+
 @contextmanager
 def deterministic(seed: int) -> Iterator[None]:
     """Seeded, deterministic, single-threaded torch for the duration of training."""
     threads = torch.get_num_threads()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
+    _set_deterministic(True)
     # One thread: bit-identical results across runs (and it is fast enough for a small MLP).
     torch.set_num_threads(1)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        _set_deterministic(was_deterministic)
         torch.set_num_threads(threads)
 
 
