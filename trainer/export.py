@@ -23,7 +23,7 @@ import numpy as np
 from intent_server.export_loader import FORMAT_VERSION, ExportError, LoadedExport, load_export
 from intent_server.onnx_encoder import IntentModel
 from trainer import export_gates as gates
-from trainer.embeddings import EncoderIdentity, encode, encoder_identity
+from trainer.embeddings import EncoderIdentity, default_encoder_path, encode, encoder_identity
 from trainer.errors import UserError
 from trainer.export_onnx import (
     DEFAULT_OPSET,
@@ -87,7 +87,11 @@ class _Steps:
 
 def _encoder_folder(trained: TrainedModel, encoder: Path | None) -> EncoderIdentity:
     recorded = trained.config["encoder"]
-    identity = encoder_identity(encoder if encoder is not None else trained.encoder_path)
+    if encoder is None:
+        encoder = trained.encoder_path
+        if not encoder.exists():  # e.g. .venv re-created: the bundled encoder moved
+            encoder = default_encoder_path()
+    identity = encoder_identity(encoder)
     if identity.weights_sha256 != recorded["weights_sha256"]:
         raise UserError(
             f"encoder {identity.path} (weights sha256 {identity.weights_sha256[:12]}…) is not "
