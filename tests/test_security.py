@@ -1,0 +1,267 @@
+"""TLS, mutual TLS and bearer tokens on a real gRPC server with the real model.
+
+Certificates are generated per test module (a throwaway CA, a server cert for localhost and
+127.0.0.1, a client cert).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from intent_server.model_registry import ModelRegistry, RunnerSettings, load_served_model
+from intent_server.proto import intent_pb2, intent_pb2_grpc
+from intent_server.security import (
+    SecurityConfigError,
+    TlsFiles,
+    TokenAuthInterceptor,
+    bearer_token,
+    load_tokens,
+    secure_channel,
+    server_credentials,
+    token_matches,
+)
+from intent_server.servicer import IntentServicer
+from intent_server.validation import Limits
+
+TOKEN = "s3cret-token-for-tests"
+StartServer = Callable[..., int]
+
+
+@dataclass(frozen=True)
+class Certs:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca: Path
+
+
+def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def _write_cert(cert: x509.Certificate, path: Path) -> Path:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def _make_ca(name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def _issue(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    name: str,
+    usage: x509.ObjectIdentifier,
+    sans: Sequence[x509.GeneralName] = (),
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    folder = tmp_path_factory.mktemp("certs")
+    ca, ca_key = _make_ca("test CA")
+    sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    server, server_key = _issue(ca, ca_key, "localhost", ExtendedKeyUsageOID.SERVER_AUTH, sans)
+    client, client_key = _issue(ca, ca_key, "bot", ExtendedKeyUsageOID.CLIENT_AUTH)
+    other, _ = _make_ca("someone else's CA")
+    return Certs(
+        ca=_write_cert(ca, folder / "ca.pem"),
+        server_cert=_write_cert(server, folder / "server.pem"),
+        server_key=_write_key(server_key, folder / "server.key"),
+        client_cert=_write_cert(client, folder / "client.pem"),
+        client_key=_write_key(client_key, folder / "client.key"),
+        other_ca=_write_cert(other, folder / "other-ca.pem"),
+    )
+
+
+@pytest.fixture(scope="module")
+def registry(exported_example_model: Path) -> Iterator[ModelRegistry]:
+    registry = ModelRegistry()
+    registry.add(load_served_model(exported_example_model, "default", 1, "auto", RunnerSettings()))
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def start(registry: ModelRegistry) -> Iterator[StartServer]:
+    """Factory: a real server with optional TLS files and token interceptor; returns its port."""
+    servers: list[grpc.Server] = []
+
+    def start(tls: TlsFiles | None = None, tokens: Sequence[str] = ()) -> int:
+        interceptors = [TokenAuthInterceptor(tokens)] if tokens else []
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=interceptors)
+        intent_pb2_grpc.add_IntentClassifierServicer_to_server(  # type: ignore[no-untyped-call]
+            IntentServicer(registry, Limits()), server
+        )
+        health_servicer = health.HealthServicer()
+        health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        address = "localhost:0"
+        port: int = (
+            server.add_secure_port(address, server_credentials(tls))
+            if tls
+            else server.add_insecure_port(address)
+        )
+        server.start()
+        servers.append(server)
+        return port
+
+    yield start
+    for server in servers:
+        server.stop(0)
+
+
+def classify(channel: grpc.Channel, text: str = "set an alarm for 7") -> str:
+    stub = intent_pb2_grpc.IntentClassifierStub(channel)  # type: ignore[no-untyped-call]
+    response = stub.ClassifyIntent(intent_pb2.ClassifyIntentRequest(text=text), timeout=10)
+    return str(response.intent.name)
+
+
+def health_status(channel: grpc.Channel) -> str:
+    stub = health_pb2_grpc.HealthStub(channel)
+    response = stub.Check(health_pb2.HealthCheckRequest(), timeout=10)
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+def rpc_code(channel: grpc.Channel) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as info:
+        classify(channel)
+    code: grpc.StatusCode = info.value.code()
+    return code
+
+
+def test_tls_server_answers_tls_client_and_refuses_plain_client(
+    start: StartServer, certs: Certs
+) -> None:
+    port = start(TlsFiles(certs.server_cert, certs.server_key))
+    with secure_channel(f"localhost:{port}", ca=certs.ca) as channel:
+        assert classify(channel) == "set_alarm"
+    with grpc.insecure_channel(f"localhost:{port}") as channel:
+        assert rpc_code(channel) == grpc.StatusCode.UNAVAILABLE
+    # A client that trusts another CA refuses the server's certificate.
+    with secure_channel(f"localhost:{port}", ca=certs.other_ca) as channel:
+        assert rpc_code(channel) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_mutual_tls_needs_a_client_certificate(start: StartServer, certs: Certs) -> None:
+    files = TlsFiles(certs.server_cert, certs.server_key, client_ca=certs.ca)
+    port = start(files)
+    target = f"localhost:{port}"
+    with secure_channel(
+        target, ca=certs.ca, cert=certs.client_cert, key=certs.client_key
+    ) as channel:
+        assert classify(channel) == "set_alarm"
+    with secure_channel(target, ca=certs.ca) as channel:
+        assert rpc_code(channel) == grpc.StatusCode.UNAVAILABLE
+    with grpc.insecure_channel(target) as channel:
+        assert rpc_code(channel) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_tokens_wrong_or_missing_are_unauthenticated_health_stays_open(start: StartServer) -> None:
+    port = start(tokens=[TOKEN, "second-token"])
+    target = f"127.0.0.1:{port}"
+    with secure_channel(target, token=TOKEN) as channel:
+        assert classify(channel) == "set_alarm"
+    with secure_channel(target, token="second-token") as channel:
+        assert classify(channel) == "set_alarm"
+    for wrong in ("nope", TOKEN + "x", TOKEN[:-1]):
+        with secure_channel(target, token=wrong) as channel:
+            assert rpc_code(channel) == grpc.StatusCode.UNAUTHENTICATED
+    with grpc.insecure_channel(target) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            classify(channel)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "authorization: Bearer" in info.value.details()
+        assert health_status(channel) == "SERVING"  # probes need no token
+
+
+def test_token_over_tls(start: StartServer, certs: Certs) -> None:
+    port = start(TlsFiles(certs.server_cert, certs.server_key), tokens=[TOKEN])
+    with secure_channel(f"localhost:{port}", ca=certs.ca, token=TOKEN) as channel:
+        assert classify(channel) == "set_alarm"
+    with secure_channel(f"localhost:{port}", ca=certs.ca, token="bad") as channel:
+        assert rpc_code(channel) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_admin_methods_need_an_admin_token() -> None:
+    meta = [("authorization", f"Bearer {TOKEN}")]
+    closed = TokenAuthInterceptor(tokens=[TOKEN])
+    assert closed.decide("/intent.v1.Admin/Reload", meta).code == grpc.StatusCode.PERMISSION_DENIED
+    admin = TokenAuthInterceptor(tokens=[TOKEN], admin_tokens=["root"])
+    assert admin.decide("/intent.v1.Admin/Reload", meta).code == grpc.StatusCode.UNAUTHENTICATED
+    assert admin.decide("/intent.v1.Admin/Reload", [("authorization", "Bearer root")]).code is None
+    open_server = TokenAuthInterceptor()
+    assert open_server.decide("/intent.v1.IntentClassifier/ClassifyIntent", None).code is None
+    assert open_server.decide("/grpc.health.v1.Health/Check", None).code is None
+
+
+def test_token_helpers(tmp_path: Path) -> None:
+    assert bearer_token([("authorization", "Bearer abc ")]) == "abc"
+    assert bearer_token([("Authorization", "bearer abc")]) == "abc"
+    assert bearer_token([("authorization", "Basic abc")]) == ""
+    assert bearer_token(None) == ""
+    assert token_matches("abc", ["x", "abc"]) and not token_matches("ab", ["abc"])
+    assert not token_matches("", ["abc"])
+    path = tmp_path / "tokens"
+    path.write_text("# bots\none\n\n two \n", encoding="utf-8")
+    assert load_tokens(path) == ("one", "two")
+    path.write_text("# nothing\n", encoding="utf-8")
+    with pytest.raises(SecurityConfigError, match="holds no token"):
+        load_tokens(path)
+    with pytest.raises(SecurityConfigError, match="cannot read"):
+        load_tokens(tmp_path / "missing")
+    with pytest.raises(SecurityConfigError, match="cannot read"):
+        server_credentials(TlsFiles(tmp_path / "no.pem", tmp_path / "no.key"))
