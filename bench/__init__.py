@@ -1,0 +1,1 @@
+"""Accuracy and speed benchmark (`make bench`, `python -m bench.run`)."""

@@ -1,0 +1,253 @@
+"""Accuracy through the product's own path: YAML -> loader -> train -> export -> ONNX runtime.
+
+Every model is trained by `trainer.pipeline.train` from YAML read back by the real loader,
+exported by `trainer.export.export_model`, loaded by `intent_server.export_loader` and
+scored by `IntentModel` + `intent_server.decision.decide`, the code the server runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.datasets import Banking, Clinc, Pairs
+from bench.metrics import (
+    accuracy,
+    auroc,
+    choose_oos_threshold,
+    decisions,
+    macro_f1,
+    oos_scores,
+    top_inscope_probability,
+)
+from intent_server.decision import Thresholds
+from intent_server.export_loader import load_export, resolve_current
+from intent_server.onnx_encoder import IntentModel
+
+VARIANTS = ("fp32", "int8")
+EVAL_BATCH = 64
+
+
+def _say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Workspace:
+    """Temporary folders for one benchmark run."""
+
+    root: Path
+    cache_dir: Path = field(init=False)
+    models_dir: Path = field(init=False)
+    export_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache_dir = self.root / "cache"
+        self.models_dir = self.root / "models"
+        self.export_dir = self.root / "exported"
+
+
+@dataclass
+class TrainedExport:
+    name: str
+    train_seconds: float
+    embed_seconds: float
+    export_seconds: float
+    version_dir: Path
+
+
+def load_yaml_data(pairs: Pairs, path: Path) -> Any:
+    """Write pairs as native YAML and read them back with the real loader."""
+    from trainer.data import load_training_data, write_native_yaml
+
+    write_native_yaml(pairs, path)
+    return load_training_data(path, min_examples=1)
+
+
+def train_and_export(
+    ws: Workspace, name: str, train: Pairs, validation: Pairs, *, quiet: bool, export: bool = True
+) -> TrainedExport:
+    """Train `name` on `train` (early stopping and thresholds on `validation`), export it."""
+    from trainer.export import export_model
+    from trainer.pipeline import TrainOptions
+    from trainer.pipeline import train as run_training
+
+    data = load_yaml_data(train, ws.root / "data" / f"{name}.yml")
+    val = load_yaml_data(validation, ws.root / "data" / f"{name}.val.yml")
+    _say(f"training {name}: {len(train)} examples, {len(validation)} validation")
+    result = run_training(
+        data,
+        model_name=name,
+        models_dir=ws.models_dir,
+        options=TrainOptions(),
+        cache_dir=ws.cache_dir,
+        validation=val,
+        quiet=quiet,
+    )
+    started = time.perf_counter()
+    version_dir = ws.export_dir / name
+    if export:
+        _say(f"exporting {name}")
+        export_model(name, models_dir=ws.models_dir, export_dir=ws.export_dir, quiet=quiet)
+        version_dir = resolve_current(ws.export_dir, name)
+    return TrainedExport(
+        name=name,
+        train_seconds=result.total_seconds,
+        embed_seconds=result.embed_seconds,
+        export_seconds=time.perf_counter() - started,
+        version_dir=version_dir,
+    )
+
+
+class Scorer:
+    """Probabilities of a model's head on texts, for one encoder variant.
+
+    All benchmark models share the frozen encoder file (same sha256), so each text set is
+    embedded once per variant and only the head differs: `IntentModel.predict` is exactly
+    `classify_embeddings(embed(texts))`.
+    """
+
+    def __init__(self, variant: str, *, quiet: bool) -> None:
+        self.variant = variant
+        self.quiet = quiet
+        self._embeddings: dict[tuple[str, str], np.ndarray] = {}
+        self.embed_seconds: dict[str, float] = {}
+
+    def probabilities(
+        self, export: TrainedExport, text_set: str, texts: Sequence[str]
+    ) -> tuple[np.ndarray, IntentModel]:
+        from tqdm import tqdm
+
+        model = IntentModel(load_export(export.version_dir, self.variant))
+        encoder_sha = model.export.manifest["files"][model.export.encoder_path.name]
+        key = (encoder_sha, text_set)
+        if key not in self._embeddings:
+            started = time.perf_counter()
+            parts = [
+                model.embed(list(texts[i : i + EVAL_BATCH]))[0]
+                for i in tqdm(
+                    range(0, len(texts), EVAL_BATCH),
+                    desc=f"embed {text_set} ({self.variant})",
+                    unit="batch",
+                    file=sys.stderr,
+                    disable=self.quiet,
+                )
+            ]
+            self._embeddings[key] = np.concatenate(parts, axis=0)
+            self.embed_seconds[text_set] = time.perf_counter() - started
+        return model.classify_embeddings(self._embeddings[key]), model
+
+
+def closed_set_scores(
+    probs: np.ndarray, labels: Sequence[str], truth: Sequence[str]
+) -> dict[str, float]:
+    """Accuracy and macro-F1 by argmax (thresholds off), as the literature reports them."""
+    predicted = decisions(probs, labels, Thresholds())
+    return {"accuracy": accuracy(predicted, truth), "macro_f1": macro_f1(predicted, truth)}
+
+
+def oos_evaluation(
+    val_probs: np.ndarray,
+    val_truth: Sequence[str],
+    test_probs: np.ndarray,
+    test_truth: Sequence[str],
+    labels: Sequence[str],
+    product_thresholds: Thresholds,
+) -> dict[str, Any]:
+    """Threshold chosen on val + oos_val, scored on test + oos_test; plus the product's own."""
+    chosen, on_val = choose_oos_threshold(val_probs, labels, val_truth)
+    on_test = oos_scores(decisions(test_probs, labels, chosen), test_truth)
+    product = oos_scores(decisions(test_probs, labels, product_thresholds), test_truth)
+    is_oos = np.array([t == "out_of_scope" for t in test_truth])
+    return {
+        "threshold": chosen.confidence,
+        "threshold_rule": chosen.rule,
+        "val": on_val.to_json(),
+        "test": on_test.to_json(),
+        "auroc": auroc(1.0 - top_inscope_probability(test_probs, labels), is_oos),
+        "product_thresholds": {
+            "confidence": product_thresholds.confidence,
+            "margin": product_thresholds.margin,
+            "test": product.to_json(),
+        },
+    }
+
+
+def _labels(pairs: Pairs) -> list[str]:
+    return [intent for _, intent in pairs]
+
+
+def _texts(pairs: Pairs) -> list[str]:
+    return [text for text, _ in pairs]
+
+
+def evaluate_clinc(
+    clinc: Clinc, plain: TrainedExport, with_oos: TrainedExport, scorer: Scorer
+) -> dict[str, Any]:
+    val = clinc.val + clinc.oos_val
+    test = clinc.test + clinc.oos_test
+    out: dict[str, Any] = {}
+    for key, export in (("without_oos_train", plain), ("with_oos_train", with_oos)):
+        val_probs, model = scorer.probabilities(export, "clinc_val", _texts(val))
+        test_probs, _ = scorer.probabilities(export, "clinc_test", _texts(test))
+        inscope = len(clinc.test)
+        out[key] = {
+            "test_inscope": closed_set_scores(
+                test_probs[:inscope], model.labels, _labels(clinc.test)
+            ),
+            "oos": oos_evaluation(
+                val_probs, _labels(val), test_probs, _labels(test), model.labels, model.thresholds
+            ),
+        }
+    return out
+
+
+def evaluate_banking(banking: Banking, export: TrainedExport, scorer: Scorer) -> dict[str, Any]:
+    probs, model = scorer.probabilities(export, "banking_test", _texts(banking.test))
+    return {"test": closed_set_scores(probs, model.labels, _labels(banking.test))}
+
+
+def run_accuracy(ws: Workspace, clinc: Clinc, banking: Banking, *, quiet: bool) -> dict[str, Any]:
+    """Train, export and score the three benchmark models; every number for results.json.
+
+    The CLINC model is trained twice: first from an empty embedding cache (cold training
+    time), then again with the cache filled (warm); training is deterministic, so the
+    second run rebuilds the same model.
+    """
+    times: dict[str, float] = {"examples": float(len(clinc.train))}
+    for phase in ("cold", "warm"):
+        _say(f"CLINC training, {phase} embedding cache")
+        trained = train_and_export(
+            ws, "clinc", clinc.train, clinc.val, quiet=quiet, export=phase == "warm"
+        )
+        times[f"{phase}_seconds"] = trained.train_seconds
+        times[f"{phase}_embed_seconds"] = trained.embed_seconds
+    plain = trained
+    with_oos = train_and_export(
+        ws,
+        "clinc_oos",
+        clinc.train + clinc.oos_train,
+        clinc.val + clinc.oos_val,
+        quiet=quiet,
+    )
+    bank = train_and_export(ws, "banking", banking.train, banking.holdout, quiet=quiet)
+    results: dict[str, Any] = {"training_time": times}
+    results["exports"] = {
+        e.name: {"export_seconds": e.export_seconds, "train_seconds": e.train_seconds}
+        for e in (plain, with_oos, bank)
+    }
+    for variant in VARIANTS:
+        scorer = Scorer(variant, quiet=quiet)
+        _say(f"scoring with the {variant} encoder")
+        results[variant] = {
+            "clinc": evaluate_clinc(clinc, plain, with_oos, scorer),
+            "banking": evaluate_banking(banking, bank, scorer),
+            "embed_seconds": scorer.embed_seconds,
+        }
+    return results

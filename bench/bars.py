@@ -1,0 +1,191 @@
+"""The bars of DESIGN.md section 3 and the published anchors, checked against results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ANCHORS = {
+    "clinc_accuracy": "BERT-large fine-tuned 96.9 %, USE (frozen) 95.1 %",
+    "banking_accuracy": "USE+ConveRT MLP 93.4 %, BERT-large fine-tuned 93.7 %",
+    "clinc_oos": "BERT: in-scope 96.2 % with OOS recall 52.3 %",
+    "int8_drop": "published: -0.2 to -0.4 points",
+    "p50_latency": "Rasa users report tens of ms and up",
+    "throughput_32": "",
+    "memory_start": "Rasa: 0.6-2 GB, 20 s+ loads",
+    "training_time": "the article: 2-3 minutes just to embed",
+}
+REFERENCE_HERE = {
+    "logistic_regression": {"clinc": 0.955, "banking": 0.927},
+    "article_mlp": {"clinc": 0.944, "banking": 0.925},
+}
+
+
+@dataclass(frozen=True)
+class Bar:
+    key: str
+    what: str
+    bar: str
+    measured: str
+    passed: bool | None  # None: not measured in this run
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "what": self.what,
+            "bar": self.bar,
+            "measured": self.measured,
+            "passed": self.passed,
+            "anchor": ANCHORS.get(self.key, ""),
+        }
+
+
+def _get(data: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f} %"
+
+
+def accuracy_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
+    if not acc:
+        return [
+            Bar(k, w, b, "not run", None)
+            for k, w, b in (
+                ("clinc_accuracy", "CLINC150 in-scope test accuracy", ">= 96.0 %"),
+                ("banking_accuracy", "BANKING77 test accuracy", ">= 93.0 %"),
+                (
+                    "clinc_oos",
+                    "CLINC150 OOS, threshold on val",
+                    "in-scope >= 94.5 %, recall >= 75 %",
+                ),
+                ("int8_drop", "INT8 vs fp32 accuracy", "within 0.3 points"),
+            )
+        ]
+    variant = acc[default_variant]
+    clinc = _get(variant, "clinc", "without_oos_train", "test_inscope", "accuracy")
+    bank = _get(variant, "banking", "test", "accuracy")
+    bars = [
+        Bar(
+            "clinc_accuracy",
+            f"CLINC150 in-scope test accuracy ({default_variant})",
+            ">= 96.0 %",
+            _pct(clinc),
+            clinc >= 0.96,
+        ),
+        Bar(
+            "banking_accuracy",
+            f"BANKING77 test accuracy ({default_variant})",
+            ">= 93.0 %",
+            _pct(bank),
+            bank >= 0.93,
+        ),
+    ]
+    best: tuple[float, str, float, float] | None = None
+    for setting in ("without_oos_train", "with_oos_train"):
+        test = _get(variant, "clinc", setting, "oos", "test")
+        ok = test["inscope_accuracy"] >= 0.945 and test["oos_recall"] >= 0.75
+        score = (1.0 if ok else 0.0) + test["inscope_accuracy"] + test["oos_recall"]
+        if best is None or score > best[0]:
+            best = (score, setting, test["inscope_accuracy"], test["oos_recall"])
+    assert best is not None
+    bars.append(
+        Bar(
+            "clinc_oos",
+            f"CLINC150 OOS, threshold chosen on val + oos_val ({default_variant}, {best[1]})",
+            "in-scope >= 94.5 % with OOS recall >= 75 %",
+            f"in-scope {_pct(best[2])}, OOS recall {_pct(best[3])}",
+            best[2] >= 0.945 and best[3] >= 0.75,
+        )
+    )
+    drops = []
+    for path in (
+        ("clinc", "without_oos_train", "test_inscope", "accuracy"),
+        ("banking", "test", "accuracy"),
+    ):
+        drops.append(100 * (_get(acc["fp32"], *path) - _get(acc["int8"], *path)))
+    bars.append(
+        Bar(
+            "int8_drop",
+            "INT8 vs fp32 accuracy (CLINC, BANKING)",
+            "within 0.3 points",
+            ", ".join(f"{d:+.2f}" for d in drops) + " points (fp32 - int8)",
+            all(abs(d) <= 0.3 for d in drops),
+        )
+    )
+    return bars
+
+
+def speed_bars(speed: dict[str, Any]) -> list[Bar]:
+    if not speed:
+        return [
+            Bar(k, w, b, "not run", None)
+            for k, w, b in (
+                ("p50_latency", "ClassifyIntent p50, 1 client", "<= 0.25 x article path"),
+                ("throughput_32", "throughput at 32 clients", ">= 0.7 x in-process batched ONNX"),
+                ("memory_start", "server RSS / start to SERVING", "<= 200 MB / <= 1.5 s"),
+            )
+        ]
+    served = speed["served_variant"]
+    server = speed["server"]
+    p50 = server["single_client"]["p50_ms"]
+    article = speed["article_inprocess"]["p50_ms"]
+    thr = server["concurrent"]["32"]["throughput_rps"]
+    batched = speed["onnx_inprocess"][served]["batch32"]["throughput_tps"]
+    rss = server["rss_mb_after_load"]
+    start = server["start_to_serving_s"]
+    return [
+        Bar(
+            "p50_latency",
+            "ClassifyIntent p50 latency, 1 client, loopback",
+            f"<= 0.25 x article path ({0.25 * article:.2f} ms)",
+            f"{p50:.2f} ms = {p50 / article:.3f} x article {article:.2f} ms",
+            p50 <= 0.25 * article,
+        ),
+        Bar(
+            "throughput_32",
+            "throughput, 32 concurrent clients",
+            f">= 0.7 x in-process batched ONNX {served} ({0.7 * batched:.0f}/s)",
+            f"{thr:.0f}/s = {thr / batched:.2f} x {batched:.0f}/s",
+            thr >= 0.7 * batched,
+        ),
+        Bar(
+            "memory_start",
+            "server RSS after load / start to SERVING",
+            "<= 200 MB / <= 1.5 s",
+            f"{rss:.0f} MB / {start:.2f} s",
+            rss <= 200 and start <= 1.5,
+        ),
+    ]
+
+
+def training_bars(times: dict[str, Any] | None) -> list[Bar]:
+    if not times:
+        return [
+            Bar("training_time", "CLINC150 training", "cold <= 60 s, warm <= 10 s", "not run", None)
+        ]
+    cold, warm = times["cold_seconds"], times["warm_seconds"]
+    return [
+        Bar(
+            "training_time",
+            f"CLINC150 training ({int(times['examples'])} examples + val)",
+            "cold cache <= 60 s, warm cache <= 10 s",
+            f"cold {cold:.1f} s, warm {warm:.1f} s",
+            cold <= 60 and warm <= 10,
+        )
+    ]
+
+
+def all_bars(results: dict[str, Any]) -> list[Bar]:
+    acc = results.get("accuracy") or {}
+    default_variant = results.get("default_variant", "int8")
+    return (
+        accuracy_bars(acc, default_variant)
+        + speed_bars(results.get("speed") or {})
+        + training_bars(acc.get("training_time") if acc else None)
+    )

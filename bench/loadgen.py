@@ -1,0 +1,124 @@
+"""Load generator, run as its own process: `python -m bench.loadgen --target HOST:PORT ...`.
+
+Client threads call ClassifyIntent back to back with texts from a fixed list for a bounded
+time; prints one JSON object (latency percentiles in ms, throughput, error counts). It
+imports only the typed client, so it never competes with the server for torch or models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from intent_server.client import IntentClient, IntentClientError
+
+
+def percentiles_ms(latencies: Sequence[float]) -> dict[str, float]:
+    """p50/p90/p99/mean in milliseconds from latencies in seconds."""
+    if not latencies:
+        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan")}
+    values = np.asarray(latencies) * 1000.0
+    return {
+        "p50_ms": float(np.percentile(values, 50)),
+        "p90_ms": float(np.percentile(values, 90)),
+        "p99_ms": float(np.percentile(values, 99)),
+        "mean_ms": float(values.mean()),
+    }
+
+
+def _worker(
+    target: str,
+    texts: Sequence[str],
+    offset: int,
+    start_at: float,
+    stop_at: float,
+    latencies: list[float],
+    errors: Counter[str],
+) -> None:
+    with IntentClient(target, timeout=10.0) as client:
+        client.classify(texts[offset % len(texts)])  # connect before the clock starts
+        index = offset
+        while time.perf_counter() < start_at:
+            time.sleep(0.001)
+        while True:
+            began = time.perf_counter()
+            if began >= stop_at:
+                return
+            try:
+                client.classify(texts[index % len(texts)])
+                latencies.append(time.perf_counter() - began)
+            except IntentClientError as exc:
+                errors[exc.code.name] += 1
+            index += 1
+
+
+def run_load(target: str, texts: Sequence[str], clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` threads for `seconds`; each thread keeps one call in flight."""
+    start_at = time.perf_counter() + 0.5 + 0.01 * clients
+    stop_at = start_at + seconds
+    per_thread: list[list[float]] = [[] for _ in range(clients)]
+    errors: Counter[str] = Counter()
+    threads = [
+        threading.Thread(
+            target=_worker,
+            args=(target, texts, i * 7, start_at, stop_at, per_thread[i], errors),
+            daemon=True,
+        )
+        for i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60.0)
+    elapsed = max(time.perf_counter(), stop_at) - start_at
+    latencies = [value for values in per_thread for value in values]
+    return {
+        "clients": clients,
+        "seconds": elapsed,
+        "requests": len(latencies),
+        "throughput_rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
+        "errors": dict(errors),
+        **percentiles_ms(latencies),
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.loadgen",
+        description="Drive an intent server with concurrent ClassifyIntent calls; prints JSON.",
+    )
+    parser.add_argument("--target", required=True, help="HOST:PORT of the server")
+    parser.add_argument(
+        "--texts", type=Path, required=True, help="JSON file with a list of texts to send"
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="concurrent client counts, one phase each (default: 1)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="duration of each phase (default: 5)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    texts = json.loads(args.texts.read_text(encoding="utf-8"))
+    phases = [run_load(args.target, texts, clients, args.seconds) for clients in args.clients]
+    print(json.dumps({"phases": phases}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

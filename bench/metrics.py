@@ -1,0 +1,114 @@
+"""Accuracy, macro-F1, AUROC and out-of-scope metrics with numpy only (no sklearn)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from intent_server.decision import OUT_OF_SCOPE, Thresholds, decide
+
+THRESHOLD_GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
+
+
+def accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
+    if not truth:
+        return 0.0
+    return float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
+
+
+def macro_f1(predicted: Sequence[str], truth: Sequence[str]) -> float:
+    """Mean F1 over the classes present in `truth` (a prediction of another class is a miss)."""
+    scores = []
+    for label in sorted(set(truth)):
+        tp = sum(1 for p, t in zip(predicted, truth, strict=True) if p == label and t == label)
+        fp = sum(1 for p, t in zip(predicted, truth, strict=True) if p == label and t != label)
+        fn = sum(1 for p, t in zip(predicted, truth, strict=True) if p != label and t == label)
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with tie-averaged ranks)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    start = 0
+    while start < len(scores):
+        end = start
+        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
+        start = end + 1
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def top_inscope_probability(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Best in-scope probability per row (the confidence the threshold compares)."""
+    keep = [i for i, name in enumerate(labels) if name != OUT_OF_SCOPE]
+    return np.asarray(probs[:, keep].max(axis=1))
+
+
+def decisions(probs: np.ndarray, labels: Sequence[str], thresholds: Thresholds) -> list[str]:
+    """The server's own rule (`intent_server.decision.decide`) applied to every row."""
+    return [decide(row, labels, thresholds).label for row in probs]
+
+
+@dataclass(frozen=True)
+class OosScores:
+    inscope_accuracy: float  # in-scope examples answered with their own intent
+    oos_recall: float  # out-of-scope examples answered out_of_scope
+    oos_precision: float  # out_of_scope answers that were really out of scope
+    oos_f1: float
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "inscope_accuracy": self.inscope_accuracy,
+            "oos_recall": self.oos_recall,
+            "oos_precision": self.oos_precision,
+            "oos_f1": self.oos_f1,
+        }
+
+
+def oos_scores(predicted: Sequence[str], truth: Sequence[str]) -> OosScores:
+    """Scores where `truth` holds OUT_OF_SCOPE for out-of-scope examples."""
+    inscope = [(p, t) for p, t in zip(predicted, truth, strict=True) if t != OUT_OF_SCOPE]
+    oos = [p for p, t in zip(predicted, truth, strict=True) if t == OUT_OF_SCOPE]
+    said_oos = [t for p, t in zip(predicted, truth, strict=True) if p == OUT_OF_SCOPE]
+    in_acc = float(np.mean([p == t for p, t in inscope])) if inscope else 0.0
+    recall = float(np.mean([p == OUT_OF_SCOPE for p in oos])) if oos else 0.0
+    precision = float(np.mean([t == OUT_OF_SCOPE for t in said_oos])) if said_oos else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return OosScores(in_acc, recall, precision, f1)
+
+
+def choose_oos_threshold(
+    probs: np.ndarray, labels: Sequence[str], truth: Sequence[str]
+) -> tuple[Thresholds, OosScores]:
+    """The confidence on a 0.01 grid maximising in-scope accuracy + OOS recall on validation
+    data (ties: the lowest value); margin off. Never call this with test data."""
+    # With the margin off, `decide` turns an answer into out_of_scope exactly when the best
+    # in-scope probability is below the confidence: sweep that on the threshold-free answers.
+    raw = np.array(decisions(probs, labels, Thresholds()), dtype=object)
+    best_p = top_inscope_probability(probs, labels)
+    truth_arr = np.array(truth, dtype=object)
+    is_oos = truth_arr == OUT_OF_SCOPE
+    best_value, best_objective = 0.0, -1.0
+    for value in THRESHOLD_GRID:
+        answer = np.where(best_p < value, OUT_OF_SCOPE, raw)
+        in_acc = float(np.mean(answer[~is_oos] == truth_arr[~is_oos])) if (~is_oos).any() else 0.0
+        recall = float(np.mean(answer[is_oos] == OUT_OF_SCOPE)) if is_oos.any() else 0.0
+        if in_acc + recall > best_objective + 1e-12:
+            best_value, best_objective = float(value), in_acc + recall
+    rule = (
+        f"confidence {best_value:.2f} maximises in-scope accuracy + OOS recall on validation "
+        "(val + oos_val), margin off"
+    )
+    chosen = Thresholds(confidence=best_value, margin=0.0, rule=rule)
+    return chosen, oos_scores(decisions(probs, labels, chosen), truth)

@@ -1,0 +1,211 @@
+"""Write `results.json` and `RESULTS.md`: every number, its ratio to baselines and bars."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.bars import ANCHORS, REFERENCE_HERE, Bar, all_bars
+
+JSON_NAME = "results.json"
+MARKDOWN_NAME = "RESULTS.md"
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def _mark(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "not run"}[passed]
+
+
+def _bars_table(bars: list[Bar]) -> list[str]:
+    lines = ["| what | bar | measured | result | anchor |", "|---|---|---|---|---|"]
+    for bar in bars:
+        anchor = ANCHORS.get(bar.key, "")
+        lines.append(
+            f"| {bar.what} | {bar.bar} | {bar.measured} | **{_mark(bar.passed)}** | {anchor} |"
+        )
+    return lines
+
+
+def _accuracy_section(acc: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Accuracy (test sets; trained, exported and scored through the product's path)",
+        "",
+        "| model | encoder | accuracy % | macro-F1 % | vs logistic regression here "
+        "| vs article MLP here |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant in ("fp32", "int8"):
+        for dataset, path in (
+            ("clinc", ("clinc", "without_oos_train", "test_inscope")),
+            ("banking", ("banking", "test")),
+        ):
+            scores = acc[variant]
+            for key in path:
+                scores = scores[key]
+            lr = REFERENCE_HERE["logistic_regression"][dataset]
+            mlp = REFERENCE_HERE["article_mlp"][dataset]
+            lines.append(
+                f"| {'CLINC150 in-scope' if dataset == 'clinc' else 'BANKING77'} | {variant} | "
+                f"{_pct(scores['accuracy'])} | {_pct(scores['macro_f1'])} | "
+                f"{100 * (scores['accuracy'] - lr):+.2f} pts ({_pct(lr)}) | "
+                f"{100 * (scores['accuracy'] - mlp):+.2f} pts ({_pct(mlp)}) |"
+            )
+    lines += [
+        "",
+        "### CLINC150 out-of-scope (test + oos_test; threshold chosen on val + oos_val)",
+        "",
+        "| training data | encoder | threshold | in-scope acc % | OOS recall % | OOS precision % "
+        "| AUROC | product thresholds (conf / margin): in-scope % / recall % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for variant in ("fp32", "int8"):
+        for setting in ("without_oos_train", "with_oos_train"):
+            oos = acc[variant]["clinc"][setting]["oos"]
+            test, product = oos["test"], oos["product_thresholds"]
+            lines.append(
+                f"| {setting.replace('_', ' ')} | {variant} | {oos['threshold']:.2f} | "
+                f"{_pct(test['inscope_accuracy'])} | {_pct(test['oos_recall'])} | "
+                f"{_pct(test['oos_precision'])} | {oos['auroc']:.4f} | "
+                f"{product['confidence']:.2f} / {product['margin']:.2f}: "
+                f"{_pct(product['test']['inscope_accuracy'])} / "
+                f"{_pct(product['test']['oos_recall'])} |"
+            )
+    times = acc.get("training_time", {})
+    if times:
+        lines += [
+            "",
+            "### Training time (CLINC150, `trainer.pipeline.train`, 15,000 examples + 3,000 val)",
+            "",
+            f"- cold cache (fresh cache dir; encoder load + embedding every text): "
+            f"{times['cold_seconds']:.1f} s (embedding {times['cold_embed_seconds']:.1f} s)",
+            f"- warm cache: {times['warm_seconds']:.1f} s "
+            f"(embedding {times['warm_embed_seconds']:.1f} s)",
+        ]
+    return lines
+
+
+def _speed_section(speed: dict[str, Any]) -> list[str]:
+    served = speed["served_variant"]
+    article = speed["article_inprocess"]
+    onnx = speed["onnx_inprocess"]
+    texts = speed["texts"]
+    lines = [
+        "## Speed",
+        "",
+        f"{texts['count']} real CLINC150 test utterances "
+        f"({texts['words_min']}-{texts['words_max']} "
+        f"words, median {texts['words_median']:.0f}); server model `{speed['model']}`, "
+        f"encoder served: {served}. Load generator: a separate process, one thread per client, "
+        "one call in flight per client.",
+        "",
+        "### In-process baselines",
+        "",
+        "| path | p50 ms | p90 ms | p99 ms | throughput /s |",
+        "|---|---|---|---|---|",
+        "| article: SentenceTransformer.encode([text]) + torch MLP "
+        f"({article['torch_threads']} torch threads) "
+        f"| {article['p50_ms']:.2f} | {article['p90_ms']:.2f} | {article['p99_ms']:.2f} | "
+        f"{1000 / article['mean_ms']:.0f} |",
+    ]
+    for variant in ("int8", "fp32"):
+        one = onnx[variant]["batch1"]
+        lines.append(
+            f"| ONNX {variant}, batch 1, 1 thread | {one['p50_ms']:.2f} | {one['p90_ms']:.2f} | "
+            f"{one['p99_ms']:.2f} | {one['throughput_tps']:.0f} |"
+        )
+        lines.append(
+            f"| ONNX {variant}, batch 32, 1 thread | | | | "
+            f"{onnx[variant]['batch32']['throughput_tps']:.0f} |"
+        )
+    batched = onnx[served]["batch32"]["throughput_tps"]
+    for key, title in (
+        ("server", "micro-batching on (default)"),
+        ("server_no_batching", "--no-batching"),
+    ):
+        run = speed[key]
+        single = run["single_client"]
+        lines += [
+            "",
+            f"### Server, {title}",
+            "",
+            f"- start to SERVING {run['start_to_serving_s']:.2f} s; "
+            f"RSS {run['rss_mb_idle']:.0f} MB idle, "
+            f"{run['rss_mb_after_load']:.0f} MB after the load",
+            f"- 1 client: p50 {single['p50_ms']:.2f} ms, p90 {single['p90_ms']:.2f} ms, "
+            f"p99 {single['p99_ms']:.2f} ms, {single['throughput_rps']:.0f} req/s "
+            f"(p50 = {single['p50_ms'] / article['p50_ms']:.3f} x the article path)",
+            "",
+            "| clients | req/s | x in-process batched ONNX | p50 ms | p99 ms | errors |",
+            "|---|---|---|---|---|---|",
+        ]
+        for clients, phase in run["concurrent"].items():
+            lines.append(
+                f"| {clients} | {phase['throughput_rps']:.0f} | "
+                f"{phase['throughput_rps'] / batched:.2f} | "
+                f"{phase['p50_ms']:.2f} | {phase['p99_ms']:.2f} | {phase['errors'] or 0} |"
+            )
+    return lines
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    info = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {info['cpu_model']}, {info['cores']} cores ({info['usable_cores']} usable), "
+        f"Python {info['python']}; {info['date']}. Command: `{results['command']}`"
+        + (" (SMALL mode: tiny subsets, numbers are not meaningful)" if results["small"] else "")
+        + ".",
+        "",
+        "## Bars (DESIGN.md section 3)",
+        "",
+        *_bars_table(all_bars(results)),
+        "",
+    ]
+    if results.get("accuracy"):
+        lines += [*_accuracy_section(results["accuracy"]), ""]
+    if results.get("speed"):
+        lines += [*_speed_section(results["speed"]), ""]
+    return "\n".join(lines)
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Both files, each written to a temp name and renamed (no half-written results)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = dict(results, bars=[bar.to_json() for bar in all_bars(results)])
+    written = []
+    for name, text in (
+        (JSON_NAME, json.dumps(results, indent=2, sort_keys=True) + "\n"),
+        (MARKDOWN_NAME, render_markdown(results) + "\n"),
+    ):
+        temporary = out_dir / f".{name}.tmp"
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, out_dir / name)
+        written.append(out_dir / name)
+    return written[0], written[1]

@@ -1,0 +1,150 @@
+"""`make bench` / `python -m bench.run`: accuracy and speed benchmark, results as JSON + Markdown.
+
+Accuracy: CLINC150 and BANKING77 trained, exported and scored through the product's path.
+Speed: the server in its own process under load from another process, with the in-process
+baselines measured in the same run. `--small` runs tiny subsets (used by the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=(
+            "Benchmark accuracy (CLINC150, BANKING77: train, export, score via the server's "
+            "runtime) and speed (gRPC server under concurrent load vs in-process baselines). "
+            "Writes results.json and RESULTS.md."
+        ),
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"folder for results.json and RESULTS.md (default: {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="tiny subsets (10 intents x 8 examples) and 2-second load phases: checks that the "
+        "harness works in about a minute; the numbers mean nothing (default: off)",
+    )
+    parser.add_argument(
+        "--skip-speed", action="store_true", help="skip the speed part (default: off)"
+    )
+    parser.add_argument(
+        "--skip-accuracy",
+        action="store_true",
+        help="skip accuracy scoring; the CLINC model is still trained and exported for the "
+        "speed part (default: off)",
+    )
+    parser.add_argument(
+        "--datasets",
+        type=Path,
+        default=None,
+        help="folder holding clinc150/ and banking77/ (default: $INTENT_BENCH_DATASETS or "
+        "../shared/datasets next to the project)",
+    )
+    parser.add_argument(
+        "--keep-work",
+        action="store_true",
+        help="keep the temporary work folder (models, exports, logs) and print its path "
+        "(default: removed)",
+    )
+    return parser.parse_args(argv)
+
+
+def _say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from bench import datasets
+    from bench.accuracy import Workspace, run_accuracy, train_and_export
+    from bench.report import machine
+    from bench.speed import SpeedSettings, run_speed
+
+    clinc = datasets.load_clinc(args.datasets)
+    banking = datasets.load_banking(args.datasets)
+    if args.small:
+        clinc, banking = datasets.small_clinc(clinc), datasets.small_banking(banking)
+    quiet = args.small
+    ws = Workspace(work)
+    results: dict[str, Any] = {
+        "command": "python -m bench.run " + " ".join(sys.argv[1:])
+        if sys.argv[1:]
+        else "make bench",
+        "small": args.small,
+        "machine": machine(),
+        "datasets": {
+            "clinc": {
+                k: len(getattr(clinc, k))
+                for k in ("train", "val", "test", "oos_train", "oos_val", "oos_test")
+            },
+            "banking": {k: len(getattr(banking, k)) for k in ("train", "holdout", "test")},
+        },
+        "accuracy": None,
+        "speed": None,
+    }
+    started = time.perf_counter()
+    if not args.skip_accuracy:
+        results["accuracy"] = run_accuracy(ws, clinc, banking, quiet=quiet)
+    elif not args.skip_speed:
+        train_and_export(ws, "clinc", clinc.train, clinc.val, quiet=quiet)
+    from intent_server.export_loader import load_export, resolve_current
+
+    if (ws.export_dir / "clinc").is_dir():
+        results["default_variant"] = load_export(
+            resolve_current(ws.export_dir, "clinc")
+        ).encoder_variant
+    if not args.skip_speed:
+        settings = (
+            SpeedSettings(latency_seconds=1.5, load_seconds=1.5, baseline_texts=20, batch_rounds=2)
+            if args.small
+            else SpeedSettings()
+        )
+        results["speed"] = run_speed(
+            ws.export_dir, ws.models_dir, "clinc", [t for t, _ in clinc.test], work, settings
+        )
+    results["seconds"] = time.perf_counter() - started
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = parse_args(argv)
+    from bench.report import write_results
+    from trainer.errors import UserError
+
+    work = Path(tempfile.mkdtemp(prefix="intent-bench-"))
+    try:
+        results = run(args, work)
+        json_path, md_path = write_results(results, args.out)
+    except UserError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.keep_work:
+            _say(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    _say(f"wrote {json_path} and {md_path} ({results['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""Speed: the server under load from another process, against in-process baselines.
+
+Baselines, measured in the same run on the same texts:
+1. the article's path: `SentenceTransformer.encode([text])` + the torch MLP, one text at a time;
+2. the exported encoder + head in a tight in-process loop (batch 1 and batch 32);
+3. the server with micro-batching off (`--no-batching`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.loadgen import percentiles_ms
+from bench.server_process import intent_server
+from intent_server.export_loader import load_export, resolve_current
+from intent_server.onnx_encoder import IntentModel
+
+CONCURRENCY = (8, 32, 64)
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    latency_seconds: float = 10.0  # the 1-client phase
+    load_seconds: float = 6.0  # each concurrent phase
+    baseline_texts: int = 300  # texts timed one by one in-process
+    batch_rounds: int = 20  # batches of 32 timed in-process
+
+
+def _say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def text_mix(texts: Sequence[str], count: int = 200) -> list[str]:
+    """A fixed mix of real utterances spread over the length range (short to long)."""
+    ordered = sorted(set(texts), key=lambda t: (len(t), t))
+    picks = np.linspace(0, len(ordered) - 1, num=min(count, len(ordered))).round().astype(int)
+    mixed = [ordered[i] for i in picks]
+    rng = np.random.default_rng(0)
+    return [mixed[i] for i in rng.permutation(len(mixed))]
+
+
+def time_calls(call: Callable[[str], object], texts: Sequence[str], count: int) -> list[float]:
+    """Seconds per call over `count` texts, after a warm-up on the first ten."""
+    for text in texts[:10]:
+        call(text)
+    latencies = []
+    for i in range(count):
+        began = time.perf_counter()
+        call(texts[i % len(texts)])
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
+def article_baseline(
+    models_dir: Path, model: str, texts: Sequence[str], count: int
+) -> dict[str, Any]:
+    """The article's in-process path: SentenceTransformer.encode([text]) + torch MLP."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from trainer.model_store import load_trained_model
+
+    trained = load_trained_model(models_dir / model)
+    st = SentenceTransformer(str(trained.encoder_path), device="cpu", local_files_only=True)
+
+    def classify(text: str) -> object:
+        embedding = st.encode([text], normalize_embeddings=True, convert_to_tensor=True)
+        with torch.no_grad():
+            return torch.softmax(trained.head(embedding), dim=-1).argmax().item()
+
+    return {
+        "torch_threads": torch.get_num_threads(),
+        **percentiles_ms(time_calls(classify, texts, count)),
+    }
+
+
+def onnx_baseline(
+    version_dir: Path, variant: str, texts: Sequence[str], settings: SpeedSettings
+) -> dict[str, Any]:
+    """The exported encoder + head in a tight loop, batch 1 and batch 32, one thread."""
+    model = IntentModel(load_export(version_dir, variant), threads=1)
+    model.warm_up()
+    single = time_calls(lambda t: model.predict([t]), texts, settings.baseline_texts)
+    batches = [list(texts[i : i + BATCH]) for i in range(0, len(texts) - BATCH + 1, BATCH)]
+    model.predict(batches[0])
+    began = time.perf_counter()
+    for i in range(settings.batch_rounds):
+        model.predict(batches[i % len(batches)])
+    batched_seconds = time.perf_counter() - began
+    return {
+        "variant": variant,
+        "batch1": {**percentiles_ms(single), "throughput_tps": len(single) / sum(single)},
+        "batch32": {"throughput_tps": settings.batch_rounds * BATCH / batched_seconds},
+    }
+
+
+def run_loadgen(target: str, texts_file: Path, clients: Sequence[int], seconds: float) -> list[Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--target",
+        target,
+        "--texts",
+        str(texts_file),
+        "--seconds",
+        str(seconds),
+        "--clients",
+        *[str(c) for c in clients],
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    phases: list[Any] = json.loads(done.stdout)["phases"]
+    return phases
+
+
+def server_run(
+    export_dir: Path,
+    model: str,
+    texts_file: Path,
+    settings: SpeedSettings,
+    extra_args: Sequence[str],
+    log_path: Path,
+) -> dict[str, Any]:
+    """One server process: start-up time, 1-client latency, concurrent phases, RSS."""
+    with intent_server(export_dir, model, extra_args, log_path) as server:
+        rss_idle = server.rss_mb()
+        label = " ".join(extra_args) or "(default)"
+        _say(f"server {label}: SERVING after {server.start_to_serving_s:.2f} s; 1 client")
+        single = run_loadgen(server.target, texts_file, [1], settings.latency_seconds)[0]
+        _say(f"  concurrent clients {list(CONCURRENCY)}, {settings.load_seconds:.0f} s each")
+        phases = run_loadgen(server.target, texts_file, CONCURRENCY, settings.load_seconds)
+        return {
+            "args": list(extra_args),
+            "start_to_serving_s": server.start_to_serving_s,
+            "rss_mb_idle": rss_idle,
+            "rss_mb_after_load": server.rss_mb(),
+            "single_client": single,
+            "concurrent": {str(p["clients"]): p for p in phases},
+        }
+
+
+def run_speed(
+    export_dir: Path,
+    models_dir: Path,
+    model: str,
+    texts: Sequence[str],
+    work: Path,
+    settings: SpeedSettings,
+) -> dict[str, Any]:
+    mix = text_mix(texts)
+    texts_file = work / "speed_texts.json"
+    texts_file.write_text(json.dumps(mix), encoding="utf-8")
+    version_dir = resolve_current(export_dir, model)
+    served = str(load_export(version_dir).encoder_variant)
+    lengths = [len(t.split()) for t in mix]
+    results: dict[str, Any] = {
+        "model": model,
+        "served_variant": served,
+        "texts": {
+            "count": len(mix),
+            "words_min": min(lengths),
+            "words_median": float(np.median(lengths)),
+            "words_max": max(lengths),
+        },
+    }
+    _say("speed baseline 1: article path (SentenceTransformer.encode + torch MLP)")
+    results["article_inprocess"] = article_baseline(models_dir, model, mix, settings.baseline_texts)
+    results["onnx_inprocess"] = {}
+    for variant in ("int8", "fp32"):
+        _say(f"speed baseline 2: in-process ONNX ({variant})")
+        results["onnx_inprocess"][variant] = onnx_baseline(version_dir, variant, mix, settings)
+    results["server"] = server_run(export_dir, model, texts_file, settings, [], work / "server.log")
+    results["server_no_batching"] = server_run(
+        export_dir, model, texts_file, settings, ["--no-batching"], work / "server-nb.log"
+    )
+    return results

@@ -1,0 +1,104 @@
+"""`python -m bench.run --small`: the whole harness end to end on tiny subsets.
+
+Real encoder, real training, export, server process and load generator; only the data is
+tiny, so the numbers mean nothing and nothing here asserts a speed or accuracy bar.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.datasets import datasets_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def small_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (datasets_dir() / "clinc150" / "data_full.json").is_file():
+        pytest.skip(f"benchmark datasets not found under {datasets_dir()}")
+    out = tmp_path_factory.mktemp("bench-results")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--small", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "[bench] wrote" in done.stderr  # progress goes to stderr
+    return out
+
+
+def test_json_has_every_section(small_results: Path) -> None:
+    results = json.loads((small_results / "results.json").read_text())
+    assert results["small"] is True
+    assert {"cpu_model", "cores", "date"} <= set(results["machine"])
+    acc = results["accuracy"]
+    assert {"cold_seconds", "warm_seconds"} <= set(acc["training_time"])
+    for variant in ("fp32", "int8"):
+        clinc = acc[variant]["clinc"]
+        for setting in ("without_oos_train", "with_oos_train"):
+            assert {"accuracy", "macro_f1"} == set(clinc[setting]["test_inscope"])
+            oos = clinc[setting]["oos"]
+            assert {"inscope_accuracy", "oos_recall", "oos_precision"} <= set(oos["test"])
+            assert 0.0 <= oos["auroc"] <= 1.0
+            assert 0.0 <= oos["threshold"] < 1.0
+        assert 0.0 <= acc[variant]["banking"]["test"]["accuracy"] <= 1.0
+    speed = results["speed"]
+    for key in ("server", "server_no_batching"):
+        run = speed[key]
+        assert run["start_to_serving_s"] > 0 and run["rss_mb_after_load"] > 0
+        assert run["single_client"]["requests"] > 0
+        assert set(run["concurrent"]) == {"8", "32", "64"}
+        for phase in run["concurrent"].values():
+            assert phase["requests"] > 0 and not phase["errors"]
+    assert speed["article_inprocess"]["p50_ms"] > 0
+    assert speed["onnx_inprocess"]["int8"]["batch32"]["throughput_tps"] > 0
+    keys = {bar["key"] for bar in results["bars"]}
+    assert keys == {
+        "clinc_accuracy",
+        "banking_accuracy",
+        "clinc_oos",
+        "int8_drop",
+        "p50_latency",
+        "throughput_32",
+        "memory_start",
+        "training_time",
+    }
+    assert all(bar["passed"] in (True, False) for bar in results["bars"])
+
+
+def test_markdown_has_every_table(small_results: Path) -> None:
+    text = (small_results / "RESULTS.md").read_text()
+    for heading in (
+        "## Bars",
+        "## Accuracy",
+        "out-of-scope",
+        "### Training time",
+        "### In-process baselines",
+        "### Server, micro-batching on",
+        "### Server, --no-batching",
+        "SMALL mode",
+    ):
+        assert heading in text
+    assert text.count("| PASS") + text.count("**PASS**") + text.count("**FAIL**") >= 8
+
+
+def test_help_explains_options() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    for flag in ("--small", "--skip-speed", "--skip-accuracy", "--out"):
+        assert flag in done.stdout
