@@ -242,3 +242,17 @@ def test_cli_exit_codes(
     assert main(["--model", "default", "--skip-int8", *common]) == 0
     out = capsys.readouterr().out
     assert "gate encoder_fp32_vs_pytorch" in out and "serving fp32" in out
+
+
+def test_prune_keeps_the_newest_versions_and_current(tmp_path: Path) -> None:
+    import os
+
+    from trainer.publish import prune_versions
+
+    for age, name in enumerate(["v5", "v4", "v3", "v2", "v1"]):
+        (tmp_path / name).mkdir()
+        os.utime(tmp_path / name, ns=(10**18 - age * 10**9, 10**18 - age * 10**9))
+    (tmp_path / ".v6.tmp-1-x").mkdir()
+    removed = prune_versions(tmp_path, keep=2, current="v1")
+    assert sorted(removed) == ["v2", "v3"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".v6.tmp-1-x", "v1", "v4", "v5"]

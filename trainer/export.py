@@ -37,6 +37,7 @@ from trainer.publish import (
     file_hashes,
     free_version_name,
     promote,
+    prune_versions,
     staged_export,
     switch_current,
     write_json,
@@ -65,6 +66,7 @@ class ExportResult:
     verification: dict[str, dict[str, Any]]
     seconds: dict[str, float]
     sizes: dict[str, int] = field(default_factory=dict)
+    pruned: tuple[str, ...] = ()
 
 
 class _Steps:
@@ -250,9 +252,11 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     skip_int8: bool = False,
     require_int8: bool = False,
+    keep: int = 3,
     quiet: bool = False,
 ) -> ExportResult:
-    """Export `models_dir/model` to `export_dir/model/VERSION/` and make it current.
+    """Export `models_dir/model` to `export_dir/model/VERSION/` and make it current; then
+    keep only the newest `keep` versions (0: keep all).
 
     Raises UserError (bad input), GateFailure (a verification gate failed) or ExportError.
     """
@@ -302,6 +306,7 @@ def export_model(
             # Not yet (or not successfully) current: nobody can have loaded it.
             shutil.rmtree(final, ignore_errors=True)
             raise
+    pruned = prune_versions(model_dir, keep, version) if keep > 0 else []
     steps.seconds["total"] = round(time.perf_counter() - started, 3)
     return ExportResult(
         version_dir=final,
@@ -311,4 +316,5 @@ def export_model(
         verification=verification,
         seconds=steps.seconds,
         sizes={path.name: path.stat().st_size for path in sorted(final.iterdir())},
+        pruned=tuple(pruned),
     )

@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail (exit 1) when the INT8 encoder misses its gate; without this flag such an "
         "export is still published and serves the fp32 encoder",
     )
+    parser.add_argument(
+        "--keep",
+        type=int,
+        default=3,
+        help="keep the newest N export versions of the model, delete older ones (0: keep all)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -70,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 13 <= args.opset <= 21:
         print("error: --opset must be between 13 and 21 (default 17)", file=sys.stderr)
         return UserError.exit_code
+    if args.keep < 0:
+        print("error: --keep must be 0 (keep all) or more", file=sys.stderr)
+        return UserError.exit_code
     try:
         result = export_model(
             args.model,
@@ -79,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             opset=args.opset,
             skip_int8=args.skip_int8,
             require_int8=args.require_int8,
+            keep=args.keep,
             quiet=args.quiet,
         )
     except UserError as exc:
@@ -109,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"file {name:<20} {_megabytes(size):>9}")
     times = ", ".join(f"{step} {sec:.1f}s" for step, sec in result.seconds.items())
     print(f"times: {times}")
+    if result.pruned:
+        print(f"removed old versions: {', '.join(result.pruned)}")
     print(f"exported {args.model} version {result.version} to {result.version_dir}")
     return 0
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from intent_server.export_loader import CURRENT, TMP_MARKER, sha256_file
+from intent_server.export_loader import CURRENT, TMP_MARKER, is_temp_name, sha256_file
 from trainer.errors import UserError
 
 
@@ -132,3 +132,21 @@ def switch_current(model_dir: Path, version: str) -> None:
         raise
     with contextlib.suppress(OSError):  # the switch happened; durability is best effort
         fsync_dir(model_dir)
+
+
+def prune_versions(model_dir: Path, keep: int, current: str) -> list[str]:
+    """Remove all but the newest `keep` version folders (never `current`); returns the names.
+
+    A server that already loaded an older version keeps working: its sessions hold the data.
+    """
+    versions = sorted(
+        (entry for entry in model_dir.iterdir() if entry.is_dir() and not is_temp_name(entry.name)),
+        key=lambda entry: entry.stat().st_mtime_ns,
+        reverse=True,
+    )
+    removed = []
+    for entry in versions[max(keep, 1) :]:
+        if entry.name != current:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
