@@ -231,6 +231,8 @@ def load_export(
         or not all(isinstance(label, str) and label for label in labels)
     ):
         raise ExportError(f"{version_dir / MANIFEST}: labels must be a list of 2+ names")
+    if len(set(labels)) != len(labels):
+        raise ExportError(f"{version_dir / MANIFEST}: labels contain duplicates")
     classes = head_output_size(version_dir / head)
     if classes != len(labels):
         raise ExportError(
