@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,8 +43,9 @@ def test_sigterm_lets_in_flight_calls_finish(
     texts = [f"please set an alarm for {hour} in the morning" for hour in range(64)]
     request = intent_pb2.ClassifyIntentBatchRequest(texts=texts)
     calls = [stub.ClassifyIntentBatch.future(request, timeout=60) for _ in range(12)]
-    calls[0].result()  # the server is working; the other calls are queued or running
-    assert sum(call.done() for call in calls) < len(calls)
+    while not any(call.done() for call in calls):  # the server is working on them
+        time.sleep(0.005)
+    assert sum(call.done() for call in calls) < len(calls)  # the rest are still in flight
     code = server.terminate(timeout=60)
     for call in calls:
         results = call.result().results
