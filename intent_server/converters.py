@@ -23,19 +23,22 @@ def to_response(
     """One row of probabilities -> response with decision, reason and the real-score ranking."""
     labels = served.model.labels
     decision = decide(probs, labels, served.model.thresholds)
-    order = np.argsort(-probs, kind="stable")[:top_k]
-    return intent_pb2.ClassifyIntentResponse(
+    values: list[float] = probs.tolist()  # plain floats: much cheaper for protobuf than numpy
+    response = intent_pb2.ClassifyIntentResponse(
         intent=intent_pb2.IntentScore(name=decision.label, confidence=decision.confidence),
-        ranking=[intent_pb2.IntentScore(name=labels[i], confidence=float(probs[i])) for i in order],
         out_of_scope=decision.out_of_scope,
         model_version=served.model.version,
         out_of_scope_reason=_REASONS[decision.reason],
         truncated=truncated,
         top_intent=intent_pb2.IntentScore(
-            name=labels[decision.top_index], confidence=float(probs[decision.top_index])
+            name=labels[decision.top_index], confidence=values[decision.top_index]
         ),
         model=served.name,
     )
+    # sorted() is stable, so equal scores keep label order.
+    for index in sorted(range(len(values)), key=values.__getitem__, reverse=True)[:top_k]:
+        response.ranking.add(name=labels[index], confidence=values[index])
+    return response
 
 
 def _metrics(raw: object, prefix: str = "") -> dict[str, float]:
