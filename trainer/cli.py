@@ -154,10 +154,15 @@ def _train(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         quiet=args.quiet,
     )
+    accuracy = result.metrics["val_accuracy"]
+    scored = f"validation accuracy {accuracy:.1%}" if accuracy is not None else "no validation"
     print(
-        f"model {args.model} version {result.version} written to {result.model_dir} "
-        f"(validation accuracy {result.metrics['val_accuracy']:.1%}; "
-        f"report: {result.model_dir / 'report' / 'report.md'})"
+        f"model {args.model} version {result.version} written to {result.model_dir}\n"
+        f"  {scored}; thresholds: confidence {result.thresholds.confidence:.2f}, "
+        f"margin {result.thresholds.margin:.2f}\n"
+        f"  embeddings: {result.embedded_count} embedded, {result.cached_count} from the cache; "
+        f"{result.total_seconds:.1f} s in all\n"
+        f"  report: {result.model_dir / 'report' / 'report.md'}"
     )
     return 0
 

@@ -134,6 +134,13 @@ def train(
         f"({stats.seconds:.1f} s)",
         quiet,
     )
+    if len(split.y_val) == 0:
+        _say(
+            "warning: no validation examples (every intent is too small for --val-fraction "
+            f"{options.val_fraction}): training all {options.epochs} epochs without early "
+            "stopping, out-of-scope thresholds disabled, no report metrics",
+            quiet,
+        )
     outcome = train_head(
         split.x_train, split.y_train, split.x_val, split.y_val, len(labels), options, quiet=quiet
     )
@@ -148,8 +155,8 @@ def train(
     report = build_report(probs, split.y_val, labels, split.val_texts, thresholds, cost)
     metrics = {
         "val_examples": len(split.y_val),
-        "val_accuracy": report["accuracy"],
-        "val_macro_f1": report["macro_f1"],
+        "val_accuracy": report["accuracy"] if len(split.y_val) else None,
+        "val_macro_f1": report["macro_f1"] if len(split.y_val) else None,
         "val_inscope_accuracy_with_thresholds": report["thresholds"][
             "inscope_accuracy_with_thresholds"
         ],
