@@ -1,18 +1,20 @@
 """Measured, never asserted: single-client latency over loopback (the bar lives in `make bench`).
 
 Run: .venv/bin/pytest tests/test_server_perf.py -s
+Batching on and off are measured interleaved (call by call) so machine noise hits both alike.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from intent_server.client import IntentClient
-from intent_server.server import IntentServer, running_server
+from intent_server.server import running_server
 from tests.fixtures.server import example_server_config
 
 TEXTS = [
@@ -21,37 +23,42 @@ TEXTS = [
     "play some jazz in the kitchen",
     "what's the weather going to be like in paris",
 ]
+CALLS = 300
 
 
-def p50_ms(client: IntentClient, calls: int = 300) -> tuple[float, float]:
-    for text in TEXTS:
-        client.classify(text)
-    timings = []
-    for i in range(calls):
-        started = time.perf_counter()
-        client.classify(TEXTS[i % len(TEXTS)])
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return statistics.median(timings), timings[int(0.99 * len(timings)) - 1]
+def interleaved_latencies(clients: dict[str, IntentClient]) -> dict[str, list[float]]:
+    for client in clients.values():
+        for text in TEXTS:
+            client.classify(text)
+    timings: dict[str, list[float]] = {name: [] for name in clients}
+    names = list(clients)
+    for i in range(CALLS):
+        for name in names if i % 2 else reversed(names):
+            started = time.perf_counter()
+            clients[name].classify(TEXTS[i % len(TEXTS)])
+            timings[name].append((time.perf_counter() - started) * 1000)
+    return timings
 
 
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
 def test_measure_single_client_latency(
-    intent_server: IntentServer, exported_example_model: Path, capsys: pytest.CaptureFixture[str]
+    variant: str, exported_example_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with IntentClient(intent_server.address) as client:
-        default_variant = client.model_info().encoder_variant
-    lines = []
-    for variant in sorted({default_variant, "int8"}):
-        for batching in (True, False):
+    with ExitStack() as stack:
+        clients = {}
+        for mode, batching in (("micro-batching", True), ("--no-batching", False)):
             config = example_server_config(
                 exported_example_model, encoder_variant=variant, batching=batching
             )
-            with running_server(config) as server, IntentClient(server.address) as client:
-                p50, p99 = p50_ms(client)
-            mode = "micro-batching" if batching else "--no-batching"
-            lines.append(f"{variant} encoder, {mode}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
-            assert p50 > 0
+            server = stack.enter_context(running_server(config))
+            clients[mode] = stack.enter_context(IntentClient(server.address))
+        timings = interleaved_latencies(clients)
     with capsys.disabled():
-        print("\n[measure] ClassifyIntent, 1 client, loopback, 300 calls each:")
-        for line in lines:
-            print(f"[measure]   {line}")
+        for mode, values in timings.items():
+            values.sort()
+            print(
+                f"\n[measure] ClassifyIntent, 1 client, loopback, {variant} encoder, {mode}, "
+                f"{CALLS} calls: p50 {statistics.median(values):.2f} ms, "
+                f"p99 {values[int(0.99 * len(values)) - 1]:.2f} ms"
+            )
+    assert all(len(values) == CALLS for values in timings.values())
