@@ -113,6 +113,20 @@ def test_queued_requests_are_coalesced_and_results_routed_back() -> None:
     batcher.close()
 
 
+def test_worker_waits_for_late_arrivals_only_under_concurrency() -> None:
+    model = FakeModel(block_first=True)
+    batcher = MicroBatcher(model.predict, max_batch_size=3, max_wait_s=60.0)
+    first = occupy(batcher, model)
+    early = [batcher.submit([t]) for t in ("a", "b")]
+    model.release.set()
+    first.join(10)
+    late = batcher.submit(["c"])  # joins the waiting batch, which is then full and runs
+    for future in [*early, late]:
+        future.result(timeout=30)
+    assert model.calls[1] == ["a", "b", "c"]
+    batcher.close()
+
+
 def test_batches_respect_max_batch_size() -> None:
     model = FakeModel(block_first=True)
     batcher = MicroBatcher(model.predict, max_batch_size=4, max_wait_s=0.0)
