@@ -43,7 +43,8 @@ def test_model_folder_follows_the_contract(trained_example_model: Path) -> None:
     assert config["version"].endswith(sha256(trained_example_model / "head.safetensors")[:8])
     assert config["labels"] == sorted(config["labels"]) and OUT_OF_SCOPE in config["labels"]
     assert config["head"]["num_classes"] == len(config["labels"])
-    assert config["head"]["type"] == "mlp" and config["head"]["hidden"] == [256, 128]
+    assert config["head"]["type"] == "mlp"
+    assert config["head"]["hidden"] == list(TrainOptions().hidden)
     assert config["encoder"]["weights_sha256"].startswith("53aa5117")
     assert config["encoder"]["dim"] == 384 and config["encoder"]["normalize"] is True
     assert {"confidence", "margin", "rule"} <= set(config["thresholds"])

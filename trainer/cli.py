@@ -14,6 +14,15 @@ from trainer.training import TrainOptions
 DEFAULTS = TrainOptions()
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none to show (the help text says what happens)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False):
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 def _hidden(value: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in value.split(",") if part.strip())
@@ -33,7 +42,7 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Embed the examples with the frozen sentence encoder (cached on disk), "
         "train the MLP head with early stopping, choose the out-of-scope thresholds on the "
         "validation split, write a report, and publish MODELS_DIR/MODEL/ atomically.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument(
         "--data",
@@ -63,7 +72,7 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument(
         "--hidden",
         type=_hidden,
-        default=DEFAULTS.hidden,
+        default=",".join(str(size) for size in DEFAULTS.hidden),
         help="hidden layer sizes, comma-separated (e.g. 256,128)",
     )
     g.add_argument("--dropout", type=float, default=DEFAULTS.dropout, help="dropout rate")
@@ -118,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check training data for mistakes without training",
         description="Report every problem in the training data (file, line, intent) and a "
         "summary; exit 0 when it can be trained, 2 otherwise.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     v.add_argument("path", type=Path, help="a YAML file or a folder of them")
     v.add_argument("--min-examples", type=int, default=3, help="fewest examples an intent may have")
