@@ -79,6 +79,18 @@ def test_empty_input_and_warm_up(model: IntentModel) -> None:
     assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_concurrent_callers_get_the_same_results(model: IntentModel) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = [model.predict([text])[0] for text in TEXTS]
+    batches = [TEXTS[i:] + TEXTS[:i] for i in range(len(TEXTS))] * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda texts: model.predict(texts)[0], batches))
+    for texts, probs in zip(batches, results, strict=True):
+        for text, row in zip(texts, probs, strict=True):
+            np.testing.assert_allclose(row, expected[TEXTS.index(text)][0], atol=1e-5)
+
+
 def test_runtime_never_imports_torch(exported_example_model: Path) -> None:
     code = f"""
 import json, sys
