@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +119,49 @@ def test_train_command_writes_the_model(tmp_path: Path, embedding_cache_dir: Pat
     assert result.returncode == 0, result.stderr
     assert str(tmp_path / "cli") in result.stdout
     assert (tmp_path / "cli" / "model.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_training_keeps_the_previous_model(
+    sig: signal.Signals,
+    code: int,
+    tmp_path: Path,
+    trained_example_model: Path,
+    embedding_cache_dir: Path,
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(trained_example_model, models / "default")
+    before = (models / "default" / "model.json").read_bytes()
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trainer.cli",
+            "train",
+            "--models-dir",
+            str(models),
+            "--cache-dir",
+            str(embedding_cache_dir),
+            "--epochs",
+            "100000",
+            "--patience",
+            "100000",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # the head starts training right after this line
+        if line.startswith("embeddings:"):
+            break
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code
+    assert "Traceback" not in err
+    assert (models / "default" / "model.json").read_bytes() == before
+    assert [p.name for p in models.iterdir()] == ["default"]
