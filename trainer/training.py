@@ -21,18 +21,20 @@ from trainer.head import HeadConfig, MLPHead, build_head
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Head and optimiser settings; the defaults follow the article's MLP."""
+    """Head and optimiser settings. Defaults: one wide hidden layer with label smoothing, the
+    best of the benchmark's head search (article MLP 256-128: CLINC150 94.9 %, BANKING77
+    92.3 %; these defaults: 95.8 %, 93.4 %; see bench/results/RESEARCH.md)."""
 
-    hidden: tuple[int, ...] = (256, 128)
+    hidden: tuple[int, ...] = (1024,)
     dropout: float = 0.3
     lr: float = 1e-3
     epochs: int = 200
-    patience: int = 10
-    batch_size: int = 64
+    patience: int = 8
+    batch_size: int = 128
     seed: int = 13
     val_fraction: float = 0.15
     weight_decay: float = 0.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     class_weights: bool = True
     batch_norm: bool = True
 
@@ -128,10 +130,13 @@ def deterministic(seed: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _evaluate_loss(head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _evaluate(head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Validation (accuracy, cross-entropy loss)."""
     head.eval()
     with torch.no_grad():
-        return float(nn.functional.cross_entropy(head(x), y).item())
+        logits = head(x)
+        accuracy = float((logits.argmax(dim=1) == y).float().mean().item())
+        return accuracy, float(nn.functional.cross_entropy(logits, y).item())
 
 
 def train_head(
@@ -144,7 +149,9 @@ def train_head(
     *,
     quiet: bool = False,
 ) -> TrainOutcome:
-    """Adam with early stopping on validation loss; returns the best head in eval mode."""
+    """Adam with early stopping on validation accuracy (ties: lower loss); returns the best
+    head in eval mode. Accuracy, not loss: with label smoothing the unsmoothed validation
+    loss bottoms out epochs before accuracy stops improving (CLINC150: 95.2 vs 95.8 %)."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -174,6 +181,7 @@ def train_head(
             steps -= 1
         best_state = copy.deepcopy(head.state_dict())
         best_loss: float | None = None
+        best_accuracy = -1.0
         best_epoch, waited, epoch = 0, 0, 0
         bar = tqdm(
             range(1, options.epochs + 1),
@@ -196,10 +204,15 @@ def train_head(
             if len(yv) == 0:
                 best_state, best_epoch = copy.deepcopy(head.state_dict()), epoch
                 continue
-            val_loss = _evaluate_loss(head, xv, yv)
-            bar.set_postfix(val_loss=f"{val_loss:.4f}", best=best_epoch)
-            if best_loss is None or val_loss < best_loss - 1e-6:
-                best_loss, best_epoch, waited = val_loss, epoch, 0
+            val_accuracy, val_loss = _evaluate(head, xv, yv)
+            bar.set_postfix(
+                val_acc=f"{val_accuracy:.4f}", val_loss=f"{val_loss:.4f}", best=best_epoch
+            )
+            better_loss = best_loss is None or val_loss < best_loss - 1e-6
+            if val_accuracy > best_accuracy + 1e-9 or (
+                val_accuracy > best_accuracy - 1e-9 and better_loss
+            ):
+                best_accuracy, best_loss, best_epoch, waited = val_accuracy, val_loss, epoch, 0
                 best_state = copy.deepcopy(head.state_dict())
             else:
                 waited += 1
