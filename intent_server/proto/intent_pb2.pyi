@@ -126,3 +126,35 @@ class ModelInfo(_message.Message):
     created_at: str
     available_models: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., encoder: _Optional[str] = ..., encoder_variant: _Optional[str] = ..., max_batch_texts: _Optional[int] = ..., max_text_bytes: _Optional[int] = ..., max_tokens: _Optional[int] = ..., created_at: _Optional[str] = ..., available_models: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReloadModelsRequest(_message.Message):
+    __slots__ = ("models", "force")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    force: bool
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class ModelReload(_message.Message):
+    __slots__ = ("model", "outcome", "serving_version", "previous_version", "candidate_version", "error", "seconds")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SERVING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    outcome: str
+    serving_version: str
+    previous_version: str
+    candidate_version: str
+    error: str
+    seconds: float
+    def __init__(self, model: _Optional[str] = ..., outcome: _Optional[str] = ..., serving_version: _Optional[str] = ..., previous_version: _Optional[str] = ..., candidate_version: _Optional[str] = ..., error: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class ReloadModelsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ModelReload]
+    def __init__(self, results: _Optional[_Iterable[_Union[ModelReload, _Mapping]]] = ...) -> None: ...

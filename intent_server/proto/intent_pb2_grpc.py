@@ -184,3 +184,84 @@ class IntentClassifier:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AdminStub:
+    """Operator methods. They need an admin bearer token (`--admin-token-file`); a server started
+    without one refuses them with PERMISSION_DENIED.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ReloadModels = channel.unary_unary(
+                '/intent.v1.Admin/ReloadModels',
+                request_serializer=intent__server_dot_proto_dot_intent__pb2.ReloadModelsRequest.SerializeToString,
+                response_deserializer=intent__server_dot_proto_dot_intent__pb2.ReloadModelsResponse.FromString,
+                _registered_method=True)
+
+
+class AdminServicer:
+    """Operator methods. They need an admin bearer token (`--admin-token-file`); a server started
+    without one refuses them with PERMISSION_DENIED.
+    """
+
+    def ReloadModels(self, request, context):
+        """Reload models from the export folder: each model's `current` pointer is read, the version
+        it names is loaded, verified (sha256 of every file, label count) and warmed up, then
+        swapped in. A candidate that fails leaves the old version serving; see `results`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ReloadModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadModels,
+                    request_deserializer=intent__server_dot_proto_dot_intent__pb2.ReloadModelsRequest.FromString,
+                    response_serializer=intent__server_dot_proto_dot_intent__pb2.ReloadModelsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'intent.v1.Admin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('intent.v1.Admin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Admin:
+    """Operator methods. They need an admin bearer token (`--admin-token-file`); a server started
+    without one refuses them with PERMISSION_DENIED.
+    """
+
+    @staticmethod
+    def ReloadModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/intent.v1.Admin/ReloadModels',
+            intent__server_dot_proto_dot_intent__pb2.ReloadModelsRequest.SerializeToString,
+            intent__server_dot_proto_dot_intent__pb2.ReloadModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
