@@ -64,18 +64,24 @@ def time_calls(call: Callable[[str], object], texts: Sequence[str], count: int) 
 def article_baseline(
     models_dir: Path, model: str, texts: Sequence[str], count: int
 ) -> dict[str, Any]:
-    """The article's in-process path: SentenceTransformer.encode([text]) + torch MLP."""
+    """The article's in-process path: SentenceTransformer.encode([text]) + torch MLP (with
+    multi-layer features: the same transformer pass, pooled per layer)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from trainer.embeddings import layer_features
     from trainer.model_store import load_trained_model
 
     trained = load_trained_model(models_dir / model)
     st = SentenceTransformer(str(trained.encoder_path), device="cpu", local_files_only=True)
+    layers = tuple(trained.config["encoder"].get("feature_layers") or ())
 
     def classify(text: str) -> object:
-        embedding = st.encode([text], normalize_embeddings=True, convert_to_tensor=True)
-        with torch.no_grad():
+        with torch.inference_mode():
+            if layers:
+                embedding = layer_features(st, [text], layers)
+            else:
+                embedding = st.encode([text], normalize_embeddings=True, convert_to_tensor=True)
             return torch.softmax(trained.head(embedding), dim=-1).argmax().item()
 
     return {

@@ -171,6 +171,11 @@ def verify_files(version_dir: Path, manifest: dict[str, Any], names: Iterable[st
 
 def head_output_size(head_path: Path) -> int:
     """Number of classes the head ONNX produces (runs it once when the shape is symbolic)."""
+    return head_shape(head_path)[1]
+
+
+def head_shape(head_path: Path) -> tuple[int, int]:
+    """(input width, number of classes) of the head ONNX."""
     import numpy as np
     import onnxruntime as ort
 
@@ -179,20 +184,35 @@ def head_output_size(head_path: Path) -> int:
         options.intra_op_num_threads = 1  # a one-off check: no host-sized thread pool
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(head_path), options, providers=["CPUExecutionProvider"])
+        feed = session.get_inputs()[0]
+        width = feed.shape[-1] if feed.shape else None
+        if not isinstance(width, int) or width <= 0:
+            raise ExportError(f"{head_path}: the head input width is not fixed ({feed.shape})")
         output = session.get_outputs()[0]
         size = output.shape[-1] if output.shape else None
         if isinstance(size, int) and size > 0:
-            return size
-        feed = session.get_inputs()[0]
-        width = feed.shape[-1]
-        if not isinstance(width, int):
-            raise ExportError(f"{head_path}: the head input width is not fixed ({feed.shape})")
+            return width, size
         result = session.run(None, {feed.name: np.zeros((1, width), dtype=np.float32)})[0]
-        return int(result.shape[-1])
+        return width, int(result.shape[-1])
     except ExportError:
         raise
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ExportError(f"{head_path} cannot be loaded by onnxruntime: {exc}") from exc
+
+
+def _check_head_input(manifest: dict[str, Any], where: Path, head: str, width: int) -> None:
+    """The head must read what the encoder produces: `encoder.feature_dim` (exports from
+    before multi-layer features: `encoder.dim`)."""
+    encoder = manifest["encoder"]
+    expected = encoder.get("feature_dim", encoder.get("dim")) if isinstance(encoder, dict) else None
+    if not isinstance(expected, int):
+        raise ExportError(f"{where / MANIFEST}: encoder.feature_dim must be an integer")
+    if width != expected:
+        raise ExportError(
+            f"{where / head} reads {width}-d inputs but the encoder produces {expected}-d "
+            "features (manifest encoder.feature_dim); the head was trained on other features, "
+            "re-export the model"
+        )
 
 
 def load_export(
@@ -203,6 +223,8 @@ def load_export(
     `variant` picks the encoder ("fp32" or "int8"; default: the manifest's `default_encoder`).
     Only the files the server loads (that encoder, head, tokenizer) are hashed unless
     `verify_all`: hashing the unused 90 MB fp32 encoder would cost start-up time for nothing.
+    The head's input width must equal the manifest's `encoder.feature_dim` and its class
+    count the number of labels.
     """
     version_dir = Path(version_dir)
     if is_temp_name(version_dir.name):
@@ -233,7 +255,8 @@ def load_export(
         raise ExportError(f"{version_dir / MANIFEST}: labels must be a list of 2+ names")
     if len(set(labels)) != len(labels):
         raise ExportError(f"{version_dir / MANIFEST}: labels contain duplicates")
-    classes = head_output_size(version_dir / head)
+    width, classes = head_shape(version_dir / head)
+    _check_head_input(manifest, version_dir, head, width)
     if classes != len(labels):
         raise ExportError(
             f"{version_dir / head} outputs {classes} classes but the manifest lists "

@@ -9,6 +9,13 @@ The INT8 encoder quantizes activations dynamically with one scale per tensor, so
 embedding would depend on the other texts in its batch. It therefore runs one text at a
 time: results stay identical to single calls, and on one core batching INT8 gains nothing
 (measured: 199 texts/s batched vs 207 one by one; fp32: 170 vs 107).
+
+The encoder has two outputs: `features` (what the head reads: pooled, normalised hidden
+states of several layers, e.g. 1152-d) and `sentence_embedding` (the standard 384-d
+all-MiniLM-L6-v2 embedding). `embed` returns the features, so `classify_embeddings(embed(x))`
+equals `predict(x)`; `sentence_embeddings` returns the standard embedding. An export from
+before `features` existed has only `sentence_embedding`, which its head reads: it is used as
+the features.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from intent_server.decision import Thresholds
 from intent_server.export_loader import ExportError, LoadedExport
 
 ENCODER_INPUTS = ("input_ids", "attention_mask")
+FEATURES_OUTPUT = "features"
+SENTENCE_OUTPUT = "sentence_embedding"
 WARM_UP_TEXTS = (
     "hi",
     "what is the weather like tomorrow",
@@ -69,6 +78,12 @@ def pad_batch(encodings: Sequence[Encoding]) -> tuple[np.ndarray, np.ndarray]:
     return ids, mask
 
 
+def _width(shape: Sequence[object]) -> int:
+    """The fixed last dimension of an ONNX tensor shape (0 when symbolic)."""
+    last = shape[-1] if shape else None
+    return last if isinstance(last, int) else 0
+
+
 class IntentModel:
     """One loaded export: `predict(texts)` gives class probabilities in manifest label order."""
 
@@ -89,7 +104,22 @@ class IntentModel:
                 f"{export.encoder_path} takes inputs {names}, expected {ENCODER_INPUTS}"
             )
         self._head_input = self._head.get_inputs()[0].name
-        self.dim = int(self._encoder.get_outputs()[0].shape[-1])
+        outputs = {output.name: output for output in self._encoder.get_outputs()}
+        if SENTENCE_OUTPUT not in outputs:
+            raise ExportError(
+                f"{export.encoder_path} has outputs {sorted(outputs)}, expected "
+                f"{SENTENCE_OUTPUT!r} (and {FEATURES_OUTPUT!r}); re-export the model"
+            )
+        self._features_output = FEATURES_OUTPUT if FEATURES_OUTPUT in outputs else SENTENCE_OUTPUT
+        self.dim = _width(outputs[self._features_output].shape)
+        self.sentence_dim = _width(outputs[SENTENCE_OUTPUT].shape)
+        head_width = _width(self._head.get_inputs()[0].shape)
+        if self.dim <= 0 or self.dim != head_width:
+            raise ExportError(
+                f"{export.head_path} reads {head_width}-d inputs but {export.encoder_path} "
+                f"produces {self.dim}-d {self._features_output!r}; the head was trained on "
+                "other features: re-export the model"
+            )
         self.row_wise = export.encoder_variant == "int8"
 
     def tokenize(self, texts: Sequence[str]) -> tuple[list[Encoding], list[bool]]:
@@ -101,19 +131,28 @@ class IntentModel:
         return encodings, [bool(encoding.overflowing) for encoding in encodings]
 
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
-        """L2-normalised sentence embeddings [N, dim] float32 and truncated flags."""
+        """The head's input features [N, dim] float32 and truncated flags."""
+        return self._encode(texts, self._features_output, self.dim)
+
+    def sentence_embeddings(self, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+        """Standard L2-normalised sentence embeddings [N, sentence_dim] and truncated flags."""
+        return self._encode(texts, SENTENCE_OUTPUT, self.sentence_dim)
+
+    def _encode(
+        self, texts: Sequence[str], output: str, width: int
+    ) -> tuple[np.ndarray, list[bool]]:
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32), []
+            return np.zeros((0, width), dtype=np.float32), []
         encodings, truncated = self.tokenize(texts)
         if self.row_wise:
-            rows = [self._run_encoder([encoding]) for encoding in encodings]
+            rows = [self._run_encoder([encoding], output) for encoding in encodings]
             return np.concatenate(rows, axis=0), truncated
-        return self._run_encoder(encodings), truncated
+        return self._run_encoder(encodings, output), truncated
 
-    def _run_encoder(self, encodings: Sequence[Encoding]) -> np.ndarray:
+    def _run_encoder(self, encodings: Sequence[Encoding], output: str) -> np.ndarray:
         ids, mask = pad_batch(encodings)
-        output = self._encoder.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        return np.asarray(output, dtype=np.float32)
+        result = self._encoder.run([output], {"input_ids": ids, "attention_mask": mask})[0]
+        return np.asarray(result, dtype=np.float32)
 
     def classify_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         """Head probabilities [N, C] for embeddings [N, dim]."""

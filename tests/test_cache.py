@@ -117,7 +117,8 @@ def test_embeddings_are_normalised_and_in_input_order(tmp_path: Path) -> None:
     identity = encoder_identity()
     texts = ["a much longer sentence about booking a flight to tokyo next friday", "hi", "ok"]
     vectors = embed_with_stats(texts, identity, None, quiet=True).vectors
-    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors.shape == (3, identity.feature_dim) and vectors.dtype == np.float32
+    blocks = vectors.reshape(3, len(identity.feature_layers), -1)  # one normalised block a layer
+    assert np.allclose(np.linalg.norm(blocks, axis=2), 1.0, atol=1e-5)
     single = embed_with_stats(texts[:1], identity, None, quiet=True).vectors
-    assert float(vectors[0] @ single[0]) > 0.9999
+    assert float(vectors[0] @ single[0]) / len(identity.feature_layers) > 0.9999

@@ -36,7 +36,7 @@ def fast_onnx(monkeypatch: pytest.MonkeyPatch, exported_example_version: Path) -
     """Reuse the session's encoder files instead of re-tracing (~15 s) and re-quantizing
     (~10 s); the gates, manifest and publishing still run for real on them."""
 
-    def encoder(transformer: Any, path: Path, opset: int = 17) -> None:
+    def encoder(transformer: Any, path: Path, opset: int = 17, layers: Any = ()) -> None:
         shutil.copyfile(exported_example_version / "encoder.onnx", path)
 
     def quantize(fp32_path: Path, int8_path: Path) -> None:
@@ -65,11 +65,19 @@ def test_manifest_records_gates_metrics_and_files(
     assert manifest["opset"] == 17
     assert manifest["encoder"]["weights_sha256"].startswith("53aa5117")
     assert manifest["encoder"]["max_tokens"] == 256
+    assert manifest["encoder"]["feature_layers"] == [4, 5, 6]
+    assert manifest["encoder"]["feature_dim"] == 1152
     assert manifest["encoders"] == {"fp32": "encoder.onnx", "int8": "encoder.int8.onnx"}
     checks = manifest["verification"]
-    for name in ("encoder_fp32_vs_pytorch", "head_onnx_vs_pytorch", "reference_hello_world"):
+    for name in (
+        "encoder_fp32_vs_pytorch",
+        "features_fp32_vs_trainer",
+        "head_onnx_vs_pytorch",
+        "reference_hello_world",
+    ):
         assert checks[name]["passed"] and not checks[name]["skipped"], checks[name]
     assert checks["encoder_fp32_vs_pytorch"]["value"] >= 0.9999
+    assert checks["features_fp32_vs_trainer"]["value"] >= 0.9999
     assert checks["head_onnx_vs_pytorch"]["value"] <= 1e-5
     metrics = manifest["metrics"]
     assert metrics["val_examples"] == len(trained.validation_texts)
@@ -97,12 +105,11 @@ def test_encoder_signature(exported_example_version: Path, name: str) -> None:
         "input_ids": ("tensor(int64)", ["batch", "sequence"]),
         "attention_mask": ("tensor(int64)", ["batch", "sequence"]),
     }
-    (output,) = session.get_outputs()
-    assert (output.name, output.type, output.shape) == (
-        "sentence_embedding",
-        "tensor(float)",
-        ["batch", 384],
-    )
+    outputs = {o.name: (o.type, o.shape) for o in session.get_outputs()}
+    assert outputs == {
+        "sentence_embedding": ("tensor(float)", ["batch", 384]),
+        "features": ("tensor(float)", ["batch", 1152]),
+    }
 
 
 def test_head_signature(exported_example_version: Path) -> None:
@@ -110,7 +117,7 @@ def test_head_signature(exported_example_version: Path) -> None:
     (feed,) = session.get_inputs()
     (output,) = session.get_outputs()
     classes = len(_manifest(exported_example_version)["labels"])
-    assert (feed.name, feed.type, feed.shape) == ("embedding", "tensor(float)", ["batch", 384])
+    assert (feed.name, feed.type, feed.shape) == ("embedding", "tensor(float)", ["batch", 1152])
     assert (output.name, output.shape) == ("probabilities", ["batch", classes])
 
 

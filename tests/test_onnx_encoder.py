@@ -33,7 +33,7 @@ def model(request: pytest.FixtureRequest, exported_example_version: Path) -> Int
 
 def test_hello_world_matches_the_published_values(exported_example_version: Path) -> None:
     fp32 = IntentModel(load_export(exported_example_version, "fp32"))
-    embedding, truncated = fp32.embed(["hello world"])
+    embedding, truncated = fp32.sentence_embeddings(["hello world"])
     assert embedding.shape == (1, 384)
     assert truncated == [False]
     np.testing.assert_allclose(embedding[0, :5], HELLO_WORLD, atol=1e-3)
@@ -47,6 +47,9 @@ def test_batched_equals_single(model: IntentModel) -> None:
     embedded, _ = model.embed(TEXTS)
     one_by_one = np.concatenate([model.embed([text])[0] for text in TEXTS])
     np.testing.assert_allclose(embedded, one_by_one, atol=1e-5)
+    sentence, _ = model.sentence_embeddings(TEXTS)
+    sentence_one_by_one = np.concatenate([model.sentence_embeddings([t])[0] for t in TEXTS])
+    np.testing.assert_allclose(sentence, sentence_one_by_one, atol=1e-5)
 
 
 def test_predict_gives_probabilities_in_label_order(model: IntentModel) -> None:
@@ -65,13 +68,13 @@ def test_long_text_is_truncated_and_flagged(model: IntentModel) -> None:
     assert np.isfinite(probs).all()
     exactly, flags = model.embed([" ".join(["word"] * (model.max_tokens - 2))])
     assert flags == [False]
-    assert exactly.shape == (1, 384)
+    assert exactly.shape == (1, 1152)
 
 
 def test_empty_input_and_warm_up(model: IntentModel) -> None:
     model.warm_up()
     embeddings, flags = model.embed([])
-    assert embeddings.shape == (0, 384)
+    assert embeddings.shape == (0, 1152)
     assert flags == []
     probs, _ = model.predict([])
     assert probs.shape == (0, len(model.labels))

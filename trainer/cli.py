@@ -38,6 +38,18 @@ def _hidden(value: str) -> tuple[int, ...]:
     return sizes
 
 
+def _layers(value: str) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer numbers such as 4,5,6, got {value!r}"
+        ) from None
+    if not layers:
+        raise argparse.ArgumentTypeError("expected at least one layer number, such as 6")
+    return layers
+
+
 def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train",
@@ -71,6 +83,14 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="embedding cache folder (default: .cache/embeddings/ at the project root)",
     )
     p.add_argument("--min-examples", type=int, default=3, help="fewest examples an intent may have")
+    p.add_argument(
+        "--feature-layers",
+        type=_layers,
+        default=None,
+        help="encoder layers (1 = first) whose mean-pooled, L2-normalised states are "
+        "concatenated as the head's input; default: the last three (all-MiniLM-L6-v2: 4,5,6 "
+        "-> 1152-d); 6 = the plain 384-d sentence embedding",
+    )
     g = p.add_argument_group("head and optimiser")
     g.add_argument(
         "--hidden",
@@ -165,6 +185,7 @@ def _train(args: argparse.Namespace) -> int:
         encoder_path=args.encoder,
         cache_dir=args.cache_dir,
         quiet=args.quiet,
+        feature_layers=args.feature_layers,
     )
     accuracy = result.metrics["val_accuracy"]
     scored = f"validation accuracy {accuracy:.1%}" if accuracy is not None else "no validation"

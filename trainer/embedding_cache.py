@@ -1,4 +1,5 @@
-"""On-disk embedding cache: one file per encoder identity, keyed by the exact example text.
+"""On-disk feature cache: one file per encoder identity (weights, max length, feature layers),
+keyed by the exact example text.
 
 File layout (little-endian):
     magic  b"INTEMB01"
@@ -55,7 +56,7 @@ class EmbeddingCache:
         self.path = self.cache_dir / f"{safe_name}-{identity.cache_key()}.bin"
         self.status = "not loaded"  # how the file was found when first read
         self._keys: np.ndarray = np.zeros((0, HASH_BYTES), dtype=np.uint8)
-        self._vectors: np.ndarray = np.zeros((0, identity.dim), dtype=np.float32)
+        self._vectors: np.ndarray = np.zeros((0, identity.feature_dim), dtype=np.float32)
         self._row: dict[bytes, int] | None = None
 
     def _load(self) -> dict[bytes, int]:
@@ -85,7 +86,7 @@ class EmbeddingCache:
     def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, list[int]]:
         """Vectors [N, dim] (zeros where unknown) and the indices of texts not in the cache."""
         rows = self._load()
-        out = np.zeros((len(texts), self.identity.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.identity.feature_dim), dtype=np.float32)
         missing: list[int] = []
         hits_at: list[int] = []
         hit_rows: list[int] = []
@@ -103,8 +104,8 @@ class EmbeddingCache:
     def add(self, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Add (text, vector) rows and rewrite the file atomically."""
         rows = self._load()
-        if vectors.shape != (len(texts), self.identity.dim):
-            raise ValueError(f"expected {len(texts)} x {self.identity.dim} vectors")
+        if vectors.shape != (len(texts), self.identity.feature_dim):
+            raise ValueError(f"expected {len(texts)} x {self.identity.feature_dim} vectors")
         add_keys: list[bytes] = []
         add_rows: list[int] = []
         seen: set[bytes] = set()
@@ -129,7 +130,7 @@ def _header(identity: EncoderIdentity, count: int, payload_sha: str) -> bytes:
     header = {
         "identity": identity.to_json() | {"path": ""},
         "key": identity.cache_key(),
-        "dim": identity.dim,
+        "dim": identity.feature_dim,
         "count": count,
         "payload_sha256": payload_sha,
     }
@@ -176,8 +177,8 @@ def read_cache_file(path: Path, identity: EncoderIdentity) -> tuple[np.ndarray, 
     expected = identity.to_json() | {"path": ""}
     if stored_identity != expected or header.get("key") != identity.cache_key():
         raise CacheFormatError("written by a different encoder")
-    if dim != identity.dim:
-        raise CacheFormatError(f"dimension {dim} != encoder's {identity.dim}")
+    if dim != identity.feature_dim:
+        raise CacheFormatError(f"dimension {dim} != encoder's {identity.feature_dim}")
     body = memoryview(data)[start + header_len :]
     key_len, vec_len = count * HASH_BYTES, count * dim * 4
     if len(body) != key_len + vec_len:

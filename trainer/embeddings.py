@@ -1,4 +1,11 @@
-"""Load the frozen sentence encoder offline and embed texts (batched, L2-normalised)."""
+"""Load the frozen sentence encoder offline and compute the head's input features.
+
+Features = concatenation of the masked-mean-pooled, separately L2-normalised hidden states
+of the chosen transformer layers (default: the last three; all-MiniLM-L6-v2: 4,5,6 ->
+1152-d). Layers 4-6 lift CLINC150 test accuracy from 95.8 to 96.5 % over the last-layer
+sentence embedding with the same head (README, training). For a mean-pooling encoder, the last
+layer alone equals the standard sentence embedding.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,8 @@ if TYPE_CHECKING:
     from trainer.embedding_cache import EmbeddingCache
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layers", "num_layers")
+DEFAULT_FEATURE_DEPTH = 3  # how many of the last layers the default features concatenate
 ST_MARKERS = ("modules.json", "config_sentence_transformers.json")
 ENCODE_BATCH = 128
 
@@ -37,14 +46,32 @@ class EncoderIdentity:
     dim: int
     max_seq_length: int
     normalize: bool = True
+    # Transformer layers whose pooled states form the features (1 = first layer); empty:
+    # the plain sentence-transformers embedding (`dim` wide).
+    feature_layers: tuple[int, ...] = ()
+    num_layers: int = 0
+    hidden_size: int = 0
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the features (the head's input)."""
+        if not self.feature_layers:
+            return self.dim
+        return (self.hidden_size or self.dim) * len(self.feature_layers)
 
     def cache_key(self) -> str:
         """Short stable key: the path is left out on purpose (a moved copy embeds the same)."""
         material = f"{self.weights_sha256}|{self.max_seq_length}|{self.normalize}|{self.dim}"
+        if self.feature_layers:
+            layers = ",".join(str(layer) for layer in self.feature_layers)
+            material += f"|layers={layers}|{self.feature_dim}"
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["feature_layers"] = list(self.feature_layers)
+        data["feature_dim"] = self.feature_dim
+        return data
 
 
 @dataclass(frozen=True)
@@ -144,6 +171,52 @@ def _embedding_dim(folder: Path, modules: list[dict[str, Any]]) -> int:
     return dim
 
 
+def _transformer_config(folder: Path, modules: list[dict[str, Any]]) -> dict[str, Any]:
+    """The HF config of the encoder's transformer module ({} when there is none)."""
+    for module in modules:
+        if str(module.get("type", "")).endswith("Transformer"):
+            config = folder / str(module.get("path", "")) / "config.json"
+            if config.is_file():
+                return _read_json(config)
+    return _read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
+
+
+def _layer_count(config: dict[str, Any]) -> int:
+    for key in LAYER_COUNT_KEYS:
+        value = config.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 0
+
+
+def default_feature_layers(num_layers: int) -> tuple[int, ...]:
+    """The last DEFAULT_FEATURE_DEPTH layers (all-MiniLM-L6-v2: 4, 5, 6)."""
+    return tuple(range(max(1, num_layers - DEFAULT_FEATURE_DEPTH + 1), num_layers + 1))
+
+
+def check_feature_layers(layers: Sequence[int], num_layers: int, folder: Path) -> tuple[int, ...]:
+    """The layer list, or a UserError saying which numbers are allowed."""
+    chosen = tuple(int(layer) for layer in layers)
+    if not chosen:
+        raise UserError("--feature-layers needs at least one layer number, such as 4,5,6")
+    if num_layers <= 0:
+        raise UserError(
+            f"cannot tell how many transformer layers the encoder in {folder} has (its "
+            f"config.json has none of {', '.join(LAYER_COUNT_KEYS)}); leave --feature-layers out"
+        )
+    wrong = [layer for layer in chosen if not 1 <= layer <= num_layers]
+    if wrong:
+        raise UserError(
+            f"--feature-layers {','.join(map(str, chosen))}: the encoder in {folder} has "
+            f"{num_layers} transformer layers, so layer numbers must be 1..{num_layers} "
+            f"(got {', '.join(map(str, wrong))}); e.g. "
+            f"{','.join(map(str, default_feature_layers(num_layers)))}"
+        )
+    if len(set(chosen)) != len(chosen):
+        raise UserError(f"--feature-layers {','.join(map(str, chosen))} repeats a layer")
+    return chosen
+
+
 def _encoder_name(folder: Path) -> str:
     readme = folder / "README.md"
     if readme.is_file():
@@ -155,10 +228,23 @@ def _encoder_name(folder: Path) -> str:
     return folder.name
 
 
-def encoder_identity(path: Path | None = None) -> EncoderIdentity:
-    """Identity from the folder's files alone (no model load, so a warm cache stays fast)."""
+def encoder_identity(
+    path: Path | None = None, feature_layers: Sequence[int] | None = None
+) -> EncoderIdentity:
+    """Identity from the folder's files alone (no model load, so a warm cache stays fast).
+
+    `feature_layers` None = the default (the last three layers; the plain sentence
+    embedding when the layer count is unknown); out-of-range layers raise UserError.
+    """
     folder = resolve_encoder_path(path)
     modules = _modules(folder)
+    transformer = _transformer_config(folder, modules)
+    num_layers = _layer_count(transformer)
+    if feature_layers is None:
+        layers = default_feature_layers(num_layers) if num_layers else ()
+    else:
+        layers = check_feature_layers(feature_layers, num_layers, folder)
+    dim = _embedding_dim(folder, modules)
     max_seq = 512
     st_config = folder / "sentence_bert_config.json"
     if st_config.is_file():
@@ -169,9 +255,12 @@ def encoder_identity(path: Path | None = None) -> EncoderIdentity:
         name=_encoder_name(folder),
         path=str(folder),
         weights_sha256=file_sha256(weights),
-        dim=_embedding_dim(folder, modules),
+        dim=dim,
         max_seq_length=max_seq,
         normalize=True,
+        feature_layers=layers,
+        num_layers=num_layers,
+        hidden_size=int(transformer.get("hidden_size", 0) or 0) or dim,
     )
 
 
@@ -222,13 +311,54 @@ def load_encoder(identity: EncoderIdentity, *, quiet: bool = False) -> SentenceT
     return model
 
 
-def encode(texts: Sequence[str], identity: EncoderIdentity, *, quiet: bool = False) -> np.ndarray:
-    """Embed texts [N, dim] float32, L2-normalised, in the input order.
+def layer_features(model: SentenceTransformer, texts: list[str], layers: Sequence[int]) -> Any:
+    """[N, hidden * len(layers)] tensor: per layer, masked mean pooling then L2 norm."""
+    import torch
+
+    batch = model.tokenizer(
+        texts,
+        padding=True,
+        truncation=True,
+        max_length=model.max_seq_length,
+        return_tensors="pt",
+    )
+    transformer = getattr(model[0], "auto_model")  # noqa: B009 - untyped ST attribute
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+    hidden = transformer(**inputs, output_hidden_states=True).hidden_states
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
+    count = mask.sum(dim=1).clamp(min=1e-9)
+    blocks = [
+        torch.nn.functional.normalize((hidden[layer] * mask).sum(dim=1) / count, p=2, dim=1)
+        for layer in layers
+    ]
+    return torch.cat(blocks, dim=1)
+
+
+def _sentence_embeddings(model: SentenceTransformer, texts: list[str]) -> Any:
+    import torch
+
+    embedded = model.encode(
+        texts, batch_size=len(texts), convert_to_tensor=True, show_progress_bar=False
+    )
+    return torch.nn.functional.normalize(embedded.float(), p=2, dim=1)
+
+
+def encode(
+    texts: Sequence[str],
+    identity: EncoderIdentity,
+    *,
+    quiet: bool = False,
+    sentence: bool = False,
+) -> np.ndarray:
+    """The head's features [N, feature_dim] float32 in the input order (`sentence=True`: the
+    standard sentence-transformers embedding [N, dim], L2-normalised).
 
     Texts are sorted by length before batching so each batch pads to similar lengths.
     """
+    use_layers = bool(identity.feature_layers) and not sentence
+    width = identity.feature_dim if use_layers else identity.dim
     if not texts:
-        return np.zeros((0, identity.dim), dtype=np.float32)
+        return np.zeros((0, width), dtype=np.float32)
     import torch
     from tqdm import tqdm
 
@@ -236,21 +366,21 @@ def encode(texts: Sequence[str], identity: EncoderIdentity, *, quiet: bool = Fal
     threads = torch.get_num_threads()
     torch.set_num_threads(encode_threads())
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.empty((len(texts), identity.dim), dtype=np.float32)
+    out = np.empty((len(texts), width), dtype=np.float32)
     bar = tqdm(total=len(texts), desc="embedding", unit="text", file=sys.stderr, disable=quiet)
-    with torch.inference_mode(), bar:
-        for start in range(0, len(order), ENCODE_BATCH):
-            batch_idx = order[start : start + ENCODE_BATCH]
-            embedded = model.encode(
-                [texts[i] for i in batch_idx],
-                batch_size=len(batch_idx),
-                convert_to_tensor=True,
-                show_progress_bar=False,
-            )
-            vectors = torch.nn.functional.normalize(embedded.float(), p=2, dim=1)
-            out[batch_idx] = vectors.numpy()
-            bar.update(len(batch_idx))
-    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode(), bar:
+            for start in range(0, len(order), ENCODE_BATCH):
+                batch_idx = order[start : start + ENCODE_BATCH]
+                batch = [texts[i] for i in batch_idx]
+                if use_layers:
+                    vectors = layer_features(model, batch, identity.feature_layers)
+                else:
+                    vectors = _sentence_embeddings(model, batch)
+                out[batch_idx] = vectors.float().numpy()
+                bar.update(len(batch_idx))
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
@@ -285,10 +415,11 @@ def embed_texts(
     cache_dir: Path | None = None,
     *,
     quiet: bool = True,
+    feature_layers: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """[N, dim] float32 L2-normalised embeddings; uses the on-disk cache when cache_dir is set."""
+    """[N, feature_dim] float32 features; uses the on-disk cache when cache_dir is set."""
     from trainer.embedding_cache import EmbeddingCache
 
-    identity = encoder_identity(encoder_path)
+    identity = encoder_identity(encoder_path, feature_layers)
     cache = EmbeddingCache(cache_dir, identity) if cache_dir is not None else None
     return embed_with_stats(list(texts), identity, cache, quiet=quiet).vectors

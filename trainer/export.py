@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -88,17 +88,28 @@ class _Steps:
 
 
 def _encoder_folder(trained: TrainedModel, encoder: Path | None) -> EncoderIdentity:
+    """The encoder with the feature layers the model was trained on (none recorded: a model
+    from before multi-layer features, whose head reads the plain sentence embedding)."""
     recorded = trained.config["encoder"]
     if encoder is None:
         encoder = trained.encoder_path
         if not encoder.exists():  # e.g. .venv re-created: the bundled encoder moved
             encoder = default_encoder_path()
-    identity = encoder_identity(encoder)
+    layers = [int(layer) for layer in recorded.get("feature_layers") or []]
+    identity = encoder_identity(encoder, layers or None)
+    if not layers:
+        identity = replace(identity, feature_layers=())
     if identity.weights_sha256 != recorded["weights_sha256"]:
         raise UserError(
             f"encoder {identity.path} (weights sha256 {identity.weights_sha256[:12]}…) is not "
             f"the one model '{trained.name}' was trained with ({recorded['name']}, "
             f"{str(recorded['weights_sha256'])[:12]}…); pass --encoder PATH to that folder"
+        )
+    if identity.feature_dim != trained.head_config.input_dim:
+        raise UserError(
+            f"model '{trained.name}' has a head for {trained.head_config.input_dim}-d inputs but "
+            f"the encoder's features (layers {list(identity.feature_layers)}) are "
+            f"{identity.feature_dim}-d; {trained.path / 'model.json'} is inconsistent, retrain"
         )
     return identity
 
@@ -145,12 +156,15 @@ def _verify(
     probe = texts + [t for t in PROBE_TEXTS if t not in texts]
     results: list[gates.GateResult] = []
     with steps.step("verify fp32"):
-        reference = encode(probe, identity, quiet=True)
+        reference = encode(probe, identity, quiet=True, sentence=True)
         fp32 = _runtime(tmp, trained, "fp32", identity.max_seq_length)
-        emb_fp32, _ = fp32.embed(probe)
-        results.append(gates.require(gates.encoder_parity(emb_fp32, reference, probe)))
-        hello = emb_fp32[probe.index(gates.REFERENCE_TEXT)]
+        sentence, _ = fp32.sentence_embeddings(probe)
+        results.append(gates.require(gates.encoder_parity(sentence, reference, probe)))
+        hello = sentence[probe.index(gates.REFERENCE_TEXT)]
         results.append(gates.require(gates.reference_values(hello, identity.weights_sha256)))
+        features = encode(probe, identity, quiet=True) if identity.feature_layers else reference
+        emb_fp32, _ = fp32.embed(probe)
+        results.append(gates.require(gates.features_parity(emb_fp32, features, probe)))
         probs_fp32 = fp32.classify_embeddings(emb_fp32)
         head_check = gates.head_parity(probs_fp32, _torch_probs(trained, emb_fp32))
         results.append(gates.require(head_check))
@@ -210,6 +224,8 @@ def _manifest(
             "source_path": identity.path,
             "weights_sha256": identity.weights_sha256,
             "dim": identity.dim,
+            "feature_layers": list(identity.feature_layers),
+            "feature_dim": identity.feature_dim,
             "max_tokens": identity.max_seq_length,
         },
         "default_encoder": metrics["default_encoder"],
@@ -280,7 +296,8 @@ def export_model(
                 local_files_only=True,
                 model_kwargs={"attn_implementation": "eager"},
             )
-            export_encoder(getattr(st[0], "auto_model"), tmp / ENCODER_FP32, opset)  # noqa: B009
+            transformer = getattr(st[0], "auto_model")  # noqa: B009
+            export_encoder(transformer, tmp / ENCODER_FP32, opset, identity.feature_layers)
             del st
         if not skip_int8:
             with steps.step("int8 quantize"):

@@ -56,7 +56,7 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def encoder_parity(onnx: np.ndarray, torch_ref: np.ndarray, texts: Sequence[str]) -> GateResult:
-    """fp32 ONNX vs sentence-transformers `encode(normalize_embeddings=True)`, per text."""
+    """fp32 ONNX `sentence_embedding` vs sentence-transformers `encode` (normalised), per text."""
     cosines = row_cosines(onnx, torch_ref)
     worst = int(np.argmin(cosines))
     value = float(cosines[worst])
@@ -66,6 +66,21 @@ def encoder_parity(onnx: np.ndarray, torch_ref: np.ndarray, texts: Sequence[str]
         value=value,
         bar=f"cosine >= {ENCODER_MIN_COSINE} for every text",
         detail=f"lowest cosine {value:.6f} over {len(texts)} texts (at {texts[worst]!r})",
+    )
+
+
+def features_parity(onnx: np.ndarray, torch_ref: np.ndarray, texts: Sequence[str]) -> GateResult:
+    """fp32 ONNX `features` vs the trainer's torch features (what the head was trained on)."""
+    cosines = row_cosines(onnx, torch_ref)
+    worst = int(np.argmin(cosines))
+    value = float(cosines[worst])
+    return GateResult(
+        name="features_fp32_vs_trainer",
+        passed=value >= ENCODER_MIN_COSINE and onnx.shape == torch_ref.shape,
+        value=value,
+        bar=f"same width and cosine >= {ENCODER_MIN_COSINE} for every text",
+        detail=f"lowest cosine {value:.6f} over {len(texts)} texts (at {texts[worst]!r}); "
+        f"width {onnx.shape[1]} vs {torch_ref.shape[1]}",
     )
 
 
@@ -86,7 +101,7 @@ def head_parity(onnx_probs: np.ndarray, torch_probs: np.ndarray) -> GateResult:
 def int8_parity(
     int8: np.ndarray, fp32: np.ndarray, int8_pred: np.ndarray, fp32_pred: np.ndarray
 ) -> GateResult:
-    """INT8 embeddings close to fp32 and the same predicted intent almost everywhere."""
+    """INT8 features close to fp32 and the same predicted intent almost everywhere."""
     mean_cosine = float(np.mean(row_cosines(int8, fp32)))
     agreement = float(np.mean(int8_pred == fp32_pred))
     passed = mean_cosine >= INT8_MIN_MEAN_COSINE and agreement >= INT8_MIN_AGREEMENT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +14,44 @@ from torch import nn
 from trainer.head import ProbabilityHead
 
 DEFAULT_OPSET = 17
+SENTENCE_OUTPUT = "sentence_embedding"
+FEATURES_OUTPUT = "features"
 # Sample batch for tracing: the second row is padded so the traced graph keeps the mask path.
 _SAMPLE_IDS = [[101, 7592, 2088, 2003, 102], [101, 7592, 102, 0, 0]]
 
 
-class PooledEncoder(nn.Module):
-    """HF transformer + mean pooling over the mask + L2 normalisation, in one graph."""
+def _pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked mean over the sequence, then L2 normalisation."""
+    pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    return nn.functional.normalize(pooled, p=2.0, dim=1)
 
-    def __init__(self, transformer: nn.Module) -> None:
+
+class PooledEncoder(nn.Module):
+    """HF transformer + pooling in one graph, two outputs: `sentence_embedding` (last layer,
+    mean-pooled + L2-normalised: the standard sentence-transformers embedding) and
+    `features` (the pooled, separately normalised `feature_layers`, concatenated: what the
+    head reads). Empty `feature_layers`: features = the sentence embedding."""
+
+    def __init__(self, transformer: nn.Module, feature_layers: Sequence[int] = ()) -> None:
         super().__init__()
         self.transformer = transformer
+        self.feature_layers = tuple(feature_layers)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        tokens = self.transformer(
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self.transformer(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=torch.zeros_like(input_ids),
-        ).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
-        pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        return nn.functional.normalize(pooled, p=2.0, dim=1)
+            output_hidden_states=bool(self.feature_layers),
+        )
+        mask = attention_mask.unsqueeze(-1).to(output.last_hidden_state.dtype)
+        sentence = _pool(output.last_hidden_state, mask)
+        if not self.feature_layers:
+            return sentence, sentence
+        blocks = [_pool(output.hidden_states[layer], mask) for layer in self.feature_layers]
+        return sentence, torch.cat(blocks, dim=1)
 
 
 def _export(module: nn.Module, args: tuple[Any, ...], path: Path, **kwargs: Any) -> None:
@@ -43,9 +62,15 @@ def _export(module: nn.Module, args: tuple[Any, ...], path: Path, **kwargs: Any)
         torch.onnx.export(module, args, str(path), dynamo=False, **kwargs)
 
 
-def export_encoder(transformer: nn.Module, path: Path, opset: int = DEFAULT_OPSET) -> None:
-    """Write `transformer` (a HF model, eager attention) as `sentence_embedding` ONNX."""
-    wrapper = PooledEncoder(transformer).eval()
+def export_encoder(
+    transformer: nn.Module,
+    path: Path,
+    opset: int = DEFAULT_OPSET,
+    feature_layers: Sequence[int] = (),
+) -> None:
+    """Write `transformer` (a HF model, eager attention) as ONNX with the outputs
+    `sentence_embedding` [B, dim] and `features` [B, feature_dim]."""
+    wrapper = PooledEncoder(transformer, feature_layers).eval()
     ids = torch.tensor(_SAMPLE_IDS, dtype=torch.int64)
     mask = (ids != 0).to(torch.int64)
     with torch.no_grad():
@@ -54,11 +79,12 @@ def export_encoder(transformer: nn.Module, path: Path, opset: int = DEFAULT_OPSE
             (ids, mask),
             path,
             input_names=["input_ids", "attention_mask"],
-            output_names=["sentence_embedding"],
+            output_names=[SENTENCE_OUTPUT, FEATURES_OUTPUT],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "sequence"},
                 "attention_mask": {0: "batch", 1: "sequence"},
-                "sentence_embedding": {0: "batch"},
+                SENTENCE_OUTPUT: {0: "batch"},
+                FEATURES_OUTPUT: {0: "batch"},
             },
             opset_version=opset,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -115,14 +116,19 @@ def train(
     cache_dir: Path | None = None,
     validation: TrainingData | None = None,
     quiet: bool = False,
+    feature_layers: Sequence[int] | None = None,
 ) -> TrainResult:
-    """Train a model and publish it atomically as `models_dir/model_name/`."""
+    """Train a model and publish it atomically as `models_dir/model_name/`.
+
+    `feature_layers`: encoder layers whose pooled states the head reads (None: the default,
+    the last three; `(6,)` on MiniLM: the plain sentence embedding).
+    """
     started = time.perf_counter()
     check_model_name(model_name)
     labels = tuple(data.labels)
     if len(labels) < 2:
         raise UserError("training needs at least two intents")
-    identity = encoder_identity(encoder_path)
+    identity = encoder_identity(encoder_path, feature_layers)
     cache = EmbeddingCache(cache_dir or default_cache_dir(), identity, quiet=quiet)
 
     def embed(texts: list[str]) -> EmbedStats:
