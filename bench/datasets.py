@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +61,15 @@ def load_clinc(root: Path | None = None) -> Clinc:
     )
 
 
+def intent_name(category: str) -> str:
+    """A valid intent name: BANKING77 has `reverted_card_payment?`, the loader wants
+    letters, digits and '_' only."""
+    return re.sub(r"[^A-Za-z0-9_]", "", category)
+
+
 def _read_csv(path: Path) -> Pairs:
     with path.open(newline="", encoding="utf-8") as stream:
-        return [(row["text"], row["category"]) for row in csv.DictReader(stream)]
+        return [(row["text"], intent_name(row["category"])) for row in csv.DictReader(stream)]
 
 
 def stratified_holdout(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs, Pairs]:

@@ -127,9 +127,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = parse_args(argv)
+    from bench.datasets import DATASETS_ENV, datasets_dir
     from bench.report import write_results
     from trainer.errors import UserError
 
+    root = args.datasets or datasets_dir()
+    for needed in ("clinc150/data_full.json", "banking77/train.csv", "banking77/test.csv"):
+        if not (root / needed).is_file():
+            print(
+                f"bench: error: {root / needed} not found; point --datasets (or "
+                f"${DATASETS_ENV}) at the folder holding clinc150/ and banking77/",
+                file=sys.stderr,
+            )
+            return 2
     work = Path(tempfile.mkdtemp(prefix="intent-bench-"))
     try:
         results = run(args, work)
