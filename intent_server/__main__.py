@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
-from intent_server.config import parse_config
+from intent_server.config import ServerConfig, parse_config
 from intent_server.export_loader import ExportError
+from intent_server.logs import configure_logging
+from intent_server.security import SecurityConfigError
 from intent_server.server import ListenError, serve
+from intent_server.workers import run_workers
+
+
+def _serve_reporting(config: ServerConfig) -> int:
+    try:
+        return serve(config)
+    except (ExportError, ListenError, SecurityConfigError) as exc:
+        # A setup mistake the operator can fix: say what and where, no traceback.
+        print(f"intent-server: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config.log_level, config.log_format)
+    if config.workers == 1:
+        return _serve_reporting(config)
     try:
-        return serve(config)
-    except (ExportError, ListenError) as exc:
-        # A setup mistake the operator can fix: say what and where, no traceback.
-        print(f"intent-server: error: {exc}", file=sys.stderr)
+        return run_workers(config, _serve_reporting)
+    except OSError as exc:
+        print(
+            f"intent-server: error: cannot listen on {config.host}:{config.port}: {exc}",
+            file=sys.stderr,
+        )
         return 2
 
 

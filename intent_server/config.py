@@ -28,10 +28,19 @@ class ServerConfig:
     max_batch_texts: int = 64
     max_text_bytes: int = 2048
     max_receive_bytes: int = MIB
-    workers: int = 64
+    handler_threads: int = 128
     grace_seconds: float = 5.0
     reflection: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"
+    workers: int = 1
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    token_file: Path | None = None
+    admin_token_file: Path | None = None
+    metrics_port: int = 0
+    watch_seconds: float = 0.0
 
     @property
     def default_model(self) -> str:
@@ -66,6 +75,10 @@ def _models(text: str) -> tuple[str, ...]:
     return names
 
 
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text.strip() else None
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -97,7 +110,8 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], Any, str]] = [
         _models,
         "default",
         "model name(s) to load from the export dir, comma separated; the first is the "
-        "default for requests that name no model",
+        "default for requests that name no model; 'all' loads every model in the export dir "
+        "(default model first when present)",
     ),
     (
         "--encoder-variant",
@@ -138,7 +152,22 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], Any, str]] = [
         MIB,
         "largest request message grpc accepts (larger: RESOURCE_EXHAUSTED)",
     ),
-    ("--workers", "workers", _positive_int, 64, "gRPC handler threads (concurrent calls)"),
+    (
+        "--handler-threads",
+        "handler_threads",
+        _positive_int,
+        128,
+        "gRPC handler threads per process; 2 are kept for health checks, so at most this "
+        "minus 2 classification calls run or wait at once (more: RESOURCE_EXHAUSTED)",
+    ),
+    (
+        "--workers",
+        "workers",
+        _positive_int,
+        1,
+        "server processes sharing the port (SO_REUSEPORT; the kernel spreads connections); "
+        "each loads its own copy of the models",
+    ),
     (
         "--grace-seconds",
         "grace_seconds",
@@ -147,6 +176,53 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], Any, str]] = [
         "on SIGTERM/SIGINT, how long in-flight calls may take to finish",
     ),
     ("--log-level", "log_level", str.upper, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    (
+        "--log-format",
+        "log_format",
+        str.lower,
+        "text",
+        "text, or json (one object per line with a request_id field)",
+    ),
+    ("--tls-cert", "tls_cert", _optional_path, None, "PEM server certificate: serve TLS"),
+    ("--tls-key", "tls_key", _optional_path, None, "PEM private key of --tls-cert"),
+    (
+        "--tls-client-ca",
+        "tls_client_ca",
+        _optional_path,
+        None,
+        "PEM CA bundle: require client certificates it signed (mutual TLS)",
+    ),
+    (
+        "--token-file",
+        "token_file",
+        _optional_path,
+        None,
+        "file with bearer tokens, one per line: classification calls need "
+        "'authorization: Bearer <token>' (health stays open)",
+    ),
+    (
+        "--admin-token-file",
+        "admin_token_file",
+        _optional_path,
+        None,
+        "file with admin bearer tokens for the Admin service (ReloadModels); without it the "
+        "Admin service refuses every call",
+    ),
+    (
+        "--metrics-port",
+        "metrics_port",
+        _port,
+        0,
+        "serve Prometheus metrics on http://HOST:PORT/metrics (0 = off)",
+    ),
+    (
+        "--watch",
+        "watch_seconds",
+        _non_negative_float,
+        0.0,
+        "poll each model's 'current' pointer every this many seconds and reload a model when "
+        "it changes (0 = off; SIGHUP and the Admin service reload too)",
+    ),
 ]
 
 _SWITCHES: list[tuple[str, str, bool, str]] = [
@@ -223,6 +299,12 @@ def parse_config(
         parser.error(f"--encoder-variant must be auto, int8 or fp32, got {args.encoder_variant!r}")
     if args.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         parser.error(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {args.log_level!r}")
+    if args.log_format not in {"text", "json"}:
+        parser.error(f"--log-format must be text or json, got {args.log_format!r}")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together: give both or neither")
+    if args.tls_client_ca is not None and args.tls_cert is None:
+        parser.error("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
     values = vars(args)
     values["batching"] = not values.pop("no_batching")
     return ServerConfig(**values)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from intent_server.decision import Reason, decide
 from intent_server.model_registry import ServedModel
 from intent_server.proto import intent_pb2
+
+if TYPE_CHECKING:
+    from intent_server.reload import ReloadResult
 from intent_server.validation import Limits
 
 _REASONS: dict[Reason, intent_pb2.OutOfScopeReason] = {
@@ -76,4 +82,21 @@ def to_model_info(
         max_tokens=export.max_tokens,
         created_at=str(manifest.get("created_at", "")),
         available_models=available,
+    )
+
+
+def to_reload_response(results: Sequence[ReloadResult]) -> intent_pb2.ReloadModelsResponse:
+    return intent_pb2.ReloadModelsResponse(
+        results=[
+            intent_pb2.ModelReload(
+                model=r.model,
+                outcome=r.outcome,
+                serving_version=r.serving_version,
+                previous_version=r.previous_version,
+                candidate_version=r.candidate_version,
+                error=r.error,
+                seconds=r.seconds,
+            )
+            for r in results
+        ]
     )

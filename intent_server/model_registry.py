@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -39,12 +39,22 @@ class RunnerSettings:
     max_batch_size: int = 32
     max_batch_wait_ms: float = 1.0
     max_queue: int = 256
+    # Called with (model name, texts in the run) before every model run (batch-size metrics).
+    on_batch: Callable[[str, int], None] | None = None
 
     def build(self, model: Classifier) -> Runner:
+        predict = model.predict
+        on_batch = self.on_batch
+        if on_batch is not None:
+
+            def predict(texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+                on_batch(model.name, len(texts))
+                return model.predict(texts)
+
         if not self.batching:
-            return DirectRunner(model.predict, max_queue=self.max_queue)
+            return DirectRunner(predict, max_queue=self.max_queue)
         return MicroBatcher(
-            model.predict,
+            predict,
             max_batch_size=self.max_batch_size,
             max_wait_s=self.max_batch_wait_ms / 1000.0,
             max_queue=self.max_queue,

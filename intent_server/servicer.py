@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, TimeoutError
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from intent_server.batching import Prediction
-from intent_server.converters import to_model_info, to_response
+from intent_server.converters import to_model_info, to_reload_response, to_response
 from intent_server.model_registry import ModelRegistry, ServedModel
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from intent_server.status import (
@@ -18,6 +18,9 @@ from intent_server.status import (
     abort_internal,
 )
 from intent_server.validation import Limits, check_text, check_texts, resolve_top_k
+
+if TYPE_CHECKING:
+    from intent_server.reload import Reloader
 
 T = TypeVar("T")
 
@@ -91,3 +94,19 @@ class IntentServicer(intent_pb2_grpc.IntentClassifierServicer):
             return to_model_info(served, self._limits, self._registry.names())
 
         return _handle("GetModelInfo", context, work)
+
+
+class AdminServicer(intent_pb2_grpc.AdminServicer):
+    """Operator methods (the token interceptor lets only admin tokens through)."""
+
+    def __init__(self, reloader: Reloader) -> None:
+        self._reloader = reloader
+
+    def ReloadModels(
+        self, request: intent_pb2.ReloadModelsRequest, context: Any
+    ) -> intent_pb2.ReloadModelsResponse:
+        def work() -> intent_pb2.ReloadModelsResponse:
+            results = self._reloader.reload(list(request.models), force=request.force)
+            return to_reload_response(results)
+
+        return _handle("ReloadModels", context, work)

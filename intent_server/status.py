@@ -8,6 +8,8 @@ from typing import Any, NoReturn
 
 import grpc
 
+from intent_server.logs import current_request_id
+
 log = logging.getLogger(__name__)
 
 
@@ -52,8 +54,8 @@ def abort(context: Any, error: RequestError) -> NoReturn:
 
 
 def abort_internal(context: Any, method: str, exc: BaseException) -> NoReturn:
-    """Log the full failure under a request id; the client sees only the id."""
-    request_id = uuid.uuid4().hex[:12]
+    """Log the full failure under the call's request id; the client sees only the id."""
+    request_id = current_request_id() or uuid.uuid4().hex[:12]
     log.error("request %s in %s failed", request_id, method, exc_info=exc)
     context.abort(
         grpc.StatusCode.INTERNAL,
