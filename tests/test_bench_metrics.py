@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from bench.datasets import Clinc, small_clinc, stratified_holdout
+from bench.datasets import Clinc, intent_name, small_clinc, stratified_holdout
 from bench.loadgen import percentiles_ms
 from bench.metrics import (
     MAX_INSCOPE_DROP,
@@ -119,3 +119,8 @@ def test_percentiles_ms() -> None:
     result = percentiles_ms([0.001 * i for i in range(1, 101)])
     assert result["p50_ms"] == pytest.approx(50.5)
     assert result["p99_ms"] == pytest.approx(99.01)
+
+
+def test_banking_category_names_become_valid_intent_names() -> None:
+    assert intent_name("reverted_card_payment?") == "reverted_card_payment"
+    assert intent_name("card_arrival") == "card_arrival"
