@@ -107,7 +107,7 @@ class Reloader:
         self._retire_after_s = retire_after_s
         self._metrics = metrics
         self._lock = threading.Lock()
-        self._retiring: list[threading.Timer] = []
+        self._retiring: list[tuple[threading.Timer, Callable[[], None]]] = []
         self.last_results: dict[str, ReloadResult] = {}
 
     def reload(self, models: Sequence[str] = (), force: bool = False) -> list[ReloadResult]:
@@ -169,24 +169,31 @@ class Reloader:
         reference the reloader keeps (emptied here)."""
 
         def retire() -> None:
-            served = holder.pop()
+            try:
+                served = holder.pop()  # atomic: the timer and close() may race
+            except IndexError:
+                return
             served.runner.close(timeout=60.0)  # drains what it accepted, ends its worker
+            what = f"{served.name!r} version {served.model.version}"
             del served
             gc.collect()  # parts of a model sit in reference cycles
             release_freed_memory()
+            log.info("retired model %s", what)
 
         timer = threading.Timer(self._retire_after_s, retire)
         timer.daemon = True
         timer.name = f"retire-{holder[0].name}-{holder[0].model.version}"
-        self._retiring = [t for t in self._retiring if t.is_alive()]
-        self._retiring.append(timer)
+        self._retiring = [(t, fn) for t, fn in self._retiring if t.is_alive()]
+        self._retiring.append((timer, retire))
         timer.start()
 
     def close(self) -> None:
-        """Retire pending old versions now (server shutdown)."""
-        for timer in self._retiring:
+        """Retire pending old versions now (server shutdown, after in-flight calls ended)."""
+        pending, self._retiring = self._retiring, []
+        for timer, retire in pending:
+            timer.cancel()
+            retire()
             timer.join()
-        self._retiring.clear()
 
 
 class ReloadTrigger:

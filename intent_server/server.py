@@ -208,7 +208,7 @@ class IntentServer:
             top_level = sorted({name.split(".")[0] for name in sys.modules})
             log.info("loaded top-level modules: %s", json.dumps(top_level))
         log.info(
-            "SERVING %s on %s (default model %r, batching %s)",
+            "now SERVING %s on %s (default model %r, batching %s)",
             ", ".join(self.registry.names()),
             self.address,
             self.registry.names()[0] if self.registry.names() else "",
