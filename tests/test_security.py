@@ -265,3 +265,36 @@ def test_token_helpers(tmp_path: Path) -> None:
         load_tokens(tmp_path / "missing")
     with pytest.raises(SecurityConfigError, match="cannot read"):
         server_credentials(TlsFiles(tmp_path / "no.pem", tmp_path / "no.key"))
+
+
+def test_server_options_enable_mutual_tls_and_tokens(
+    exported_example_model: Path, certs: Certs, tmp_path: Path
+) -> None:
+    from intent_server.server import running_server
+    from tests.fixtures.server import example_server_config
+
+    token_file = tmp_path / "tokens"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    config = example_server_config(
+        exported_example_model,
+        host="localhost",
+        tls_cert=certs.server_cert,
+        tls_key=certs.server_key,
+        tls_client_ca=certs.ca,
+        token_file=token_file,
+    )
+    with running_server(config) as server:
+
+        def mtls(token: str) -> grpc.Channel:
+            cert, key = certs.client_cert, certs.client_key
+            return secure_channel(server.address, token=token, ca=certs.ca, cert=cert, key=key)
+
+        with mtls(TOKEN) as channel:
+            assert classify(channel) == "set_alarm"
+            assert health_status(channel) == "SERVING"
+        with mtls("wrong") as channel:
+            assert rpc_code(channel) == grpc.StatusCode.UNAUTHENTICATED
+        with secure_channel(server.address, token=TOKEN, ca=certs.ca) as channel:
+            assert rpc_code(channel) == grpc.StatusCode.UNAVAILABLE  # no client certificate
+        with grpc.insecure_channel(server.address) as channel:
+            assert rpc_code(channel) == grpc.StatusCode.UNAVAILABLE  # plaintext vs TLS
