@@ -156,9 +156,10 @@ def test_json_logs_carry_the_request_id_the_client_got(start_server_process: Sta
     assert f'intent_server_calls_total{{code="INVALID_ARGUMENT",{method}}} 1.0' in text
     assert f'intent_server_calls_total{{code="OK",{method}}} 1.0' in text
     assert 'intent_server_batch_size_count{model="default"}' in text
-    assert re.search(
-        r'intent_server_model_loaded\{encoder_variant="\w+",model="default",version="[^"]+"\} 1', text
+    loaded = (
+        r'intent_server_model_loaded\{encoder_variant="\w+",model="default",version="[^"]+"\} 1'
     )
+    assert re.search(loaded, text)
 
 
 def test_workers_share_one_port(start_server_process: StartServer) -> None:
