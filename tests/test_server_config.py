@@ -42,6 +42,11 @@ def test_env_vars_apply_and_flags_win() -> None:
         (["--encoder-variant", "fp16"], {}, "--encoder-variant"),
         ([], {"INTENT_SERVER_PORT": "abc"}, "INTENT_SERVER_PORT"),
         ([], {"INTENT_SERVER_REFLECTION": "maybe"}, "INTENT_SERVER_REFLECTION"),
+        (["--tls-cert", "server.pem"], {}, "--tls-cert and --tls-key go together"),
+        (["--tls-client-ca", "ca.pem"], {}, "--tls-client-ca (mutual TLS) needs --tls-cert"),
+        (["--log-format", "xml"], {}, "--log-format"),
+        (["--workers", "0"], {}, "--workers"),
+        (["--watch", "-1"], {}, "--watch"),
     ],
 )
 def test_bad_options_exit_2_naming_the_option(
@@ -91,3 +96,22 @@ def test_top_k_resolution() -> None:
     assert resolve_top_k(2, True, 25) == 25
     with pytest.raises(InvalidArgument, match="only 25 intents"):
         resolve_top_k(26, False, 25)
+
+
+def test_production_options() -> None:
+    env = {"INTENT_SERVER_TOKEN_FILE": "/run/tokens", "INTENT_SERVER_METRICS_PORT": "9100"}
+    config = parse_config(
+        ["--tls-cert", "s.pem", "--tls-key", "s.key", "--workers", "3", "--model", "all"], env=env
+    )
+    assert (config.tls_cert, config.tls_key, config.tls_client_ca) == (
+        Path("s.pem"),
+        Path("s.key"),
+        None,
+    )
+    assert (config.token_file, config.metrics_port, config.workers) == (
+        Path("/run/tokens"),
+        9100,
+        3,
+    )
+    assert config.models == ("all",) and config.handler_threads == 128
+    assert parse_config([], env={"INTENT_SERVER_TOKEN_FILE": ""}).token_file is None
