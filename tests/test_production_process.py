@@ -7,6 +7,8 @@ import json
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -176,3 +178,24 @@ def test_workers_share_one_port(start_server_process: StartServer) -> None:
             assert client.classify("set an alarm for 7").intent == "set_alarm"
     assert server.terminate() == 0
     assert "Traceback" not in server.log
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--token-file", "/nonexistent/tokens"], "token file /nonexistent/tokens: cannot read"),
+        (["--tls-cert", "/nonexistent/s.pem", "--tls-key", "/nonexistent/s.key"], "TLS key"),
+    ],
+)
+def test_security_file_mistakes_exit_2_without_traceback(
+    exported_example_model: Path, args: list[str], needle: str
+) -> None:
+    export = ["--export-dir", str(exported_example_model)]
+    done = subprocess.run(
+        [sys.executable, "-m", "intent_server", "--port", "0", *export, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert needle in done.stderr and "Traceback" not in done.stderr
