@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -16,6 +17,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from intent_server.proto import intent_pb2, intent_pb2_grpc
+from intent_server.security import secure_channel
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 _REASON_PREFIX = "OUT_OF_SCOPE_REASON_"
@@ -106,10 +108,22 @@ class ModelDetails:
 class IntentClient:
     """Blocking client; every call raises IntentClientError on a non-OK status."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        timeout: float = 5.0,
+        *,
+        token: str = "",
+        ca: Path | None = None,
+        cert: Path | None = None,
+        key: Path | None = None,
+        tls: bool | None = None,
+    ) -> None:
+        """Plaintext unless `tls` or a TLS file is given; `cert` + `key` for mutual TLS;
+        `token` is sent as `authorization: Bearer <token>`."""
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target)
+        self._channel = secure_channel(target, ca=ca, cert=cert, key=key, token=token, tls=tls)
         self._stub = intent_pb2_grpc.IntentClassifierStub(self._channel)  # type: ignore[no-untyped-call]
         self._health = health_pb2_grpc.HealthStub(self._channel)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TextIO
 
 import grpc
@@ -18,6 +20,9 @@ from intent_server.client import (
     IntentClientError,
     ModelDetails,
 )
+from intent_server.security import SecurityConfigError, load_tokens
+
+TOKEN_ENV = "INTENT_CLIENT_TOKEN"
 
 _USER_MISTAKES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
 _REASON_TEXT = {
@@ -36,6 +41,22 @@ def _common() -> argparse.ArgumentParser:
         "--timeout", type=float, default=5.0, help="seconds per call (default: %(default)s)"
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.add_argument(
+        "--tls", action="store_true", help="use TLS with the system's trusted CAs (default: off)"
+    )
+    common.add_argument(
+        "--tls-ca", type=Path, default=None, help="PEM CA to trust; implies TLS (default: none)"
+    )
+    common.add_argument(
+        "--tls-cert", type=Path, default=None, help="PEM client certificate for mutual TLS"
+    )
+    common.add_argument("--tls-key", type=Path, default=None, help="PEM key of --tls-cert")
+    common.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help=f"file whose first line is the bearer token (or set {TOKEN_ENV}) (default: none)",
+    )
     return common
 
 
@@ -146,10 +167,29 @@ def _run(args: argparse.Namespace, client: IntentClient, out: TextIO, stdin: Tex
     return 0
 
 
+def _token(args: argparse.Namespace) -> str:
+    if args.token_file is None:
+        return os.environ.get(TOKEN_ENV, "")
+    return str(load_tokens(args.token_file)[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with IntentClient(args.target, timeout=args.timeout) as client:
+        client = IntentClient(
+            args.target,
+            timeout=args.timeout,
+            token=_token(args),
+            ca=args.tls_ca,
+            cert=args.tls_cert,
+            key=args.tls_key,
+            tls=True if args.tls else None,
+        )
+    except SecurityConfigError as exc:
+        print(f"intent-client: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with client:
             return _run(args, client, sys.stdout, sys.stdin)
     except IntentClientError as exc:
         hint = ""

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from intent_server.client import IntentClient
+from intent_server.client_cli import main as client_main
 from intent_server.model_registry import ModelRegistry, RunnerSettings, load_served_model
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from intent_server.security import (
@@ -298,3 +300,15 @@ def test_server_options_enable_mutual_tls_and_tokens(
             assert rpc_code(channel) == grpc.StatusCode.UNAVAILABLE  # no client certificate
         with grpc.insecure_channel(server.address) as channel:
             assert rpc_code(channel) == grpc.StatusCode.UNAVAILABLE  # plaintext vs TLS
+        with IntentClient(
+            server.address, token=TOKEN, ca=certs.ca, cert=certs.client_cert, key=certs.client_key
+        ) as client:
+            assert client.classify("set an alarm for 7").intent == "set_alarm"
+        tls_args = ["--tls-ca", str(certs.ca), "--tls-cert", str(certs.client_cert)]
+        tls_args += ["--tls-key", str(certs.client_key), "--target", server.address]
+        token_path = tmp_path / "client-token"
+        token_path.write_text(TOKEN + "\n", encoding="utf-8")
+        assert client_main(["health", *tls_args]) == 0  # health needs no token
+        assert client_main(["classify", "hi", *tls_args, "--token-file", str(token_path)]) == 0
+        assert client_main(["classify", "hi", *tls_args]) == 1  # UNAUTHENTICATED
+        assert client_main(["health", "--tls-cert", str(certs.client_cert)]) == 2  # no key
