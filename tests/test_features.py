@@ -137,3 +137,13 @@ def test_runtime_features_match_the_trainer(exported_example_version: Path) -> N
     assert float(cosines.min()) >= 0.9999
     sentence, _ = model.sentence_embeddings(TEXTS)
     np.testing.assert_allclose(sentence, features[:, 768:], atol=1e-5)
+
+
+def test_small_data_trains_with_smaller_batches() -> None:
+    from trainer.training import MIN_STEPS_PER_EPOCH, effective_batch_size
+
+    assert effective_batch_size(15_000, 256) == 256  # CLINC150: the option as given
+    assert effective_batch_size(415, 256) == 25  # the example bot: 17 steps an epoch
+    assert effective_batch_size(415, 8) == 8
+    assert effective_batch_size(5, 256) == 2  # BatchNorm needs two examples
+    assert all(-(-n // effective_batch_size(n, 256)) >= MIN_STEPS_PER_EPOCH for n in (40, 999))
