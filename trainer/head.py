@@ -1,4 +1,4 @@
-"""The MLP head over frozen encoder features (default: one 256-wide layer over the 1152-d
+"""The MLP head over frozen encoder features (default: one 1024-wide layer over the 1152-d
 multi-layer features of all-MiniLM-L6-v2; the article's 384-256-128 stays reachable)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from torch import nn
 @dataclass(frozen=True)
 class HeadConfig:
     input_dim: int = 1152
-    hidden: tuple[int, ...] = (256,)
+    hidden: tuple[int, ...] = (1024,)
     dropout: float = 0.3
     batch_norm: bool = True
     num_classes: int = 2
