@@ -16,6 +16,7 @@ from typing import Any
 from intent_server.decision import Thresholds
 from trainer.errors import UserError
 from trainer.head import HeadConfig, MLPHead, build_head
+from trainer.processes import pid_alive
 
 FORMAT_VERSION = 1
 HEAD_FILE = "head.safetensors"
@@ -34,23 +35,13 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temp_dirs(models_dir: Path, name: str) -> None:
     """Temp folders left by a killed run (SIGKILL, power loss) whose process is gone."""
     if not models_dir.is_dir():
         return
     for entry in models_dir.glob(f".{name}.*-*"):
         match = re.match(rf"^\.{re.escape(name)}\.(?:tmp|old)-(\d+)-", entry.name)
-        if match and entry.is_dir() and not _pid_alive(int(match.group(1))):
+        if match and entry.is_dir() and not pid_alive(int(match.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
 
 

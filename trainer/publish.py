@@ -19,16 +19,7 @@ from typing import Any
 
 from intent_server.export_loader import CURRENT, TMP_MARKER, is_temp_name, sha256_file
 from trainer.errors import UserError
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from trainer.processes import pid_alive
 
 
 def _umask() -> int:
@@ -41,7 +32,7 @@ def remove_stale_temp_dirs(model_dir: Path) -> None:
     """Temp folders of exports that were killed (SIGKILL) and whose process is gone."""
     for entry in model_dir.glob(f".*{TMP_MARKER}*"):
         match = re.search(rf"{re.escape(TMP_MARKER)}(\d+)-", entry.name)
-        if not match or _pid_alive(int(match.group(1))):
+        if not match or pid_alive(int(match.group(1))):
             continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
