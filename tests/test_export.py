@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 
@@ -189,6 +190,7 @@ def test_int8_gate_failure_falls_back_to_fp32_or_fails_when_required(
     fast_onnx: None,
 ) -> None:
     monkeypatch.setattr(gates, "INT8_MIN_AGREEMENT", 1.01)
+    monkeypatch.setattr(gates, "INT8_SMALL_SAMPLE_FLIPS", -1)
     export_dir = tmp_path / "exported"
     with pytest.raises(gates.GateFailure, match=r"gate 'int8_vs_fp32' failed"):
         export_model(
@@ -205,6 +207,19 @@ def test_int8_gate_failure_falls_back_to_fp32_or_fails_when_required(
     assert result.default_encoder == "fp32"
     assert not result.verification["int8_vs_fp32"]["passed"]
     assert load_export(result.version_dir, "int8").encoder_variant == "int8"
+
+
+def test_int8_agreement_allows_two_flips_on_small_sets_and_one_percent_on_large() -> None:
+    assert gates.allowed_disagreements(80) == 2
+    assert gates.allowed_disagreements(200) == 2
+    assert gates.allowed_disagreements(3000) == 30
+    same = np.zeros(80, dtype=np.int64)
+    vectors = np.ones((80, 4), dtype=np.float32)
+    two_flips, three_flips = same.copy(), same.copy()
+    two_flips[:2] = 1
+    three_flips[:3] = 1
+    assert gates.int8_parity(vectors, vectors, two_flips, same).passed
+    assert not gates.int8_parity(vectors, vectors, three_flips, same).passed
 
 
 def test_default_variant_rule() -> None:

@@ -6,6 +6,7 @@ The bars are module constants so a test can tighten one to force a failure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -16,6 +17,10 @@ ENCODER_MIN_COSINE = 0.9999
 HEAD_MAX_ABS_DIFF = 1e-5
 INT8_MIN_MEAN_COSINE = 0.99
 INT8_MIN_AGREEMENT = 0.99
+# On a small validation set 1 % is less than one text: a bot with 80 validation texts would
+# fail on a single ambiguous sentence. Up to this many disagreements always pass; from 200
+# texts on, the 1 % bar is the stricter one.
+INT8_SMALL_SAMPLE_FLIPS = 2
 INT8_MAX_ACCURACY_DROP = 0.003  # INT8 is the default variant only within 0.3 points of fp32
 REFERENCE_TOLERANCE = 1e-3
 # all-MiniLM-L6-v2, "hello world", first five dimensions of the normalised embedding.
@@ -103,16 +108,24 @@ def int8_parity(
 ) -> GateResult:
     """INT8 features close to fp32 and the same predicted intent almost everywhere."""
     mean_cosine = float(np.mean(row_cosines(int8, fp32)))
-    agreement = float(np.mean(int8_pred == fp32_pred))
-    passed = mean_cosine >= INT8_MIN_MEAN_COSINE and agreement >= INT8_MIN_AGREEMENT
+    flips = int(np.sum(int8_pred != fp32_pred))
+    allowed = allowed_disagreements(len(fp32_pred))
+    passed = mean_cosine >= INT8_MIN_MEAN_COSINE and flips <= allowed
     return GateResult(
         name="int8_vs_fp32",
         passed=passed,
         value=mean_cosine,
-        bar=f"mean cosine >= {INT8_MIN_MEAN_COSINE}, same intent >= {INT8_MIN_AGREEMENT:.0%}",
-        detail=f"mean cosine {mean_cosine:.4f}, same intent for {agreement:.1%} of "
+        bar=f"mean cosine >= {INT8_MIN_MEAN_COSINE}, same intent >= {INT8_MIN_AGREEMENT:.0%} "
+        f"(here at most {allowed} different)",
+        detail=f"mean cosine {mean_cosine:.4f}, different intent for {flips} of "
         f"{len(fp32_pred)} texts",
     )
+
+
+def allowed_disagreements(count: int) -> int:
+    """How many texts may change intent under INT8: 1 %, but never fewer than
+    INT8_SMALL_SAMPLE_FLIPS."""
+    return max(math.floor((1.0 - INT8_MIN_AGREEMENT) * count + 1e-9), INT8_SMALL_SAMPLE_FLIPS)
 
 
 def reference_values(embedding: np.ndarray, weights_sha256: str) -> GateResult:
