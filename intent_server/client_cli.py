@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import grpc
 
@@ -32,29 +32,48 @@ _REASON_TEXT = {
 }
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(defaults: bool = True) -> argparse.ArgumentParser:
+    """Connection options. They are accepted before and after the command; the copy after it
+    has no defaults (argparse.SUPPRESS), so it cannot overwrite a value given before it."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--target", default=DEFAULT_TARGET, help="server address host:port (default: %(default)s)"
+        "--target",
+        default=default(DEFAULT_TARGET),
+        help=f"server address host:port (default: {DEFAULT_TARGET})",
     )
     common.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds per call (default: %(default)s)"
-    )
-    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    common.add_argument(
-        "--tls", action="store_true", help="use TLS with the system's trusted CAs (default: off)"
+        "--timeout", type=float, default=default(5.0), help="seconds per call (default: 5.0)"
     )
     common.add_argument(
-        "--tls-ca", type=Path, default=None, help="PEM CA to trust; implies TLS (default: none)"
+        "--json", action="store_true", default=default(False), help="print JSON instead of a table"
     )
     common.add_argument(
-        "--tls-cert", type=Path, default=None, help="PEM client certificate for mutual TLS"
+        "--tls",
+        action="store_true",
+        default=default(False),
+        help="use TLS with the system's trusted CAs (default: off)",
     )
-    common.add_argument("--tls-key", type=Path, default=None, help="PEM key of --tls-cert")
+    common.add_argument(
+        "--tls-ca",
+        type=Path,
+        default=default(None),
+        help="PEM CA to trust; implies TLS (default: none)",
+    )
+    common.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=default(None),
+        help="PEM client certificate for mutual TLS",
+    )
+    common.add_argument("--tls-key", type=Path, default=default(None), help="PEM key of --tls-cert")
     common.add_argument(
         "--token-file",
         type=Path,
-        default=None,
+        default=default(None),
         help=f"file whose first line is the bearer token (or set {TOKEN_ENV}) (default: none)",
     )
     return common
@@ -62,10 +81,12 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="intent-client", description="Talk to a running intent-server."
+        prog="intent-client",
+        description="Talk to a running intent-server.",
+        parents=[_common()],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = _common()
+    common = _common(defaults=False)
     classify = commands.add_parser(
         "classify",
         parents=[common],
@@ -199,6 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if exc.code in _USER_MISTAKES else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (`| head`) went away: stop quietly, and keep Python from complaining
+        # again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

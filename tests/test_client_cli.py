@@ -99,3 +99,35 @@ def test_help_explains_options(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for option in ("--target", "--top-k", "--model", "--json", "--all", "127.0.0.1:50051"):
         assert option in text
+
+
+def test_connection_options_work_before_and_after_the_command() -> None:
+    parser = build_parser()
+    before = parser.parse_args(["--target", "h:1", "--json", "classify", "hi"])
+    assert (before.target, before.json, before.timeout) == ("h:1", True, 5.0)
+    after = parser.parse_args(["classify", "--target", "h:2", "hi"])
+    assert (after.target, after.json) == ("h:2", False)
+    both = parser.parse_args(["--target", "h:1", "classify", "--target", "h:2", "hi"])
+    assert both.target == "h:2"  # the later one wins, as with any repeated flag
+    assert parser.parse_args(["health"]).target == "127.0.0.1:50051"
+
+
+CLI = (sys.executable, "-m", "intent_server.client_cli")
+
+
+def test_closed_stdout_is_not_a_traceback(intent_server: IntentServer) -> None:
+    texts = "\n".join(["book me a flight to tokyo"] * 50)
+    cli = subprocess.Popen(
+        [*CLI, "--target", intent_server.address, "classify", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert cli.stdin is not None and cli.stdout is not None and cli.stderr is not None
+    cli.stdin.write(texts)
+    cli.stdin.close()
+    assert json.loads(cli.stdout.readline())["intent"] == "book_flight"
+    cli.stdout.close()  # like `| head -1`
+    assert cli.wait(timeout=60) == 0
+    assert "Traceback" not in cli.stderr.read()
