@@ -114,7 +114,7 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--patience",
         type=int,
         default=DEFAULTS.patience,
-        help="stop after this many epochs without a better validation loss",
+        help="stop after this many epochs without a better validation accuracy",
     )
     g.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="minibatch size")
     g.add_argument(
