@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from intent_server.interceptors import is_unary, wrap_unary
 from intent_server.security import ADMIN_PREFIX, HEALTH_PREFIX
 
 # Handler threads kept for health checks and admin calls.
@@ -46,12 +47,7 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if (
-            handler is None
-            or handler.request_streaming
-            or handler.response_streaming
-            or method.startswith((HEALTH_PREFIX, ADMIN_PREFIX))
-        ):
+        if not is_unary(handler) or method.startswith((HEALTH_PREFIX, ADMIN_PREFIX)):
             return handler
         behavior = handler.unary_unary
 
@@ -71,8 +67,4 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 with self._lock:
                     self._in_flight -= 1
 
-        return grpc.unary_unary_rpc_method_handler(
-            admitted,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return wrap_unary(handler, admitted)

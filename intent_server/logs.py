@@ -19,6 +19,8 @@ from typing import Any
 
 import grpc
 
+from intent_server.interceptors import is_unary, wrap_unary
+
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -95,7 +97,7 @@ class RequestIdInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
+        if not is_unary(handler):
             return handler
         method = handler_call_details.method
         metadata = handler_call_details.invocation_metadata
@@ -113,8 +115,4 @@ class RequestIdInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     log.info("%s -> %s: %s", method, code.name, context.details() or "")
                 _request_id.reset(token)
 
-        return grpc.unary_unary_rpc_method_handler(
-            with_id,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return wrap_unary(handler, with_id)

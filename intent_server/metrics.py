@@ -24,6 +24,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from intent_server.interceptors import is_unary, wrap_unary
+
 PREFIX = "intent_server"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -154,7 +156,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
+        if not is_unary(handler):
             return handler
         method = method_name(handler_call_details.method)
         behavior = handler.unary_unary
@@ -171,8 +173,4 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 code = _code_of(context, failed)
                 metrics.observe_call(method, code, time.perf_counter() - started)
 
-        return grpc.unary_unary_rpc_method_handler(
-            timed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return wrap_unary(handler, timed)
