@@ -52,10 +52,15 @@ def decide(probs: np.ndarray, labels: Sequence[str], thresholds: Thresholds) -> 
     top = int(np.argmax(probs))
     if labels[top] == OUT_OF_SCOPE:
         return Decision(OUT_OF_SCOPE, float(probs[top]), Reason.OUT_OF_SCOPE_CLASS, top)
-    in_scope = [i for i, name in enumerate(labels) if name != OUT_OF_SCOPE]
-    ordered = sorted(in_scope, key=lambda i: float(probs[i]), reverse=True)
-    best = float(probs[ordered[0]])
-    second = float(probs[ordered[1]]) if len(ordered) > 1 else 0.0
+    # The top label is in scope, so it is also the best in-scope one; the runner-up is the
+    # largest in-scope probability left once the top (and out_of_scope) are masked out.
+    best = float(probs[top])
+    rest = np.array(probs, dtype=np.float64)
+    rest[top] = -np.inf
+    if OUT_OF_SCOPE in labels:
+        rest[list(labels).index(OUT_OF_SCOPE)] = -np.inf
+    runner_up = float(rest.max()) if len(rest) > 1 else 0.0
+    second = runner_up if np.isfinite(runner_up) else 0.0
     if best < thresholds.confidence:
         return Decision(OUT_OF_SCOPE, 1.0 - best, Reason.LOW_CONFIDENCE, top)
     if best - second < thresholds.margin:
