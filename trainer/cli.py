@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from trainer.errors import UserError
-from trainer.training import TrainOptions
+from trainer.training import SCHEDULES, TrainOptions
 
 DEFAULTS = TrainOptions()
 
@@ -99,7 +99,19 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="hidden layer sizes, comma-separated (e.g. 256,128)",
     )
     g.add_argument("--dropout", type=float, default=DEFAULTS.dropout, help="dropout rate")
-    g.add_argument("--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate")
+    g.add_argument(
+        "--lr",
+        type=float,
+        default=DEFAULTS.lr,
+        help="Adam learning rate (one-cycle: the peak, reached after 30%% of the steps)",
+    )
+    g.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=DEFAULTS.schedule,
+        help="onecycle: warm the learning rate up, then anneal it over exactly --epochs; "
+        "constant: a fixed --lr with early stopping after --patience epochs",
+    )
     g.add_argument(
         "--weight-decay", type=float, default=DEFAULTS.weight_decay, help="Adam weight decay"
     )
@@ -109,12 +121,18 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=DEFAULTS.label_smoothing,
         help="label smoothing of the cross-entropy loss",
     )
-    g.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="most epochs to train")
+    g.add_argument(
+        "--epochs",
+        type=int,
+        default=DEFAULTS.epochs,
+        help="epochs to train (constant schedule: at most this many)",
+    )
     g.add_argument(
         "--patience",
         type=int,
         default=DEFAULTS.patience,
-        help="stop after this many epochs without a better validation accuracy",
+        help="constant schedule: stop after this many epochs without a better validation "
+        "accuracy (either way the best epoch's head is kept)",
     )
     g.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="minibatch size")
     g.add_argument(
@@ -167,6 +185,7 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr,
         epochs=args.epochs,
         patience=args.patience,
+        schedule=args.schedule,
         batch_size=args.batch_size,
         seed=args.seed,
         val_fraction=args.val_fraction,

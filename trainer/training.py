@@ -1,4 +1,5 @@
-"""Train the MLP head: stratified split, class weights, Adam, early stopping, seeding."""
+"""Train the MLP head: stratified split, class weights, Adam with a one-cycle schedule (or
+early stopping), best-epoch selection, seeding."""
 
 from __future__ import annotations
 
@@ -17,20 +18,24 @@ from torch import nn
 
 from trainer.errors import UserError
 from trainer.head import HeadConfig, MLPHead, build_head
+from trainer.optim import Adam, OneCycle
+
+SCHEDULES = ("onecycle", "constant")
 
 
 @dataclass(frozen=True)
 class TrainOptions:
     """Head and optimiser settings. Defaults (over the 1152-d layer-4-6 features): one
-    1024-wide hidden layer, label smoothing 0.1, batch 128, lr 1e-3, patience 8: CLINC150
-    96.5 %, BANKING77 93.4 %. The 3x cheaper `hidden=(256,), batch_size=256, lr=2e-3,
-    patience=4` only just reaches 96.0 % (INT8: 95.8 %). See README, training, "Default
-    recipe and why". Small data sets train with smaller batches (`effective_batch_size`)."""
+    1024-wide hidden layer, label smoothing 0.1, batch 128, and a one-cycle schedule of 8
+    epochs peaking at lr 3e-3: CLINC150 96.6 %, BANKING77 93.8 %, in about a third of the
+    time of Adam at a constant 1e-3 with early stopping (`schedule="constant"`, `lr=1e-3`,
+    `epochs=200`, `patience=8`: 96.3 %, 92.9 %). See README, training, "Default recipe and
+    why". Small data sets train with smaller batches (`effective_batch_size`)."""
 
     hidden: tuple[int, ...] = (1024,)
     dropout: float = 0.3
-    lr: float = 1e-3
-    epochs: int = 200
+    lr: float = 3e-3
+    epochs: int = 8
     patience: int = 8
     batch_size: int = 128
     seed: int = 13
@@ -39,6 +44,7 @@ class TrainOptions:
     label_smoothing: float = 0.1
     class_weights: bool = True
     batch_norm: bool = True
+    schedule: str = "onecycle"
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -62,6 +68,10 @@ class TrainOptions:
                 f"--label-smoothing must be in [0, 1), got {self.label_smoothing}",
             ),
             (self.seed >= 0, f"--seed must be >= 0, got {self.seed}"),
+            (
+                self.schedule in SCHEDULES,
+                f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",
+            ),
         ]
         problems += [message for ok, message in checks if not ok]
         if problems:
@@ -126,15 +136,23 @@ def _set_deterministic(mode: bool) -> None:
         setter(mode)
 
 
+# Training threads: the CPUs this process may use, at most this many (a 1024-wide MLP gains
+# little from more). Measured here: 2 threads train CLINC150's head 1.6x faster than 1.
+MAX_TRAINING_THREADS = 8
+
+
 @contextmanager
 def deterministic(seed: int) -> Iterator[None]:
-    """Seeded, deterministic, single-threaded torch for the duration of training."""
+    """Seeded, deterministic torch with a fixed thread count for the duration of training.
+    The same data, seed and thread count give bit-identical weights; another thread count
+    sums in another order, so its weights (not its accuracy) differ in the last bits."""
+    from intent_server.cpus import usable_cpus
+
     threads = torch.get_num_threads()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.manual_seed(seed)
     _set_deterministic(True)
-    # One thread: bit-identical results across runs (and it is fast enough for a small MLP).
-    torch.set_num_threads(1)
+    torch.set_num_threads(min(usable_cpus(), MAX_TRAINING_THREADS))
     try:
         yield
     finally:
@@ -161,9 +179,11 @@ def train_head(
     *,
     quiet: bool = False,
 ) -> TrainOutcome:
-    """Adam with early stopping on validation accuracy (ties: lower loss); returns the best
-    head in eval mode. Accuracy, not loss: with label smoothing the unsmoothed validation
-    loss bottoms out epochs before accuracy stops improving (CLINC150: 95.2 vs 95.8 %)."""
+    """Adam, one-cycle (all `epochs`) or constant lr (early stopping after `patience` epochs
+    without progress); returns the head of the epoch with the best validation accuracy
+    (ties: lower loss), in eval mode. Accuracy, not loss: with label smoothing the unsmoothed
+    validation loss bottoms out epochs before accuracy stops improving (CLINC150: 95.2 vs
+    95.8 %)."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -182,9 +202,7 @@ def train_head(
             torch.from_numpy(class_weights(y_train, num_classes)) if options.class_weights else None
         )
         loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=options.label_smoothing)
-        optimizer = torch.optim.Adam(
-            head.parameters(), lr=options.lr, weight_decay=options.weight_decay, fused=True
-        )
+        optimizer = Adam(head.parameters(), weight_decay=options.weight_decay)
         generator = torch.Generator().manual_seed(options.seed)
         n = len(yt)
         batch_size = effective_batch_size(n, options.batch_size)
@@ -192,6 +210,8 @@ def train_head(
         steps = max(1, math.ceil(n / batch_size))
         if n % batch_size == 1 and steps > 1:
             steps -= 1
+        one_cycle = options.schedule == "onecycle"
+        schedule = OneCycle(options.lr, options.epochs * steps)
         best_state = copy.deepcopy(head.state_dict())
         best_loss: float | None = None
         best_accuracy = -1.0
@@ -210,10 +230,13 @@ def train_head(
             for step in range(steps):
                 begin = step * batch_size
                 end = n if step == steps - 1 else begin + batch_size
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad()
                 loss = loss_fn(head(x_epoch[begin:end]), y_epoch[begin:end])
                 loss.backward()
-                optimizer.step()
+                if one_cycle:
+                    optimizer.step(*schedule.at((epoch - 1) * steps + step))
+                else:
+                    optimizer.step(options.lr)
             if len(yv) == 0:
                 best_state, best_epoch = copy.deepcopy(head.state_dict()), epoch
                 continue
@@ -229,7 +252,8 @@ def train_head(
                 best_state = copy.deepcopy(head.state_dict())
             else:
                 waited += 1
-                if waited >= options.patience:
+                # A one-cycle run is only done when its learning rate has annealed.
+                if waited >= options.patience and not one_cycle:
                     break
         bar.close()
         head.load_state_dict(best_state)
