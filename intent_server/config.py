@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intent_server.cpus import auto_threads
+
 ENV_PREFIX = "INTENT_SERVER_"
 MIB = 1024 * 1024
 
@@ -59,6 +61,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise ValueError(f"must be within 0..65535, got {value}")
     return value
+
+
+def _threads(text: str) -> int:
+    """A positive thread count, or 'auto' (0 here; resolved once --workers is known)."""
+    if text.strip().lower() == "auto":
+        return 0
+    return _positive_int(text)
 
 
 def _non_negative_float(text: str) -> float:
@@ -120,7 +129,14 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], Any, str]] = [
         "auto",
         "encoder file to serve: int8, fp32, or auto (the export's default)",
     ),
-    ("--threads", "threads", _positive_int, 1, "onnxruntime intra-op threads per session"),
+    (
+        "--threads",
+        "threads",
+        _threads,
+        "auto",
+        "onnxruntime intra-op threads per session; auto = the CPUs this process may use "
+        "(affinity and cgroup quota) divided among --workers, at most 2",
+    ),
     (
         "--max-batch-size",
         "max_batch_size",
@@ -307,4 +323,6 @@ def parse_config(
         parser.error("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
     values = vars(args)
     values["batching"] = not values.pop("no_batching")
+    if values["threads"] == 0:
+        values["threads"] = auto_threads(values["workers"])
     return ServerConfig(**values)

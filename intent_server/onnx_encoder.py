@@ -42,14 +42,22 @@ WARM_UP_TEXTS = (
 
 
 def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
-    """An ORT CPU session with explicit threading (ORT's defaults follow the host, not us)."""
+    """An ORT CPU session with explicit threading (ORT's defaults follow the host, not us).
+
+    With several threads the workers spin only while a run is in progress: the hand-offs
+    between one text's parallel sections then cost microseconds instead of a wake-up each
+    (measured on 2 CPUs: 3.3 -> 2.0 ms per text). `force_spinning_stop` parks them as soon
+    as the run ends, so sparse traffic and idle servers burn no core and the gRPC threads
+    get the CPU. Without it, or with spinning off, two threads were slower than one.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Spinning burns a core between sparse requests and slows the gRPC threads down.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    spin = "1" if threads > 1 else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.force_spinning_stop", spin)
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises untyped errors for unreadable models

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from intent_server.config import ServerConfig, build_parser, parse_config
+from intent_server.cpus import auto_threads
 from intent_server.status import InvalidArgument
 from intent_server.validation import Limits, check_text, check_texts, resolve_top_k
 
 
 def test_defaults_match_the_documented_ones() -> None:
-    assert parse_config([], env={}) == ServerConfig()
+    # --threads defaults to auto, resolved from the usable CPUs when the flags are parsed.
+    assert parse_config([], env={}) == replace(ServerConfig(), threads=auto_threads())
     assert ServerConfig().default_model == "default"
+
+
+def test_threads_auto_is_shared_among_workers() -> None:
+    assert parse_config(["--threads", "auto"], env={}).threads == auto_threads()
+    assert parse_config(["--threads", "3"], env={}).threads == 3
+    workers = parse_config(["--workers", "64"], env={"INTENT_SERVER_THREADS": "auto"})
+    assert workers.threads == 1
 
 
 def test_env_vars_apply_and_flags_win() -> None:
