@@ -40,7 +40,7 @@ def fast_onnx(monkeypatch: pytest.MonkeyPatch, exported_example_version: Path) -
     def encoder(transformer: Any, path: Path, opset: int = 17, layers: Any = ()) -> None:
         shutil.copyfile(exported_example_version / "encoder.onnx", path)
 
-    def quantize(fp32_path: Path, int8_path: Path) -> None:
+    def quantize(fp32_path: Path, int8_path: Path, **shape: int) -> None:
         shutil.copyfile(exported_example_version / "encoder.int8.onnx", int8_path)
 
     monkeypatch.setattr(export_module, "export_encoder", encoder)
@@ -87,6 +87,7 @@ def test_manifest_records_gates_metrics_and_files(
         metrics["val_accuracy_fp32"],
         metrics["val_accuracy_int8"],
         checks["int8_vs_fp32"]["passed"],
+        metrics["val_examples"],
     )
     assert manifest["default_encoder"] == expected
     assert checks["int8_vs_fp32"]["value"] >= 0.99  # mean cosine to fp32
@@ -228,6 +229,15 @@ def test_default_variant_rule() -> None:
     assert gates.choose_default(0.950, 0.946, True) == "fp32"
     assert gates.choose_default(0.950, 0.960, False) == "fp32"
     assert gates.choose_default(0.950, None, True) == "fp32"
+
+
+def test_default_variant_rule_allows_two_texts_on_small_validation_sets() -> None:
+    # 83 texts: losing 2 (2.4 points) is within the agreement gate's small-sample allowance.
+    assert gates.choose_default(76 / 83, 74 / 83, True, 83) == "int8"
+    assert gates.choose_default(76 / 83, 73 / 83, True, 83) == "fp32"
+    # 3,000 texts: the 0.3-point rule is the stricter one again.
+    assert gates.choose_default(0.950, 0.947, True, 3000) == "int8"
+    assert gates.choose_default(0.950, 0.946, True, 3000) == "fp32"
 
 
 def test_bad_encoder_folder_is_a_user_error(tmp_path: Path, trained_example_model: Path) -> None:

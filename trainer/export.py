@@ -188,7 +188,7 @@ def _verify(
         "val_examples": len(texts),
         "val_accuracy_fp32": acc_fp32,
         "val_accuracy_int8": acc_int8,
-        "default_encoder": gates.choose_default(acc_fp32, acc_int8, int8_passed),
+        "default_encoder": gates.choose_default(acc_fp32, acc_int8, int8_passed, len(texts)),
     }
     return {result.name: result.to_json() for result in results}, metrics
 
@@ -298,10 +298,16 @@ def export_model(
             )
             transformer = getattr(st[0], "auto_model")  # noqa: B009
             export_encoder(transformer, tmp / ENCODER_FP32, opset, identity.feature_layers)
-            del st
+            shape = transformer.config
+            del st, transformer
         if not skip_int8:
             with steps.step("int8 quantize"):
-                quantize_encoder(tmp / ENCODER_FP32, tmp / ENCODER_INT8)
+                quantize_encoder(
+                    tmp / ENCODER_FP32,
+                    tmp / ENCODER_INT8,
+                    num_heads=int(getattr(shape, "num_attention_heads", 0)),
+                    hidden_size=int(getattr(shape, "hidden_size", 0)),
+                )
         with steps.step("head + tokenizer"):
             export_head(trained.head, trained.head_config.input_dim, tmp / HEAD, opset)
             write_tokenizer(Path(identity.path), identity.max_seq_length, tmp / TOKENIZER)
