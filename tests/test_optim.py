@@ -70,3 +70,12 @@ def test_does_not_import_torch_dynamo() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_small_data_gets_enough_one_cycle_steps() -> None:
+    from trainer.training import MIN_ONE_CYCLE_STEPS, one_cycle_epochs
+
+    assert one_cycle_epochs(8, 118) == 8  # CLINC150: 944 steps
+    assert one_cycle_epochs(8, 16) * 16 >= MIN_ONE_CYCLE_STEPS
+    assert one_cycle_epochs(8, 16) == 16
+    assert one_cycle_epochs(40, 16) == 40

@@ -109,7 +109,8 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--schedule",
         choices=SCHEDULES,
         default=DEFAULTS.schedule,
-        help="onecycle: warm the learning rate up, then anneal it over exactly --epochs; "
+        help="onecycle: warm the learning rate up, then anneal it over --epochs (small data "
+        "sets get more epochs, so that training takes at least 256 steps); "
         "constant: a fixed --lr with early stopping after --patience epochs",
     )
     g.add_argument(

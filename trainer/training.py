@@ -119,6 +119,17 @@ def effective_batch_size(n: int, batch_size: int) -> int:
     return max(2, min(batch_size, n // MIN_STEPS_PER_EPOCH))
 
 
+# A one-cycle run takes at least this many steps: a bot with a few hundred examples has 16
+# steps an epoch, and 8 epochs (128 steps) left the bundled bot 2 validation texts behind
+# 16 epochs (89.9 vs 92.4 %). Large data sets are unaffected (CLINC150: 944 steps).
+MIN_ONE_CYCLE_STEPS = 256
+
+
+def one_cycle_epochs(epochs: int, steps_per_epoch: int) -> int:
+    """`epochs`, or more when that would be fewer than MIN_ONE_CYCLE_STEPS steps."""
+    return max(epochs, math.ceil(MIN_ONE_CYCLE_STEPS / max(1, steps_per_epoch)))
+
+
 def class_weights(y: np.ndarray, num_classes: int) -> np.ndarray:
     """Inverse-frequency weights normalised so the average weight per example is 1."""
     counts = np.bincount(y, minlength=num_classes).astype(np.float64)
@@ -179,7 +190,7 @@ def train_head(
     *,
     quiet: bool = False,
 ) -> TrainOutcome:
-    """Adam, one-cycle (all `epochs`) or constant lr (early stopping after `patience` epochs
+    """Adam, one-cycle (all `epochs`, more on small data: `one_cycle_epochs`) or constant lr (early stopping after `patience` epochs
     without progress); returns the head of the epoch with the best validation accuracy
     (ties: lower loss), in eval mode. Accuracy, not loss: with label smoothing the unsmoothed
     validation loss bottoms out epochs before accuracy stops improving (CLINC150: 95.2 vs
@@ -211,13 +222,14 @@ def train_head(
         if n % batch_size == 1 and steps > 1:
             steps -= 1
         one_cycle = options.schedule == "onecycle"
-        schedule = OneCycle(options.lr, options.epochs * steps)
+        epochs = one_cycle_epochs(options.epochs, steps) if one_cycle else options.epochs
+        schedule = OneCycle(options.lr, epochs * steps)
         best_state = copy.deepcopy(head.state_dict())
         best_loss: float | None = None
         best_accuracy = -1.0
         best_epoch, waited, epoch = 0, 0, 0
         bar = tqdm(
-            range(1, options.epochs + 1),
+            range(1, epochs + 1),
             desc="training",
             unit="epoch",
             file=sys.stderr,
