@@ -190,11 +190,11 @@ def train_head(
     *,
     quiet: bool = False,
 ) -> TrainOutcome:
-    """Adam, one-cycle (all `epochs`, more on small data: `one_cycle_epochs`) or constant lr (early stopping after `patience` epochs
-    without progress); returns the head of the epoch with the best validation accuracy
-    (ties: lower loss), in eval mode. Accuracy, not loss: with label smoothing the unsmoothed
-    validation loss bottoms out epochs before accuracy stops improving (CLINC150: 95.2 vs
-    95.8 %)."""
+    """Adam, one-cycle (all `epochs`, more on small data: `one_cycle_epochs`) or constant lr
+    (early stopping after `patience` epochs without progress); returns the head of the
+    epoch with the best validation accuracy (ties: lower loss), in eval mode. Accuracy, not
+    loss: with label smoothing the unsmoothed validation loss bottoms out epochs before
+    accuracy stops improving (CLINC150: 95.2 vs 95.8 %)."""
     from tqdm import tqdm
 
     start = time.perf_counter()
