@@ -60,8 +60,11 @@ def _worker(
             index += 1
 
 
-def run_load(target: str, texts: Sequence[str], clients: int, seconds: float) -> dict[str, Any]:
-    """`clients` threads for `seconds`; each thread keeps one call in flight."""
+def run_load(
+    target: str, texts: Sequence[str], clients: int, seconds: float, raw: bool = False
+) -> dict[str, Any]:
+    """`clients` threads for `seconds`; each thread keeps one call in flight. `raw` adds every
+    call's latency (`latencies_ms`), so phases run at different times can be pooled."""
     start_at = time.perf_counter() + 0.5 + 0.01 * clients
     stop_at = start_at + seconds
     per_thread: list[list[float]] = [[] for _ in range(clients)]
@@ -80,7 +83,7 @@ def run_load(target: str, texts: Sequence[str], clients: int, seconds: float) ->
         thread.join(timeout=seconds + 60.0)
     elapsed = max(time.perf_counter(), stop_at) - start_at
     latencies = [value for values in per_thread for value in values]
-    return {
+    result = {
         "clients": clients,
         "seconds": elapsed,
         "requests": len(latencies),
@@ -88,6 +91,9 @@ def run_load(target: str, texts: Sequence[str], clients: int, seconds: float) ->
         "errors": dict(errors),
         **percentiles_ms(latencies),
     }
+    if raw:
+        result["latencies_ms"] = [round(value * 1000.0, 4) for value in latencies]
+    return result
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -109,13 +115,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="duration of each phase (default: 5)"
     )
+    parser.add_argument(
+        "--raw", action="store_true", help="also print every call's latency (latencies_ms)"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     texts = json.loads(args.texts.read_text(encoding="utf-8"))
-    phases = [run_load(args.target, texts, clients, args.seconds) for clients in args.clients]
+    phases = [
+        run_load(args.target, texts, clients, args.seconds, args.raw) for clients in args.clients
+    ]
     print(json.dumps({"phases": phases}))
     return 0
 

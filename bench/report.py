@@ -129,18 +129,21 @@ def _speed_section(speed: dict[str, Any]) -> list[str]:
         "| path | p50 ms | p90 ms | p99 ms | throughput /s |",
         "|---|---|---|---|---|",
         "| article: SentenceTransformer.encode([text]) + torch MLP "
-        f"({article['torch_threads']} torch threads) "
+        f"({article['torch_threads']} torch threads; "
+        f"{article.get('rounds', 1)} rounds alternating with the server's 1-client phase) "
         f"| {article['p50_ms']:.2f} | {article['p90_ms']:.2f} | {article['p99_ms']:.2f} | "
         f"{1000 / article['mean_ms']:.0f} |",
     ]
     for variant in ("int8", "fp32"):
         one = onnx[variant]["batch1"]
+        threads = onnx[variant].get("threads", 1)
+        unit = f"{threads} thread{'s' if threads != 1 else ''}"
         lines.append(
-            f"| ONNX {variant}, batch 1, 1 thread | {one['p50_ms']:.2f} | {one['p90_ms']:.2f} | "
+            f"| ONNX {variant}, batch 1, {unit} | {one['p50_ms']:.2f} | {one['p90_ms']:.2f} | "
             f"{one['p99_ms']:.2f} | {one['throughput_tps']:.0f} |"
         )
         lines.append(
-            f"| ONNX {variant}, batch 32, 1 thread | | | | "
+            f"| ONNX {variant}, batch 32, {unit} | | | | "
             f"{onnx[variant]['batch32']['throughput_tps']:.0f} |"
         )
     batched = onnx[served]["batch32"]["throughput_tps"]

@@ -1,8 +1,10 @@
 """Speed: the server under load from another process, against in-process baselines.
 
 Baselines, measured in the same run on the same texts:
-1. the article's path: `SentenceTransformer.encode([text])` + the torch MLP, one text at a time;
-2. the exported encoder + head in a tight in-process loop (batch 1 and batch 32);
+1. the article's path: `SentenceTransformer.encode([text])` + the torch MLP, one text at a time,
+   in rounds alternating with the server's 1-client phase (`paired_single_client`);
+2. the exported encoder + head in a tight in-process loop (batch 1 and batch 32), with the
+   server's default thread count;
 3. the server with micro-batching off (`--no-batching`).
 """
 
@@ -21,11 +23,13 @@ import numpy as np
 
 from bench.loadgen import percentiles_ms
 from bench.server_process import intent_server
+from intent_server.cpus import auto_threads
 from intent_server.export_loader import load_export, resolve_current
 from intent_server.onnx_encoder import IntentModel
 
 CONCURRENCY = (8, 32, 64)
 BATCH = 32
+PAIRED_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,7 @@ def time_calls(call: Callable[[str], object], texts: Sequence[str], count: int) 
     return latencies
 
 
-def article_baseline(
-    models_dir: Path, model: str, texts: Sequence[str], count: int
-) -> dict[str, Any]:
+def load_article_path(models_dir: Path, model: str) -> Callable[[str], object]:
     """The article's in-process path: SentenceTransformer.encode([text]) + torch MLP (with
     multi-layer features: the same transformer pass, pooled per layer)."""
     import torch
@@ -84,17 +86,60 @@ def article_baseline(
                 embedding = st.encode([text], normalize_embeddings=True, convert_to_tensor=True)
             return torch.softmax(trained.head(embedding), dim=-1).argmax().item()
 
-    return {
-        "torch_threads": torch.get_num_threads(),
-        **percentiles_ms(time_calls(classify, texts, count)),
+    return classify
+
+
+def paired_single_client(
+    target: str,
+    texts_file: Path,
+    article: Callable[[str], object],
+    texts: Sequence[str],
+    settings: SpeedSettings,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The server's 1-client latency and the article path, measured in alternating rounds.
+
+    A shared VM drifts by 30 % over minutes; measuring the two back to back in PAIRED_ROUNDS
+    rounds puts the same machine state under both sides of the ratio. The server is idle
+    while the article path runs (its ORT threads stop spinning after each call)."""
+    import torch
+
+    server: list[float] = []
+    article_latencies: list[float] = []
+    requests, seconds, errors = 0, 0.0, 0
+    per_round = max(1, settings.baseline_texts // PAIRED_ROUNDS)
+    for round_index in range(PAIRED_ROUNDS):
+        start = round_index * per_round % len(texts)
+        article_latencies += time_calls(article, [*texts[start:], *texts[:start]], per_round)
+        phase = run_loadgen(
+            target, texts_file, [1], settings.latency_seconds / PAIRED_ROUNDS, raw=True
+        )[0]
+        server += [value / 1000.0 for value in phase["latencies_ms"]]
+        requests, seconds = requests + phase["requests"], seconds + phase["seconds"]
+        errors += sum(phase["errors"].values())
+    single = {
+        "clients": 1,
+        "rounds": PAIRED_ROUNDS,
+        "seconds": seconds,
+        "requests": requests,
+        "throughput_rps": requests / seconds if seconds > 0 else 0.0,
+        "errors": errors,
+        **percentiles_ms(server),
     }
+    paired_article = {
+        "torch_threads": torch.get_num_threads(),
+        "rounds": PAIRED_ROUNDS,
+        **percentiles_ms(article_latencies),
+    }
+    return single, paired_article
 
 
 def onnx_baseline(
     version_dir: Path, variant: str, texts: Sequence[str], settings: SpeedSettings
 ) -> dict[str, Any]:
-    """The exported encoder + head in a tight loop, batch 1 and batch 32, one thread."""
-    model = IntentModel(load_export(version_dir, variant), threads=1)
+    """The exported encoder + head in a tight loop, batch 1 and batch 32, with the thread
+    count the server uses by default (`--threads auto`)."""
+    threads = auto_threads()
+    model = IntentModel(load_export(version_dir, variant), threads=threads)
     model.warm_up()
     single = time_calls(lambda t: model.predict([t]), texts, settings.baseline_texts)
     batches = [list(texts[i : i + BATCH]) for i in range(0, len(texts) - BATCH + 1, BATCH)]
@@ -105,12 +150,15 @@ def onnx_baseline(
     batched_seconds = time.perf_counter() - began
     return {
         "variant": variant,
+        "threads": threads,
         "batch1": {**percentiles_ms(single), "throughput_tps": len(single) / sum(single)},
         "batch32": {"throughput_tps": settings.batch_rounds * BATCH / batched_seconds},
     }
 
 
-def run_loadgen(target: str, texts_file: Path, clients: Sequence[int], seconds: float) -> list[Any]:
+def run_loadgen(
+    target: str, texts_file: Path, clients: Sequence[int], seconds: float, raw: bool = False
+) -> list[Any]:
     command = [
         sys.executable,
         "-m",
@@ -123,6 +171,7 @@ def run_loadgen(target: str, texts_file: Path, clients: Sequence[int], seconds: 
         str(seconds),
         "--clients",
         *[str(c) for c in clients],
+        *(["--raw"] if raw else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     phases: list[Any] = json.loads(done.stdout)["phases"]
@@ -136,16 +185,28 @@ def server_run(
     settings: SpeedSettings,
     extra_args: Sequence[str],
     log_path: Path,
+    article: Callable[[str], object] | None = None,
 ) -> dict[str, Any]:
-    """One server process: start-up time, 1-client latency, concurrent phases, RSS."""
+    """One server process: start-up time, 1-client latency, concurrent phases, RSS. With
+    `article`, the 1-client phase alternates with the article path (`paired_single_client`)
+    and the result holds the article's numbers under "article_inprocess"."""
     with intent_server(export_dir, model, extra_args, log_path) as server:
         rss_idle = server.rss_mb()
         label = " ".join(extra_args) or "(default)"
         _say(f"server {label}: SERVING after {server.start_to_serving_s:.2f} s; 1 client")
-        single = run_loadgen(server.target, texts_file, [1], settings.latency_seconds)[0]
+        paired: dict[str, Any] = {}
+        if article is None:
+            single = run_loadgen(server.target, texts_file, [1], settings.latency_seconds)[0]
+        else:
+            _say(f"  alternating with the article path in {PAIRED_ROUNDS} rounds")
+            texts = json.loads(texts_file.read_text(encoding="utf-8"))
+            single, paired["article_inprocess"] = paired_single_client(
+                server.target, texts_file, article, texts, settings
+            )
         _say(f"  concurrent clients {list(CONCURRENCY)}, {settings.load_seconds:.0f} s each")
         phases = run_loadgen(server.target, texts_file, CONCURRENCY, settings.load_seconds)
         return {
+            **paired,
             "args": list(extra_args),
             "start_to_serving_s": server.start_to_serving_s,
             "rss_mb_idle": rss_idle,
@@ -179,13 +240,16 @@ def run_speed(
             "words_max": max(lengths),
         },
     }
-    _say("speed baseline 1: article path (SentenceTransformer.encode + torch MLP)")
-    results["article_inprocess"] = article_baseline(models_dir, model, mix, settings.baseline_texts)
     results["onnx_inprocess"] = {}
     for variant in ("int8", "fp32"):
         _say(f"speed baseline 2: in-process ONNX ({variant})")
         results["onnx_inprocess"][variant] = onnx_baseline(version_dir, variant, mix, settings)
-    results["server"] = server_run(export_dir, model, texts_file, settings, [], work / "server.log")
+    _say("speed baseline 1: article path (SentenceTransformer.encode + torch MLP), paired")
+    article = load_article_path(models_dir, model)
+    results["server"] = server_run(
+        export_dir, model, texts_file, settings, [], work / "server.log", article
+    )
+    results["article_inprocess"] = results["server"].pop("article_inprocess")
     results["server_no_batching"] = server_run(
         export_dir, model, texts_file, settings, ["--no-batching"], work / "server-nb.log"
     )
