@@ -40,7 +40,7 @@ def fast_onnx(monkeypatch: pytest.MonkeyPatch, exported_example_version: Path) -
     def encoder(transformer: Any, path: Path, opset: int = 17, layers: Any = ()) -> None:
         shutil.copyfile(exported_example_version / "encoder.onnx", path)
 
-    def quantize(fp32_path: Path, int8_path: Path, **shape: int) -> None:
+    def quantize(fp32_path: Path, int8_path: Path) -> None:
         shutil.copyfile(exported_example_version / "encoder.int8.onnx", int8_path)
 
     monkeypatch.setattr(export_module, "export_encoder", encoder)

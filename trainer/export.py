@@ -298,16 +298,10 @@ def export_model(
             )
             transformer = getattr(st[0], "auto_model")  # noqa: B009
             export_encoder(transformer, tmp / ENCODER_FP32, opset, identity.feature_layers)
-            shape = transformer.config
-            del st, transformer
+            del st
         if not skip_int8:
             with steps.step("int8 quantize"):
-                quantize_encoder(
-                    tmp / ENCODER_FP32,
-                    tmp / ENCODER_INT8,
-                    num_heads=int(getattr(shape, "num_attention_heads", 0)),
-                    hidden_size=int(getattr(shape, "hidden_size", 0)),
-                )
+                quantize_encoder(tmp / ENCODER_FP32, tmp / ENCODER_INT8)
         with steps.step("head + tokenizer"):
             export_head(trained.head, trained.head_config.input_dim, tmp / HEAD, opset)
             write_tokenizer(Path(identity.path), identity.max_seq_length, tmp / TOKENIZER)
