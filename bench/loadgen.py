@@ -20,6 +20,8 @@ import numpy as np
 
 from intent_server.client import IntentClient, IntentClientError
 
+WARM_UP_CALLS = 10  # per client, before the measured phase
+
 
 def percentiles_ms(latencies: Sequence[float]) -> dict[str, float]:
     """p50/p90/p99/mean in milliseconds from latencies in seconds."""
@@ -44,7 +46,10 @@ def _worker(
     errors: Counter[str],
 ) -> None:
     with IntentClient(target, timeout=10.0) as client:
-        client.classify(texts[offset % len(texts)])  # connect before the clock starts
+        # Connect and warm up before the clock starts, as the in-process baselines do
+        # (bench.speed.time_calls): the first calls after an idle spell find cold caches.
+        for warm in range(WARM_UP_CALLS):
+            client.classify(texts[(offset + warm) % len(texts)])
         index = offset
         while time.perf_counter() < start_at:
             time.sleep(0.001)
@@ -65,7 +70,8 @@ def run_load(
 ) -> dict[str, Any]:
     """`clients` threads for `seconds`; each thread keeps one call in flight. `raw` adds every
     call's latency (`latencies_ms`), so phases run at different times can be pooled."""
-    start_at = time.perf_counter() + 0.5 + 0.01 * clients
+    # Room for every client's warm-up calls (about 5 ms each on a loaded 2-CPU server).
+    start_at = time.perf_counter() + 0.5 + 0.005 * WARM_UP_CALLS * clients
     stop_at = start_at + seconds
     per_thread: list[list[float]] = [[] for _ in range(clients)]
     errors: Counter[str] = Counter()
