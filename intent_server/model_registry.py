@@ -131,10 +131,12 @@ def load_served_model(
     model = IntentModel(export, threads=threads)
     model.warm_up()
     log.info(
-        "loaded model %r version %s (%s encoder, %d labels, max %d tokens) from %s in %.2f s",
+        "loaded model %r version %s (%s encoder, %d onnxruntime thread(s), %d labels, "
+        "max %d tokens) from %s in %.2f s",
         name,
         export.version,
         export.encoder_variant,
+        threads,
         len(export.labels),
         export.max_tokens,
         export.path,
