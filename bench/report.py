@@ -130,13 +130,13 @@ def _speed_section(speed: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|",
         "| article: SentenceTransformer.encode([text]) + torch MLP "
         f"({article['torch_threads']} torch threads; "
-        f"{article.get('rounds', 1)} rounds alternating with the server's 1-client phase) "
+        f"{article['rounds']} rounds alternating with the server's 1-client phase) "
         f"| {article['p50_ms']:.2f} | {article['p90_ms']:.2f} | {article['p99_ms']:.2f} | "
         f"{1000 / article['mean_ms']:.0f} |",
     ]
     for variant in ("int8", "fp32"):
         one = onnx[variant]["batch1"]
-        threads = onnx[variant].get("threads", 1)
+        threads = onnx[variant]["threads"]
         unit = f"{threads} thread{'s' if threads != 1 else ''}"
         lines.append(
             f"| ONNX {variant}, batch 1, {unit} | {one['p50_ms']:.2f} | {one['p90_ms']:.2f} | "

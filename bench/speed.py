@@ -186,10 +186,12 @@ def server_run(
     extra_args: Sequence[str],
     log_path: Path,
     article: Callable[[str], object] | None = None,
+    texts: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One server process: start-up time, 1-client latency, concurrent phases, RSS. With
     `article`, the 1-client phase alternates with the article path (`paired_single_client`)
-    and the result holds the article's numbers under "article_inprocess"."""
+    (over `texts`, those in `texts_file`) and the result holds the article's numbers under
+    "article_inprocess"."""
     with intent_server(export_dir, model, extra_args, log_path) as server:
         rss_idle = server.rss_mb()
         label = " ".join(extra_args) or "(default)"
@@ -199,7 +201,6 @@ def server_run(
             single = run_loadgen(server.target, texts_file, [1], settings.latency_seconds)[0]
         else:
             _say(f"  alternating with the article path in {PAIRED_ROUNDS} rounds")
-            texts = json.loads(texts_file.read_text(encoding="utf-8"))
             single, paired["article_inprocess"] = paired_single_client(
                 server.target, texts_file, article, texts, settings
             )
@@ -247,7 +248,7 @@ def run_speed(
     _say("speed baseline 1: article path (SentenceTransformer.encode + torch MLP), paired")
     article = load_article_path(models_dir, model)
     results["server"] = server_run(
-        export_dir, model, texts_file, settings, [], work / "server.log", article
+        export_dir, model, texts_file, settings, [], work / "server.log", article, mix
     )
     results["article_inprocess"] = results["server"].pop("article_inprocess")
     results["server_no_batching"] = server_run(

@@ -58,7 +58,7 @@ def decide(probs: np.ndarray, labels: Sequence[str], thresholds: Thresholds) -> 
     rest = np.array(probs, dtype=np.float64)
     rest[top] = -np.inf
     if OUT_OF_SCOPE in labels:
-        rest[list(labels).index(OUT_OF_SCOPE)] = -np.inf
+        rest[labels.index(OUT_OF_SCOPE)] = -np.inf
     runner_up = float(rest.max()) if len(rest) > 1 else 0.0
     second = runner_up if np.isfinite(runner_up) else 0.0
     if best < thresholds.confidence:

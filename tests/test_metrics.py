@@ -5,14 +5,13 @@ from __future__ import annotations
 import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
-from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from intent_server.metrics import MetricsInterceptor, ServerMetrics, method_name
-from intent_server.model_registry import ModelRegistry, RunnerSettings, load_served_model
+from intent_server.model_registry import ModelRegistry
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from intent_server.security import TokenAuthInterceptor, secure_channel
 from intent_server.servicer import IntentServicer
@@ -21,23 +20,15 @@ from intent_server.validation import Limits
 CLASSIFY = "IntentClassifier/ClassifyIntent"
 
 
-@pytest.fixture(scope="module")
-def registry(exported_example_model: Path) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry()
-    registry.add(load_served_model(exported_example_model, "default", 1, "auto", RunnerSettings()))
-    yield registry
-    registry.close()
-
-
 @pytest.fixture
-def served(registry: ModelRegistry) -> Iterator[tuple[ServerMetrics, str]]:
+def served(example_registry: ModelRegistry) -> Iterator[tuple[ServerMetrics, str]]:
     metrics = ServerMetrics()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4),
         interceptors=[MetricsInterceptor(metrics), TokenAuthInterceptor(tokens=["t"])],
     )
     intent_pb2_grpc.add_IntentClassifierServicer_to_server(  # type: ignore[no-untyped-call]
-        IntentServicer(registry, Limits()), server
+        IntentServicer(example_registry, Limits()), server
     )
     health_servicer = health.HealthServicer()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)

@@ -3,8 +3,6 @@ model, reloading one leaves the others alone."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,20 +14,13 @@ from intent_server.config import ServerConfig
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from intent_server.security import secure_channel
 from intent_server.server import IntentServer, model_health_name, model_names, running_server
-from tests.fixtures.export import detach
+from tests.fixtures.export import link_version
 from tests.fixtures.server import example_server_config
 
 
 def add_model(export_dir: Path, source: Path, model: str, version: str) -> Path:
     """`source` hard-linked as `export_dir/model/version` (manifest renamed), made current."""
-    target = export_dir / model / version
-    target.mkdir(parents=True)
-    for path in source.iterdir():
-        os.link(path, target / path.name)
-    manifest_path = detach(target / "manifest.json")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest.update(name=model, version=version)
-    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    target = link_version(source, export_dir, model, version)
     (export_dir / model / "current").write_text(version + "\n", encoding="utf-8")
     return target
 

@@ -27,7 +27,7 @@ from intent_server.reload import (
 )
 from intent_server.server import running_server
 from intent_server.status import ModelNotFound
-from tests.fixtures.export import detach
+from tests.fixtures.export import detach, link_version
 from tests.fixtures.server import example_server_config
 
 LOAD = verified_loader(1, "auto", RunnerSettings())
@@ -35,17 +35,9 @@ LOAD = verified_loader(1, "auto", RunnerSettings())
 
 def add_version(export_dir: Path, source: Path, version: str, model: str = "default") -> Path:
     """A hard-linked copy of `source` as version `version` (manifest rewritten), not current."""
-    pointer = export_dir / model / "current"
-    previous = pointer.read_text(encoding="utf-8") if pointer.exists() else None
-    target = export_dir / model / version
-    target.mkdir(parents=True)
-    for path in source.iterdir():
-        os.link(path, target / path.name)
-    manifest_path = detach(target / "manifest.json")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["version"] = version
-    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
-    if previous is None:
+    first = not (export_dir / model / "current").exists()
+    target = link_version(source, export_dir, model, version)
+    if first:
         point(export_dir, version, model)
     return target
 

@@ -23,7 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from intent_server.client import IntentClient
 from intent_server.client_cli import main as client_main
-from intent_server.model_registry import ModelRegistry, RunnerSettings, load_served_model
+from intent_server.model_registry import ModelRegistry
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from intent_server.security import (
     SecurityConfigError,
@@ -129,16 +129,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     )
 
 
-@pytest.fixture(scope="module")
-def registry(exported_example_model: Path) -> Iterator[ModelRegistry]:
-    registry = ModelRegistry()
-    registry.add(load_served_model(exported_example_model, "default", 1, "auto", RunnerSettings()))
-    yield registry
-    registry.close()
-
-
 @pytest.fixture
-def start(registry: ModelRegistry) -> Iterator[StartServer]:
+def start(example_registry: ModelRegistry) -> Iterator[StartServer]:
     """Factory: a real server with optional TLS files and token interceptor; returns its port."""
     servers: list[grpc.Server] = []
 
@@ -146,7 +138,7 @@ def start(registry: ModelRegistry) -> Iterator[StartServer]:
         interceptors = [TokenAuthInterceptor(tokens)] if tokens else []
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=interceptors)
         intent_pb2_grpc.add_IntentClassifierServicer_to_server(  # type: ignore[no-untyped-call]
-            IntentServicer(registry, Limits()), server
+            IntentServicer(example_registry, Limits()), server
         )
         health_servicer = health.HealthServicer()
         health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)

@@ -77,7 +77,6 @@ class Adam:
         self.steps = 0
         self._m = [torch.zeros_like(p) for p in self.params]
         self._v = [torch.zeros_like(p) for p in self.params]
-        self._step_tensors = [torch.zeros((), dtype=torch.float32) for _ in self.params]
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -89,15 +88,14 @@ class Adam:
         grads = {i: p.grad for i, p in enumerate(self.params) if p.grad is not None}
         live = list(grads)
         if self.fused:
-            for i in live:
-                self._step_tensors[i] += 1
+            step = torch.tensor(float(self.steps))  # the kernel reads it for bias correction
             torch._fused_adam_(
                 [self.params[i] for i in live],
                 [grads[i] for i in live],
                 [self._m[i] for i in live],
                 [self._v[i] for i in live],
                 [],
-                [self._step_tensors[i] for i in live],
+                [step] * len(live),
                 lr=lr,
                 beta1=beta1,
                 beta2=self.beta2,
