@@ -6,11 +6,11 @@ import sys
 from collections.abc import Sequence
 
 from intent_server.config import ServerConfig, parse_config
-from intent_server.export_loader import ExportError
-from intent_server.logs import configure_logging
-from intent_server.security import SecurityConfigError
-from intent_server.server import ListenError, serve
-from intent_server.workers import run_workers
+from intent_server.core.errors import ExportError
+from intent_server.grpc.logs import configure_logging
+from intent_server.grpc.security import SecurityConfigError
+from intent_server.grpc.server import ListenError, serve
+from intent_server.grpc.workers import run_workers
 
 
 def _serve_reporting(config: ServerConfig) -> int:

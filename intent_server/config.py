@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intent_server.cpus import auto_threads
+from intent_server.core.cpus import auto_threads
 
 ENV_PREFIX = "INTENT_SERVER_"
 MIB = 1024 * 1024
@@ -43,10 +43,6 @@ class ServerConfig:
     admin_token_file: Path | None = None
     metrics_port: int = 0
     watch_seconds: float = 0.0
-
-    @property
-    def default_model(self) -> str:
-        return self.models[0]
 
 
 def _positive_int(text: str) -> int:

@@ -1,0 +1,177 @@
+"""Find and verify an export folder (`exported/MODEL/VERSION/`) without torch.
+
+The server calls `resolve_current` + `load_export` on start and on reload; anything wrong
+with the files becomes an `ExportError` whose message names the file and the problem, so a
+bad export is refused instead of being served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from intent_server.core.decision import Thresholds
+from intent_server.core.errors import ExportError
+from intent_server.core.files import sha256_file
+from intent_server.core.intent_model import IntentModel, head_shape
+from intent_server.core.layout import CURRENT, MANIFEST, VARIANTS, is_temp_name
+from intent_server.core.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class LoadedExport:
+    """A verified export folder and the encoder variant chosen from it."""
+
+    path: Path
+    manifest: Manifest
+    encoder_variant: str
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.manifest.labels
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.manifest.thresholds
+
+    @property
+    def max_tokens(self) -> int:
+        return self.manifest.encoder.max_tokens
+
+    @property
+    def encoder_path(self) -> Path:
+        return self.path / self.manifest.encoders[self.encoder_variant]
+
+    @property
+    def head_path(self) -> Path:
+        return self.path / self.manifest.head
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / self.manifest.tokenizer
+
+    def open(self, threads: int = 1) -> IntentModel:
+        """The runtime model over these files (ONNX sessions with `threads` threads each)."""
+        return IntentModel(
+            self.encoder_path,
+            self.head_path,
+            self.tokenizer_path,
+            self.max_tokens,
+            variant=self.encoder_variant,
+            threads=threads,
+        )
+
+
+def list_models(export_dir: Path) -> list[str]:
+    """Model names under `export_dir` that have a `current` pointer."""
+    if not export_dir.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in export_dir.iterdir()
+        if entry.is_dir() and not is_temp_name(entry.name) and (entry / CURRENT).is_file()
+    )
+
+
+def read_pointer(export_dir: Path, model: str) -> str:
+    """The version name in `export_dir/model/current` ("" when missing or unreadable)."""
+    try:
+        return (export_dir / model / CURRENT).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def resolve_current(export_dir: Path, model: str) -> Path:
+    """The version folder that `export_dir/model/current` points at."""
+    model_dir = export_dir / model
+    pointer = model_dir / CURRENT
+    if not model_dir.is_dir():
+        known = ", ".join(list_models(export_dir)) or "none"
+        raise ExportError(
+            f"no export for model '{model}' in {export_dir} (exported models: {known}); "
+            f"run `make export MODEL={model}` first"
+        )
+    if not pointer.is_file():
+        raise ExportError(f"{pointer} is missing: the export of '{model}' was never completed")
+    try:
+        version = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{pointer} cannot be read: {exc}") from exc
+    if not version or "/" in version or "\\" in version or version in (".", ".."):
+        raise ExportError(f"{pointer} must hold a version folder name, found {version!r}")
+    if is_temp_name(version):
+        raise ExportError(f"{pointer} points at a temporary folder {version!r}; refusing it")
+    target = model_dir / version
+    if not target.is_dir():
+        raise ExportError(f"{pointer} points at {version!r}, which does not exist in {model_dir}")
+    return target
+
+
+def verify_files(version_dir: Path, manifest: Manifest, names: Iterable[str]) -> None:
+    """Check that each named file exists and has the sha256 the manifest records."""
+    for name in names:
+        path = version_dir / name
+        expected = manifest.files.get(name)
+        if expected is None:
+            raise ExportError(f"{version_dir / MANIFEST} records no sha256 for {name}")
+        if not path.is_file():
+            raise ExportError(f"{path} is missing (listed in the manifest)")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ExportError(
+                f"{path} is corrupted or was changed: sha256 {actual[:12]}… but the manifest "
+                f"expects {expected[:12]}…; re-export the model"
+            )
+
+
+def _check_head(version_dir: Path, manifest: Manifest) -> None:
+    """The head must read the encoder's features and output one probability per label."""
+    head = version_dir / manifest.head
+    width, classes = head_shape(head)
+    if width != manifest.encoder.feature_dim:
+        raise ExportError(
+            f"{head} reads {width}-d inputs but the encoder produces "
+            f"{manifest.encoder.feature_dim}-d features (manifest encoder.feature_dim); the head "
+            "was trained on other features, re-export the model"
+        )
+    if classes != len(manifest.labels):
+        raise ExportError(
+            f"{head} outputs {classes} classes but the manifest lists {len(manifest.labels)} "
+            "labels; the export is inconsistent, re-export the model"
+        )
+
+
+def load_export(
+    version_dir: Path, variant: str | None = None, *, verify_all: bool = False
+) -> LoadedExport:
+    """Read and verify one export version folder.
+
+    `variant` picks the encoder ("fp32" or "int8"; default: the manifest's `default_encoder`).
+    Only the files the server loads (that encoder, head, tokenizer) are hashed unless
+    `verify_all`: hashing the unused 90 MB fp32 encoder would cost start-up time for nothing.
+    """
+    version_dir = Path(version_dir)
+    if is_temp_name(version_dir.name):
+        raise ExportError(f"{version_dir} is a temporary (half-written) export; refusing it")
+    if not version_dir.is_dir():
+        raise ExportError(f"{version_dir} is not an export folder (it does not exist)")
+    manifest = Manifest.read(version_dir)
+    chosen = variant or manifest.default_encoder
+    if chosen not in VARIANTS or chosen not in manifest.encoders:
+        raise ExportError(
+            f"{version_dir / MANIFEST}: encoder variant {chosen!r} is not available "
+            f"(this export has {sorted(manifest.encoders)})"
+        )
+    loaded = [manifest.encoders[chosen], manifest.head, manifest.tokenizer]
+    verify_files(version_dir, manifest, sorted(manifest.files) if verify_all else loaded)
+    _check_head(version_dir, manifest)
+    return LoadedExport(version_dir, manifest, chosen)

@@ -1,0 +1,85 @@
+"""Typed reads from parsed JSON, for the `from_json` of the on-disk contracts.
+
+Every wrong or missing value raises the contract's error class with the file and the dotted
+key in the message (`…/manifest.json: encoder.feature_dim must be an integer, found 'x'`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intent_server.core.errors import ArtifactError
+
+
+class Fields:
+    """One JSON object of a file; `prefix` is the dotted path of this object in the file."""
+
+    def __init__(
+        self,
+        data: object,
+        source: str,
+        error: type[ArtifactError],
+        prefix: str = "",
+        fix: str = "",
+    ) -> None:
+        self.source = source
+        self.error = error
+        self.prefix = prefix
+        self.fix = fix  # appended to every message: how to get a good file
+        if not isinstance(data, dict):
+            what = f"{prefix.rstrip('.')} must be" if prefix else "must hold"
+            raise error(f"{source}: {what} a JSON object, found {type(data).__name__}{fix}")
+        self.data: dict[str, Any] = data
+
+    def fail(self, key: str, problem: str) -> ArtifactError:
+        return self.error(f"{self.source}: {self.prefix}{key} {problem}{self.fix}")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str) -> Any:
+        if key not in self.data:
+            raise self.error(f"{self.source} lacks {self.prefix}{key}{self.fix}")
+        return self.data[key]
+
+    def _typed(self, key: str, kinds: tuple[type, ...], what: str) -> Any:
+        value = self.raw(key)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise self.fail(key, f"must be {what}, found {value!r}")
+        return value
+
+    def text(self, key: str) -> str:
+        return str(self._typed(key, (str,), "a string"))
+
+    def integer(self, key: str) -> int:
+        return int(self._typed(key, (int,), "an integer"))
+
+    def number(self, key: str) -> float:
+        return float(self._typed(key, (int, float), "a number"))
+
+    def optional_number(self, key: str) -> float | None:
+        return None if self.raw(key) is None else self.number(key)
+
+    def flag(self, key: str) -> bool:
+        return bool(self._typed(key, (bool,), "true or false"))
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        values = self._typed(key, (list,), "a list of strings")
+        if not all(isinstance(value, str) for value in values):
+            raise self.fail(key, "must be a list of strings")
+        return tuple(values)
+
+    def integers(self, key: str) -> tuple[int, ...]:
+        values = self._typed(key, (list,), "a list of integers")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise self.fail(key, "must be a list of integers")
+        return tuple(values)
+
+    def text_map(self, key: str) -> dict[str, str]:
+        values = self._typed(key, (dict,), "an object of strings")
+        if not all(isinstance(value, str) for value in values.values()):
+            raise self.fail(key, "must map names to strings")
+        return dict(values)
+
+    def section(self, key: str) -> Fields:
+        return Fields(self.raw(key), self.source, self.error, f"{self.prefix}{key}.", self.fix)

@@ -1,0 +1,39 @@
+"""File and tensor names shared by the trainer, the exporter and the server.
+
+`models/MODEL/` (trainer -> exporter) and `exported/MODEL/VERSION/` (exporter -> server)
+are described in docs/ARCHITECTURE.md; every name either side reads or writes is here.
+"""
+
+from __future__ import annotations
+
+# models/MODEL/
+MODEL_CARD = "model.json"
+HEAD_WEIGHTS = "head.safetensors"
+VALIDATION_SPLIT = "validation.json"
+REPORT_DIR = "report"
+
+# exported/MODEL/
+CURRENT = "current"  # text file naming the version folder being served
+# exported/MODEL/VERSION/
+MANIFEST = "manifest.json"
+ENCODER_FP32 = "encoder.onnx"
+ENCODER_INT8 = "encoder.int8.onnx"
+HEAD_ONNX = "head.onnx"
+TOKENIZER = "tokenizer.json"
+VARIANT_FILES = {"fp32": ENCODER_FP32, "int8": ENCODER_INT8}
+VARIANTS = tuple(VARIANT_FILES)
+
+# Tensor names of the exported graphs.
+ENCODER_INPUTS = ("input_ids", "attention_mask")
+SENTENCE_OUTPUT = "sentence_embedding"  # the standard sentence-transformers embedding
+FEATURES_OUTPUT = "features"  # what the head reads: pooled states of the feature layers
+HEAD_INPUT = "embedding"
+HEAD_OUTPUT = "probabilities"
+
+# A folder or file being written is named `.NAME.tmp-PID-RANDOM` next to its final place.
+TMP_MARKER = ".tmp-"
+
+
+def is_temp_name(name: str) -> bool:
+    """A half-written export (`.VERSION.tmp-*`) or any hidden entry."""
+    return name.startswith(".") or TMP_MARKER in name

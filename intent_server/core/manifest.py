@@ -1,0 +1,231 @@
+"""`exported/MODEL/VERSION/manifest.json`: what an export holds and how it was checked.
+
+Written by the exporter after every verification gate ran, read by the server before it
+loads anything. `to_json` / `from_json` are the only code that knows its JSON shape.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from intent_server.core.decision import Thresholds
+from intent_server.core.errors import ExportError
+from intent_server.core.fields import Fields
+from intent_server.core.files import write_json
+from intent_server.core.layout import MANIFEST, VARIANTS
+from intent_server.core.model_card import EncoderIdentity, TrainingMetrics
+
+FORMAT_VERSION = 2  # 2: the encoder always has a `features` output (encoder.feature_layers)
+REEXPORT = "; re-export the model (make export)"
+REQUIRED_KEYS = (
+    "format_version",
+    "name",
+    "version",
+    "labels",
+    "thresholds",
+    "encoder",
+    "default_encoder",
+    "encoders",
+    "head",
+    "tokenizer",
+    "files",
+)
+
+
+@dataclass(frozen=True)
+class ExportedEncoder:
+    """The encoder the ONNX files were made from, and the features they produce."""
+
+    name: str
+    source_path: str
+    weights_sha256: str
+    dim: int  # the `sentence_embedding` output's width
+    feature_layers: tuple[int, ...]
+    feature_dim: int  # the `features` output's width: the head's input
+    max_tokens: int  # the tokenizer truncates here
+
+    @classmethod
+    def of(cls, identity: EncoderIdentity) -> ExportedEncoder:
+        return cls(
+            name=identity.name,
+            source_path=identity.path,
+            weights_sha256=identity.weights_sha256,
+            dim=identity.dim,
+            feature_layers=identity.feature_layers,
+            feature_dim=identity.feature_dim,
+            max_tokens=identity.max_seq_length,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"feature_layers": list(self.feature_layers)}
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> ExportedEncoder:
+        return cls(
+            name=fields.text("name"),
+            source_path=fields.text("source_path"),
+            weights_sha256=fields.text("weights_sha256"),
+            dim=fields.integer("dim"),
+            feature_layers=fields.integers("feature_layers"),
+            feature_dim=fields.integer("feature_dim"),
+            max_tokens=fields.integer("max_tokens"),
+        )
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One verification gate of the exporter: the ONNX files against the PyTorch model."""
+
+    name: str
+    passed: bool
+    value: float | None
+    bar: str
+    detail: str
+    skipped: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> GateResult:
+        return cls(
+            name=fields.text("name"),
+            passed=fields.flag("passed"),
+            value=fields.optional_number("value"),
+            bar=fields.text("bar"),
+            detail=fields.text("detail"),
+            skipped=fields.flag("skipped"),
+        )
+
+
+@dataclass(frozen=True)
+class ExportMetrics:
+    val_examples: int
+    val_accuracy_fp32: float
+    val_accuracy_int8: float | None  # None when no INT8 encoder was written
+    training: TrainingMetrics  # the model card's
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"training": self.training.to_json()}
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> ExportMetrics:
+        return cls(
+            val_examples=fields.integer("val_examples"),
+            val_accuracy_fp32=fields.number("val_accuracy_fp32"),
+            val_accuracy_int8=fields.optional_number("val_accuracy_int8"),
+            training=TrainingMetrics.from_json(fields.section("training")),
+        )
+
+
+def _file_name(fields: Fields, key: str, value: str) -> str:
+    if not value or Path(value).name != value:
+        raise fields.fail(key, f"must be a plain file name, found {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: str  # the export folder's name
+    model_version: str  # the trained model's version (equal to `version` unless suffixed)
+    labels: tuple[str, ...]  # the head's output order
+    thresholds: Thresholds
+    encoder: ExportedEncoder
+    default_encoder: str  # the variant served unless the server is told otherwise
+    encoders: dict[str, str]  # variant -> file name
+    head: str
+    tokenizer: str
+    opset: int
+    metrics: ExportMetrics
+    verification: dict[str, GateResult]
+    tools: dict[str, str]  # versions of torch, onnx, onnxruntime that made the files
+    files: dict[str, str]  # sha256 of every file of the folder but the manifest
+    created_at: str
+
+    def __post_init__(self) -> None:
+        if len(self.labels) < 2 or not all(self.labels):
+            raise ValueError("labels must be a list of 2+ names")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels contain duplicates")
+        unknown = sorted(set(self.encoders) - set(VARIANTS))
+        if unknown or self.default_encoder not in self.encoders:
+            raise ValueError(
+                f"encoders {sorted(self.encoders)} must be among {list(VARIANTS)} and hold "
+                f"default_encoder {self.default_encoder!r}"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            **asdict(self),
+            "labels": list(self.labels),
+            "thresholds": self.thresholds.to_json(),
+            "encoder": self.encoder.to_json(),
+            "metrics": self.metrics.to_json(),
+            "verification": {name: gate.to_json() for name, gate in self.verification.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: object, source: str) -> Manifest:
+        fields = Fields(data, source, ExportError, fix=REEXPORT)
+        missing = [key for key in REQUIRED_KEYS if not fields.has(key)]
+        if missing:
+            raise ExportError(f"{source} lacks the keys {missing}{REEXPORT}")
+        found = fields.raw("format_version")
+        if found != FORMAT_VERSION:
+            raise ExportError(
+                f"{source} has format_version {found!r}; this server reads {FORMAT_VERSION}: "
+                "re-export the model with the matching intent-export"
+            )
+        try:
+            return cls._parse(fields)
+        except ValueError as exc:
+            raise ExportError(f"{source}: {exc}{REEXPORT}") from None
+
+    @classmethod
+    def _parse(cls, fields: Fields) -> Manifest:
+        encoders = fields.text_map("encoders")
+        gates = fields.section("verification")
+        return cls(
+            name=fields.text("name"),
+            version=fields.text("version"),
+            model_version=fields.text("model_version"),
+            labels=fields.texts("labels"),
+            thresholds=Thresholds.from_json(fields.section("thresholds")),
+            encoder=ExportedEncoder.from_json(fields.section("encoder")),
+            default_encoder=fields.text("default_encoder"),
+            encoders={k: _file_name(fields, f"encoders.{k}", v) for k, v in encoders.items()},
+            head=_file_name(fields, "head", fields.text("head")),
+            tokenizer=_file_name(fields, "tokenizer", fields.text("tokenizer")),
+            opset=fields.integer("opset"),
+            metrics=ExportMetrics.from_json(fields.section("metrics")),
+            verification={k: GateResult.from_json(gates.section(k)) for k in gates.data},
+            tools=fields.text_map("tools"),
+            files=fields.text_map("files"),
+            created_at=fields.text("created_at"),
+        )
+
+    def write(self, version_dir: Path) -> None:
+        write_json(version_dir / MANIFEST, self.to_json())
+
+    @classmethod
+    def read(cls, version_dir: Path) -> Manifest:
+        """Parse and check `version_dir/manifest.json`; ExportError naming what is wrong."""
+        path = version_dir / MANIFEST
+        if not path.is_file():
+            raise ExportError(f"{path} is missing: not a complete export folder")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ExportError(f"{path} is not UTF-8 text: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise ExportError(
+                f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+            ) from exc
+        except OSError as exc:
+            raise ExportError(f"{path} cannot be read: {exc}") from exc
+        return cls.from_json(data, str(path))

@@ -1,0 +1,239 @@
+"""`models/MODEL/model.json`, the model card: what the trainer made and how.
+
+Written by the trainer, read by the exporter (and copied in part into the export manifest).
+`to_json` / `from_json` are the only code that knows its JSON shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from intent_server.core.decision import Thresholds
+from intent_server.core.errors import ModelCardError
+from intent_server.core.fields import Fields
+from intent_server.core.files import write_json
+
+FORMAT_VERSION = 2  # 2: features from a list of encoder layers are required
+RETRAIN = "; retrain the model (make train)"
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The MLP head: Linear-[BatchNorm]-ReLU-Dropout blocks, then a linear layer to classes."""
+
+    input_dim: int = 1152
+    hidden: tuple[int, ...] = (1024,)
+    dropout: float = 0.3
+    batch_norm: bool = True
+    num_classes: int = 2
+
+    def __post_init__(self) -> None:
+        if self.input_dim <= 0 or self.num_classes < 2:
+            raise ValueError("a head needs input_dim > 0 and at least 2 classes")
+        if any(size <= 0 for size in self.hidden):
+            raise ValueError(f"hidden layer sizes must be positive, got {self.hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "mlp", **asdict(self), "hidden": list(self.hidden)}
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> HeadConfig:
+        if fields.text("type") != "mlp":
+            raise fields.fail("type", "must be 'mlp'")
+        return cls(
+            input_dim=fields.integer("input_dim"),
+            hidden=fields.integers("hidden"),
+            dropout=fields.number("dropout"),
+            batch_norm=fields.flag("batch_norm"),
+            num_classes=fields.integer("num_classes"),
+        )
+
+
+@dataclass(frozen=True)
+class EncoderIdentity:
+    """What makes two encoders produce the same features (the embedding cache key too)."""
+
+    name: str
+    path: str  # the folder it was loaded from (not part of the identity: a copy embeds the same)
+    weights_sha256: str
+    dim: int  # width of the sentence embedding and of each layer's pooled state
+    max_seq_length: int  # tokens; longer texts are truncated
+    # Transformer layers (1 = first) whose mean-pooled, L2-normalised states are
+    # concatenated into the features the head reads.
+    feature_layers: tuple[int, ...]
+    num_layers: int
+    token_type_ids: bool = True  # the transformer takes token_type_ids (BERT does)
+
+    def __post_init__(self) -> None:
+        if not self.feature_layers:
+            raise ValueError("an encoder identity needs at least one feature layer")
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the features (the head's input)."""
+        return self.dim * len(self.feature_layers)
+
+    def cache_key(self) -> str:
+        """Short stable key of the identity, path left out."""
+        layers = ",".join(str(layer) for layer in self.feature_layers)
+        material = f"{self.weights_sha256}|{self.max_seq_length}|{self.dim}|layers={layers}"
+        return hashlib.sha256(f"{material}|{self.feature_dim}".encode()).hexdigest()[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["feature_layers"] = list(self.feature_layers)
+        data["feature_dim"] = self.feature_dim
+        return data
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> EncoderIdentity:
+        identity = cls(
+            name=fields.text("name"),
+            path=fields.text("path"),
+            weights_sha256=fields.text("weights_sha256"),
+            dim=fields.integer("dim"),
+            max_seq_length=fields.integer("max_seq_length"),
+            feature_layers=fields.integers("feature_layers"),
+            num_layers=fields.integer("num_layers"),
+            token_type_ids=fields.flag("token_type_ids"),
+        )
+        if fields.has("feature_dim") and fields.integer("feature_dim") != identity.feature_dim:
+            raise fields.fail("feature_dim", f"disagrees with the layers ({identity.feature_dim})")
+        return identity
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """How the head was trained: every training option, then what the run did."""
+
+    options: dict[str, Any]  # the trainer's TrainOptions, as JSON values
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float | None
+    explicit_validation: bool  # validation came from its own data, not a hold-out
+    data_sources: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        run = asdict(self)
+        del run["options"]
+        return self.options | run | {"data_sources": list(self.data_sources)}
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> TrainingRun:
+        run_keys = {"epochs_run", "best_epoch", "best_val_loss", "explicit_validation"}
+        return cls(
+            options={k: v for k, v in fields.data.items() if k not in run_keys | {"data_sources"}},
+            epochs_run=fields.integer("epochs_run"),
+            best_epoch=fields.integer("best_epoch"),
+            best_val_loss=fields.optional_number("best_val_loss"),
+            explicit_validation=fields.flag("explicit_validation"),
+            data_sources=fields.texts("data_sources"),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingMetrics:
+    """Scores on the validation split (None where there were no such examples)."""
+
+    val_examples: int
+    val_accuracy: float | None  # argmax, no thresholds
+    val_macro_f1: float | None
+    val_inscope_accuracy_with_thresholds: float | None
+    val_correct_inscope_rejected: int  # right by argmax, turned out of scope by the thresholds
+    val_oos_recall: float | None
+    train_examples: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> TrainingMetrics:
+        optional = {"val_accuracy", "val_macro_f1", "val_inscope_accuracy_with_thresholds"}
+        values: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            if name in optional or name == "val_oos_recall":
+                values[name] = fields.optional_number(name)
+            else:
+                values[name] = fields.integer(name)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    version: str  # UTC time + 8 hex of the head weights' sha256
+    labels: tuple[str, ...]  # the head's output order
+    head: HeadConfig
+    encoder: EncoderIdentity
+    thresholds: Thresholds
+    training: TrainingRun
+    metrics: TrainingMetrics
+    created_at: str
+
+    def __post_init__(self) -> None:
+        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"a model needs 2 or more distinct labels, got {self.labels}")
+        if self.head.num_classes != len(self.labels):
+            raise ValueError(
+                f"{len(self.labels)} labels but the head has {self.head.num_classes} outputs"
+            )
+        if self.head.input_dim != self.encoder.feature_dim:
+            raise ValueError(
+                f"the head reads {self.head.input_dim}-d inputs but the encoder's features "
+                f"(layers {list(self.encoder.feature_layers)}) are {self.encoder.feature_dim}-d"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "version": self.version,
+            "labels": list(self.labels),
+            "head": self.head.to_json(),
+            "encoder": self.encoder.to_json(),
+            "thresholds": self.thresholds.to_json(),
+            "training": self.training.to_json(),
+            "metrics": self.metrics.to_json(),
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: object, source: str) -> ModelCard:
+        fields = Fields(data, source, ModelCardError, fix=RETRAIN)
+        found = fields.raw("format_version")
+        if found != FORMAT_VERSION:
+            raise ModelCardError(
+                f"{source} has format_version {found!r}, this version reads {FORMAT_VERSION}"
+                f"{RETRAIN}"
+            )
+        try:
+            return cls(
+                name=fields.text("name"),
+                version=fields.text("version"),
+                labels=fields.texts("labels"),
+                head=HeadConfig.from_json(fields.section("head")),
+                encoder=EncoderIdentity.from_json(fields.section("encoder")),
+                thresholds=Thresholds.from_json(fields.section("thresholds")),
+                training=TrainingRun.from_json(fields.section("training")),
+                metrics=TrainingMetrics.from_json(fields.section("metrics")),
+                created_at=fields.text("created_at"),
+            )
+        except ValueError as exc:
+            raise ModelCardError(f"{source}: {exc}{RETRAIN}") from None
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> ModelCard:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelCardError(f"{path} cannot be read: {exc}{RETRAIN}") from None
+        return cls.from_json(data, str(path))

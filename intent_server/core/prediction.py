@@ -1,0 +1,42 @@
+"""What the runtime model says about a list of texts, one row per text.
+
+Every field holds one entry per text along its first axis, so `slice` can cut a batch into
+its callers' parts without knowing the fields. A new per-text output is one new field here
+(`np.ndarray | None = None`: None when a model does not compute it, as test fakes do),
+filled by `IntentModel.predict` and read by the converters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: np.ndarray  # [N, C] float32, in the model's label order
+    truncated: tuple[bool, ...]  # the text was longer than the model's max_tokens
+
+    def __post_init__(self) -> None:
+        sizes = {name: len(value) for name, value in self._rows().items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"a Prediction needs one row per text in every field, got {sizes}")
+
+    def _rows(self) -> dict[str, Any]:
+        """The fields that hold rows (those not computed are None)."""
+        values = {name: getattr(self, name) for name in _FIELDS}
+        return {name: value for name, value in values.items() if value is not None}
+
+    def __len__(self) -> int:
+        return len(self.truncated)
+
+    def slice(self, start: int, stop: int) -> Prediction:
+        """Rows `start` to `stop` (exclusive) of every field."""
+        if start == 0 and stop == len(self):
+            return self  # one caller in the batch: nothing to cut
+        return replace(self, **{name: rows[start:stop] for name, rows in self._rows().items()})
+
+
+_FIELDS = tuple(item.name for item in fields(Prediction))

@@ -1,0 +1,298 @@
+"""Build, start and stop the gRPC server: health, reflection, model loading, signals.
+
+Interceptors, outermost first: request id (logs), metrics, bearer tokens, admission control.
+Reloads (SIGHUP, Admin/ReloadModels, `--watch`) go through `reload.Reloader`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from intent_server.config import ServerConfig
+from intent_server.core.errors import ExportError
+from intent_server.core.exports import list_models
+from intent_server.grpc.admission import AdmissionInterceptor, admission_limit
+from intent_server.grpc.logs import RequestIdInterceptor
+from intent_server.grpc.metrics import MetricsInterceptor, ServerMetrics
+from intent_server.grpc.security import (
+    TlsFiles,
+    TokenAuthInterceptor,
+    load_tokens,
+    server_credentials,
+)
+from intent_server.grpc.servicer import AdminServicer, IntentServicer
+from intent_server.proto import intent_pb2, intent_pb2_grpc
+from intent_server.serving.registry import ModelRegistry, RunnerSettings, load_served_model
+from intent_server.serving.reload import PointerWatcher, Reloader, ReloadTrigger, verified_loader
+from intent_server.serving.validation import Limits
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME: str = intent_pb2.DESCRIPTOR.services_by_name["IntentClassifier"].full_name
+ADMIN_SERVICE_NAME: str = intent_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
+ALL_MODELS = "all"
+# Hidden switch for tests: log which top-level modules the serving process imported.
+LOG_MODULES_ENV = "INTENT_SERVER_LOG_MODULES"
+
+
+class ListenError(RuntimeError):
+    """The server could not bind its address (port in use, bad host)."""
+
+
+def runner_settings(config: ServerConfig, metrics: ServerMetrics | None = None) -> RunnerSettings:
+    return RunnerSettings(
+        batching=config.batching,
+        max_batch_size=config.max_batch_size,
+        max_batch_wait_ms=config.max_batch_wait_ms,
+        max_queue=config.max_queue,
+        on_batch=None if metrics is None else metrics.observe_batch,
+    )
+
+
+def model_health_name(model: str) -> str:
+    """Health service name reporting one model: `intent.v1.IntentClassifier/MODEL`."""
+    return f"{SERVICE_NAME}/{model}"
+
+
+def model_names(config: ServerConfig) -> list[str]:
+    """The configured models; `all` means every model in the export dir, default first."""
+    if config.models != (ALL_MODELS,):
+        return list(config.models)
+    names = list_models(config.export_dir)
+    if not names:
+        raise ExportError(f"{config.export_dir} holds no exported model (--model all)")
+    return sorted(names, key=lambda name: (name != "default", name))
+
+
+def _pending(registry: ModelRegistry, name: str) -> int:
+    """Queued requests of the version serving now (the direct runner has no queue)."""
+    return int(getattr(registry.get(name).runner, "pending", 0))
+
+
+def _grpc_server(config: ServerConfig, interceptors: list[grpc.ServerInterceptor]) -> grpc.Server:
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.handler_threads, thread_name_prefix="grpc"),
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", config.max_receive_bytes),
+            # Without this a second server could bind the same port silently; several
+            # worker processes share it on purpose.
+            ("grpc.so_reuseport", 1 if config.workers > 1 else 0),
+        ],
+    )
+
+
+def _bind(server: grpc.Server, config: ServerConfig) -> int:
+    """Listen on the configured address (TLS when configured); the real port."""
+    address = f"{config.host}:{config.port}"
+    try:
+        if config.tls_cert is not None and config.tls_key is not None:
+            files = TlsFiles(config.tls_cert, config.tls_key, config.tls_client_ca)
+            return int(server.add_secure_port(address, server_credentials(files)))
+        return int(server.add_insecure_port(address))
+    except RuntimeError as exc:
+        raise ListenError(f"cannot listen on {address}: {exc} (port in use?)") from None
+
+
+class IntentServer:
+    """The gRPC server. Listens NOT_SERVING at `start()`; `load_models()` switches to SERVING."""
+
+    def __init__(self, config: ServerConfig, registry: ModelRegistry | None = None) -> None:
+        self.config = config
+        self.registry = registry if registry is not None else ModelRegistry()
+        self.metrics = ServerMetrics()
+        self.health = health.HealthServicer()
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.admission = AdmissionInterceptor(admission_limit(config.handler_threads))
+        tokens = load_tokens(config.token_file) if config.token_file else ()
+        admin_tokens = load_tokens(config.admin_token_file) if config.admin_token_file else ()
+        self._server = _grpc_server(
+            config,
+            [
+                RequestIdInterceptor(),
+                MetricsInterceptor(self.metrics),
+                TokenAuthInterceptor(tokens, admin_tokens),
+                self.admission,
+            ],
+        )
+        self.settings = runner_settings(config, self.metrics)
+        self.reloader = Reloader(
+            self.registry,
+            verified_loader(config.threads, config.encoder_variant, self.settings),
+            config.export_dir,
+            retire_after_s=config.grace_seconds,
+            metrics=self.metrics,
+        )
+        self._add_services()
+        self.port = _bind(self._server, config)
+        self.address = f"{config.host}:{self.port}"
+        self.tls = config.tls_cert is not None
+        self._stopped = False
+        self._trigger: ReloadTrigger | None = None
+        self._watcher: PointerWatcher | None = None
+
+    def _add_services(self) -> None:
+        config = self.config
+        limits = Limits(
+            max_text_bytes=config.max_text_bytes, max_batch_texts=config.max_batch_texts
+        )
+        intent_pb2_grpc.add_IntentClassifierServicer_to_server(  # type: ignore[no-untyped-call]
+            IntentServicer(self.registry, limits), self._server
+        )
+        intent_pb2_grpc.add_AdminServicer_to_server(  # type: ignore[no-untyped-call]
+            AdminServicer(self.reloader), self._server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        if config.reflection:
+            from grpc_reflection.v1alpha import reflection
+
+            names = (SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+            reflection.enable_server_reflection(names, self._server)
+
+    def _set_health(self, status: Any) -> None:
+        self.health.set("", status)
+        self.health.set(SERVICE_NAME, status)
+
+    def start(self) -> None:
+        self._server.start()
+        log.info(
+            "listening on %s (%s; NOT_SERVING until the model is loaded)",
+            self.address,
+            "TLS" if self.tls else "plaintext",
+        )
+        if self.config.metrics_port:
+            port = self.metrics.start_http(self.config.metrics_port, self.config.host)
+            log.info("metrics on http://%s:%d/metrics", self.config.host, port)
+
+    def load_models(self) -> None:
+        """Load, verify and warm up every configured model, then report SERVING."""
+        for name in model_names(self.config):
+            self.registry.add(
+                load_served_model(
+                    self.config.export_dir,
+                    name,
+                    self.config.threads,
+                    self.config.encoder_variant,
+                    self.settings,
+                )
+            )
+        self.mark_serving()
+
+    def start_reload_triggers(self) -> None:
+        """The SIGHUP worker thread and, with `--watch`, the pointer watcher."""
+        self._trigger = ReloadTrigger(self.reloader)
+        if self.config.watch_seconds > 0:
+            self._watcher = PointerWatcher(
+                self.reloader,
+                self.config.export_dir,
+                self.registry.names(),
+                self.config.watch_seconds,
+            )
+
+    def request_reload(self) -> None:
+        """Reload every model in the background (safe from a signal handler)."""
+        if self._trigger is not None:
+            self._trigger.request()
+
+    def mark_serving(self) -> None:
+        for name in self.registry.names():
+            served = self.registry.get(name)
+            self.health.set(model_health_name(name), health_pb2.HealthCheckResponse.SERVING)
+            self.metrics.set_model_version(name, served.version, served.export.encoder_variant)
+            self.metrics.watch_queue(name, functools.partial(_pending, self.registry, name))
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        if os.environ.get(LOG_MODULES_ENV):  # logged before the SERVING line tests wait for
+            top_level = sorted({name.split(".")[0] for name in sys.modules})
+            log.info("loaded top-level modules: %s", json.dumps(top_level))
+        log.info(
+            "now SERVING %s on %s (default model %r, batching %s)",
+            ", ".join(self.registry.names()),
+            self.address,
+            self.registry.names()[0] if self.registry.names() else "",
+            "on" if self.config.batching else "off",
+        )
+
+    def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.config.grace_seconds if grace is None else grace
+        self.health.enter_graceful_shutdown()
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self._trigger is not None:
+            self._trigger.stop()
+        log.info("stopping: finishing in-flight calls (grace %.1f s)", grace)
+        self._server.stop(grace).wait()
+        self.reloader.close()
+        self.registry.close(timeout=grace)
+        log.info("stopped")
+
+
+@contextmanager
+def running_server(
+    config: ServerConfig, registry: ModelRegistry | None = None, load: bool = True
+) -> Iterator[IntentServer]:
+    """Start a server (use port 0 for a free port; `server.port` is the real one), stop it after.
+
+    With `registry` given, its models are served as they are; otherwise `load` loads the
+    configured models (False leaves the server NOT_SERVING, for tests of that state).
+    """
+    server = IntentServer(config, registry)
+    server.start()
+    try:
+        if registry is not None:
+            server.mark_serving()
+        elif load:
+            server.load_models()
+        server.start_reload_triggers()
+        yield server
+    finally:
+        server.stop(grace=config.grace_seconds)
+
+
+def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    started = time.perf_counter()
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = IntentServer(config)
+
+    def on_hangup(_signum: int, _frame: Any) -> None:
+        log.info("received SIGHUP: reloading models")
+        server.request_reload()
+
+    signal.signal(signal.SIGHUP, on_hangup)
+    server.start()
+    try:
+        server.load_models()
+    except BaseException:
+        server.stop(grace=0)
+        raise
+    server.start_reload_triggers()
+    log.info("start to SERVING: %.2f s", time.perf_counter() - started)
+    while not stop_requested.wait(0.5):
+        pass
+    server.stop()
+    return 0

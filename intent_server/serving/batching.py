@@ -1,0 +1,203 @@
+"""Micro-batching: coalesce concurrent requests into one model run on one worker thread.
+
+One worker takes the first queued request; if more are already waiting it takes them too
+(up to `max_batch_size` texts) and waits at most `max_wait_s` for further arrivals. A lone
+request never waits: when the model is idle and nothing is queued, the caller's own thread
+runs it (no thread hand-off, which costs milliseconds on a busy host). Only one model run is
+in progress at a time. Results come back through futures. The queue is bounded: beyond
+`max_queue` waiting requests `submit` refuses at once (RESOURCE_EXHAUSTED for the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from intent_server.core.prediction import Prediction
+from intent_server.serving.errors import Overloaded, Unavailable
+
+log = logging.getLogger(__name__)
+
+PredictFn = Callable[[Sequence[str]], Prediction]
+IsActive = Callable[[], bool]
+
+
+class Runner(Protocol):
+    """Runs texts through the model; both the batcher and the direct runner implement it."""
+
+    def submit(self, texts: Sequence[str], is_active: IsActive | None = None) -> Future[Prediction]:
+        """Queue texts; the future yields their Prediction (one row per text)."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Refuse new work and finish what was accepted."""
+        ...
+
+
+@dataclass
+class _Item:
+    texts: list[str]
+    is_active: IsActive | None
+    future: Future[Prediction] = field(default_factory=Future)
+
+    def wanted(self) -> bool:
+        """False when the caller gave up (future cancelled or client gone)."""
+        if self.is_active is not None and not self.is_active():
+            self.future.cancel()
+        return self.future.set_running_or_notify_cancel()
+
+
+class MicroBatcher:
+    """Coalesces concurrent `submit` calls into `predict` runs of up to `max_batch_size` texts."""
+
+    def __init__(
+        self,
+        predict: PredictFn,
+        max_batch_size: int = 32,
+        max_wait_s: float = 0.001,
+        max_queue: int = 256,
+        name: str = "default",
+    ) -> None:
+        if max_batch_size < 1 or max_queue < 1 or max_wait_s < 0:
+            raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_s >= 0")
+        self._predict = predict
+        self._max_batch_size = max_batch_size
+        self._max_wait_s = max_wait_s
+        self._max_queue = max_queue
+        self._queue: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._busy = False  # a model run (inline or by the worker) is in progress
+        self._worker = threading.Thread(target=self._run, name=f"batcher-{name}", daemon=True)
+        self._worker.start()
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def submit(self, texts: Sequence[str], is_active: IsActive | None = None) -> Future[Prediction]:
+        item = _Item(list(texts), is_active)
+        with self._cond:
+            if self._closing:
+                raise Unavailable("the server is shutting down: retry on another instance")
+            if len(self._queue) >= self._max_queue:
+                raise Overloaded(
+                    f"server overloaded: {len(self._queue)} requests already queued "
+                    f"(max_queue {self._max_queue}); retry later"
+                )
+            inline = not self._busy and not self._queue
+            if inline:
+                self._busy = True
+            else:
+                self._queue.append(item)
+                self._cond.notify()
+        if inline:
+            self._run_and_release([item])
+        return item.future
+
+    def _run_and_release(self, batch: list[_Item]) -> None:
+        try:
+            run_batch(self._predict, batch)
+        finally:
+            with self._cond:
+                self._busy = False
+                if self._queue:  # waking an idle worker for nothing costs the caller time
+                    self._cond.notify()
+
+    def close(self, timeout: float | None = None) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._worker.join(timeout)
+
+    def _take_ready(self, batch: list[_Item], size: int) -> int:
+        """Move queued items into the batch while they fit; return the new text count."""
+        while self._queue and size + len(self._queue[0].texts) <= self._max_batch_size:
+            item = self._queue.popleft()
+            batch.append(item)
+            size += len(item.texts)
+        return size
+
+    def _next_batch(self) -> list[_Item] | None:
+        with self._cond:
+            while (self._busy or not self._queue) and not (self._closing and not self._queue):
+                self._cond.wait()
+            if not self._queue:
+                return None
+            self._busy = True
+            first = self._queue.popleft()
+            batch = [first]
+            size = self._take_ready(batch, len(first.texts))
+            # Wait for more only under concurrency: a lone request goes straight to the model.
+            if len(batch) > 1 and self._max_wait_s > 0:
+                deadline = time.monotonic() + self._max_wait_s
+                while size < self._max_batch_size and not self._closing:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                    size = self._take_ready(batch, size)
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            self._run_and_release(batch)
+
+
+def run_batch(predict: PredictFn, batch: list[_Item]) -> None:
+    """Run the wanted items as one predict call and hand each caller its rows."""
+    live = [item for item in batch if item.wanted()]
+    if not live:
+        return
+    texts = [text for item in live for text in item.texts]
+    try:
+        prediction = predict(texts)
+    except BaseException as exc:  # every waiting caller must hear about the failure
+        for item in live:
+            item.future.set_exception(exc)
+        return
+    start = 0
+    for item in live:
+        end = start + len(item.texts)
+        item.future.set_result(prediction.slice(start, end))
+        start = end
+
+
+class DirectRunner:
+    """No batching: each request runs the model in its own handler thread (bounded)."""
+
+    def __init__(self, predict: PredictFn, max_queue: int = 256) -> None:
+        self._predict = predict
+        self._max_queue = max_queue
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._closing = False
+
+    def submit(self, texts: Sequence[str], is_active: IsActive | None = None) -> Future[Prediction]:
+        with self._lock:
+            if self._closing:
+                raise Unavailable("the server is shutting down: retry on another instance")
+            if self._in_flight >= self._max_queue:
+                raise Overloaded(
+                    f"server overloaded: {self._in_flight} requests in flight "
+                    f"(max_queue {self._max_queue}); retry later"
+                )
+            self._in_flight += 1
+        try:
+            item = _Item(list(texts), is_active)
+            run_batch(self._predict, [item])
+            return item.future
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def close(self, timeout: float | None = None) -> None:
+        with self._lock:
+            self._closing = True

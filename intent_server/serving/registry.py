@@ -1,0 +1,155 @@
+"""Loaded models by name, each with its runner (micro-batcher or direct); a default model."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from intent_server.core.decision import Thresholds
+from intent_server.core.exports import LoadedExport, load_export, resolve_current
+from intent_server.core.prediction import Prediction
+from intent_server.serving.batching import DirectRunner, MicroBatcher, Runner
+from intent_server.serving.errors import ModelNotFound, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+class Classifier(Protocol):
+    """What the server needs from a model (`core.intent_model.IntentModel` provides it)."""
+
+    def predict(self, texts: Sequence[str]) -> Prediction: ...
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    batching: bool = True
+    max_batch_size: int = 32
+    max_batch_wait_ms: float = 1.0
+    max_queue: int = 256
+    # Called with (model name, texts in the run) before every model run (batch-size metrics).
+    on_batch: Callable[[str, int], None] | None = None
+
+    def build(self, name: str, model: Classifier) -> Runner:
+        """A runner feeding `model`, which is served as `name`."""
+        predict = model.predict
+        on_batch = self.on_batch
+        if on_batch is not None:
+
+            def predict(texts: Sequence[str]) -> Prediction:
+                on_batch(name, len(texts))
+                return model.predict(texts)
+
+        if not self.batching:
+            return DirectRunner(predict, max_queue=self.max_queue)
+        return MicroBatcher(
+            predict,
+            max_batch_size=self.max_batch_size,
+            max_wait_s=self.max_batch_wait_ms / 1000.0,
+            max_queue=self.max_queue,
+            name=name,
+        )
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model: the classifier, its export metadata and the runner feeding it."""
+
+    name: str
+    model: Classifier
+    export: LoadedExport
+    runner: Runner
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.export.labels
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.export.thresholds
+
+    @property
+    def version(self) -> str:
+        return self.export.version
+
+
+class ModelRegistry:
+    """Thread-safe map of model name -> ServedModel; the first model added is the default."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, ServedModel] = {}
+        self._default = ""
+        self._lock = threading.Lock()
+
+    def add(self, served: ServedModel) -> None:
+        with self._lock:
+            self._models[served.name] = served
+            if not self._default:
+                self._default = served.name
+
+    def get(self, name: str = "") -> ServedModel:
+        """The named model, or the default for an empty name."""
+        with self._lock:
+            if not self._models:
+                raise Unavailable(
+                    "no model is loaded yet: retry when the health check says SERVING"
+                )
+            key = name or self._default
+            served = self._models.get(key)
+            if served is None:
+                available = ", ".join(self._names_locked())
+                raise ModelNotFound(
+                    f"model {name!r} is not loaded on this server; available models: {available} "
+                    "(leave model empty for the default)"
+                )
+            return served
+
+    def names(self) -> list[str]:
+        """Loaded model names, the default first."""
+        with self._lock:
+            return self._names_locked()
+
+    def _names_locked(self) -> list[str]:
+        return sorted(self._models, key=lambda n: (n != self._default, n))
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop every runner after it finished the work it accepted."""
+        with self._lock:
+            served = list(self._models.values())
+        for entry in served:
+            entry.runner.close(timeout)
+
+
+def serve_export(
+    name: str, export: LoadedExport, threads: int, settings: RunnerSettings
+) -> ServedModel:
+    """Open a verified export, warm it up and start its runner."""
+    model = export.open(threads)
+    model.warm_up()
+    return ServedModel(name=name, model=model, export=export, runner=settings.build(name, model))
+
+
+def load_served_model(
+    export_dir: Path, name: str, threads: int, variant: str, settings: RunnerSettings
+) -> ServedModel:
+    """Resolve, verify and load one exported model, warm it up and start its runner."""
+    started = time.perf_counter()
+    export = load_export(resolve_current(export_dir, name), None if variant == "auto" else variant)
+    served = serve_export(name, export, threads, settings)
+    log.info(
+        "loaded model %r version %s (%s encoder, %d onnxruntime thread(s), %d labels, "
+        "max %d tokens) from %s in %.2f s",
+        name,
+        export.version,
+        export.encoder_variant,
+        threads,
+        len(export.labels),
+        export.max_tokens,
+        export.path,
+        time.perf_counter() - started,
+    )
+    return served
