@@ -7,9 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from trainer import logs
 from trainer.errors import UserError
-from trainer.export_onnx import DEFAULT_OPSET
+from trainer.export.onnx_files import DEFAULT_OPSET
+
+if TYPE_CHECKING:
+    from trainer.export.pipeline import ExportResult
 
 EXIT_GATE = 1
 EXIT_INTERRUPTED = 130
@@ -69,9 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args = build_parser().parse_args(argv)
-    from intent_server.export_loader import ExportError
-    from trainer.export import export_model
-    from trainer.export_gates import GateFailure
+    logs.configure(quiet=args.quiet)
+    from intent_server.core.errors import ExportError
+    from trainer.export.gates import GateFailure
+    from trainer.export.pipeline import export_model
 
     if not 13 <= args.opset <= 21:
         print("error: --opset must be between 13 and 21 (default 17)", file=sys.stderr)
@@ -89,7 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             skip_int8=args.skip_int8,
             require_int8=args.require_int8,
             keep=args.keep,
-            quiet=args.quiet,
         )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -103,17 +108,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was published", file=sys.stderr)
         return EXIT_INTERRUPTED
+    _print_result(result, args.skip_int8)
+    return 0
+
+
+def _print_result(result: ExportResult, skipped_int8: bool) -> None:
     for name, gate in result.verification.items():
-        state = "skipped" if gate["skipped"] else "ok" if gate["passed"] else "FAILED"
-        print(f"gate {name:<24} {state:<7} {gate['detail']}")
+        state = "skipped" if gate.skipped else "ok" if gate.passed else "FAILED"
+        print(f"gate {name:<24} {state:<7} {gate.detail}")
     metrics = result.metrics
-    int8 = metrics["val_accuracy_int8"]
+    int8 = metrics.val_accuracy_int8
     print(
-        f"validation accuracy fp32 {metrics['val_accuracy_fp32']:.4f}, int8 "
+        f"validation accuracy fp32 {metrics.val_accuracy_fp32:.4f}, int8 "
         + (f"{int8:.4f}" if int8 is not None else "not exported")
         + f" -> serving {result.default_encoder}"
     )
-    if not args.skip_int8 and result.default_encoder == "fp32":
+    if not skipped_int8 and result.default_encoder == "fp32":
         print("note: INT8 missed its gate or lost accuracy; the server uses the fp32 encoder")
     for name, size in result.sizes.items():
         print(f"file {name:<20} {_megabytes(size):>9}")
@@ -121,8 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"times: {times}")
     if result.pruned:
         print(f"removed old versions: {', '.join(result.pruned)}")
-    print(f"exported {args.model} version {result.version} to {result.version_dir}")
-    return 0
+    print(f"exported {result.manifest.name} version {result.version} to {result.version_dir}")
 
 
 if __name__ == "__main__":

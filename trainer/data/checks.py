@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainer.data_model import ERROR, WARNING, Example, Problem
-from trainer.data_reader import ParsedFile
-from trainer.data_text import duplicate_key
+from trainer.data.model import ERROR, WARNING, Example, Problem
+from trainer.data.reader import ParsedFile
+from trainer.data.text import duplicate_key
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Training data: load YAML (native or Rasa NLU, a file or a folder) and validate it.
+"""Load training data (native or Rasa NLU YAML, a file or a folder) and validate it.
 
 `validate_path` reports every problem at once and never raises for user mistakes;
 `load_training_data` raises one `UserError` listing all errors. See README "Training data".
@@ -6,39 +6,20 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
-from intent_server.decision import OUT_OF_SCOPE
-from trainer.data_checks import merge_and_check
-from trainer.data_model import ERROR, WARNING, Example, Problem, TrainingData, ValidationResult
-from trainer.data_parse import parse_file
-from trainer.data_text import collapse_spaces
+from trainer.data.checks import merge_and_check
+from trainer.data.model import ERROR, Example, Problem, TrainingData, ValidationResult
+from trainer.data.parse import parse_file
+from trainer.data.text import collapse_spaces
 from trainer.errors import UserError
 
-__all__ = [
-    "ERROR",
-    "OUT_OF_SCOPE",
-    "WARNING",
-    "Example",
-    "Problem",
-    "TrainingData",
-    "ValidationResult",
-    "data_from_pairs",
-    "find_data_files",
-    "load_training_data",
-    "run_validate_command",
-    "validate_path",
-    "write_native_yaml",
-]
+log = logging.getLogger(__name__)
 
 YAML_SUFFIXES = (".yml", ".yaml")
-_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def find_data_files(path: Path) -> list[Path]:
@@ -80,10 +61,10 @@ def validate_path(path: Path, *, min_examples: int = 3) -> ValidationResult:
 
 
 def load_training_data(path: Path, *, min_examples: int = 3) -> TrainingData:
-    """Validated data; raises UserError listing every error. Warnings go to stderr."""
+    """Validated data; raises UserError listing every error. Warnings are logged."""
     result = validate_path(path, min_examples=min_examples)
     for warning in result.warnings:
-        print(warning.format(), file=sys.stderr)
+        log.warning("%s", warning.format())
     if result.data is None:
         errors = result.errors
         lines = [problem.format() for problem in errors]
@@ -103,64 +84,3 @@ def data_from_pairs(
             raise ValueError(f"pair {index} has an empty text or intent: {(text, intent)!r}")
         examples.append(Example(cleaned, intent, source, index))
     return TrainingData(tuple(examples), (source,))
-
-
-def write_native_yaml(data_or_pairs: TrainingData | Sequence[tuple[str, str]], path: Path) -> None:
-    """Write the native format (`version: 1`, `intents:`), atomically; intents in first-seen
-    order, examples in their given order."""
-    pairs = (
-        list(zip(data_or_pairs.texts(), data_or_pairs.intents(), strict=True))
-        if isinstance(data_or_pairs, TrainingData)
-        else list(data_or_pairs)
-    )
-    intents: dict[str, dict[str, list[str]]] = {}
-    for text, intent in pairs:
-        intents.setdefault(intent, {"examples": []})["examples"].append(text)
-    document = {"version": 1, "intents": intents}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            yaml.dump(
-                document, stream, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=10**6
-            )
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def summary(data: TrainingData) -> list[str]:
-    """Lines describing loaded data: totals, then examples per intent."""
-    counts = data.counts()
-    smallest = min(counts, key=lambda label: (counts[label], label))
-    largest = max(counts, key=lambda label: (counts[label], label))
-    width = max(len(label) for label in counts)
-    in_scope = sum(1 for label in counts if label != OUT_OF_SCOPE)
-    oos = f", plus {OUT_OF_SCOPE}" if OUT_OF_SCOPE in counts else f", no {OUT_OF_SCOPE} examples"
-    lines = [
-        f"{len(data.examples)} examples, {in_scope} intents{oos}, from {len(data.sources)} "
-        f"file{'s' if len(data.sources) != 1 else ''}",
-        f"examples per intent: min {counts[smallest]} ({smallest}), "
-        f"max {counts[largest]} ({largest})",
-    ]
-    lines += [f"  {label:<{width}}  {count}" for label, count in counts.items()]
-    return lines
-
-
-def run_validate_command(path: Path, min_examples: int = 3) -> int:
-    """`intent-train validate`: print every problem and a summary; 0 when usable, else 2."""
-    result = validate_path(Path(path), min_examples=min_examples)
-    for problem in result.problems:
-        print(problem.format())
-    errors, warnings = len(result.errors), len(result.warnings)
-    counted = f"{errors} error{'s' if errors != 1 else ''}, "
-    counted += f"{warnings} warning{'s' if warnings != 1 else ''}"
-    if result.data is None:
-        print(f"{path}: {counted}; fix the errors above and run validate again")
-        return UserError.exit_code
-    print(f"{path}: OK ({counted})")
-    for line in summary(result.data):
-        print(line)
-    return 0

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from trainer.data_reader import IntentBlock, ParsedFile, Reader
-from trainer.data_yaml import (
+from trainer.data.reader import IntentBlock, ParsedFile, Reader
+from trainer.data.yaml_nodes import (
     Entry,
     YamlSyntaxError,
     compose_text,

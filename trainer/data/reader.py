@@ -9,9 +9,9 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from trainer.data_model import ERROR, WARNING, Example, Problem
-from trainer.data_text import clean_text, is_intent_name, suggest_intent_name
-from trainer.data_yaml import Entry, describe, entries, is_null, is_string, line_of
+from trainer.data.model import ERROR, WARNING, Example, Problem
+from trainer.data.text import clean_text, is_intent_name, suggest_intent_name
+from trainer.data.yaml_nodes import Entry, describe, entries, is_null, is_string, line_of
 
 EXAMPLE_KEYS = ("text", "metadata")
 

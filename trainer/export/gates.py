@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
+
+from intent_server.core.manifest import GateResult
 
 ENCODER_MIN_COSINE = 0.9999
 HEAD_MAX_ABS_DIFF = 1e-5
@@ -31,19 +31,6 @@ REFERENCE_WEIGHTS_PREFIX = "53aa5117"
 
 class GateFailure(Exception):
     """An exported file does not reproduce the PyTorch model: nothing is published."""
-
-
-@dataclass(frozen=True)
-class GateResult:
-    name: str
-    passed: bool
-    value: float | None
-    bar: str
-    detail: str
-    skipped: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def require(result: GateResult) -> GateResult:

@@ -4,54 +4,26 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from trainer.head import ProbabilityHead
+from intent_server.core.layout import (
+    ENCODER_INPUTS,
+    FEATURES_OUTPUT,
+    HEAD_INPUT,
+    HEAD_OUTPUT,
+    SENTENCE_OUTPUT,
+)
+from intent_server.core.model_card import EncoderIdentity
+from trainer.features.pooling import PooledEncoder
+from trainer.training.head import ProbabilityHead
 
 DEFAULT_OPSET = 17
-SENTENCE_OUTPUT = "sentence_embedding"
-FEATURES_OUTPUT = "features"
 # Sample batch for tracing: the second row is padded so the traced graph keeps the mask path.
 _SAMPLE_IDS = [[101, 7592, 2088, 2003, 102], [101, 7592, 102, 0, 0]]
-
-
-def _pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Masked mean over the sequence, then L2 normalisation."""
-    pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-    return nn.functional.normalize(pooled, p=2.0, dim=1)
-
-
-class PooledEncoder(nn.Module):
-    """HF transformer + pooling in one graph, two outputs: `sentence_embedding` (last layer,
-    mean-pooled + L2-normalised: the standard sentence-transformers embedding) and
-    `features` (the pooled, separately normalised `feature_layers`, concatenated: what the
-    head reads). Empty `feature_layers`: features = the sentence embedding."""
-
-    def __init__(self, transformer: nn.Module, feature_layers: Sequence[int] = ()) -> None:
-        super().__init__()
-        self.transformer = transformer
-        self.feature_layers = tuple(feature_layers)
-
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        output = self.transformer(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=torch.zeros_like(input_ids),
-            output_hidden_states=bool(self.feature_layers),
-        )
-        mask = attention_mask.unsqueeze(-1).to(output.last_hidden_state.dtype)
-        sentence = _pool(output.last_hidden_state, mask)
-        if not self.feature_layers:
-            return sentence, sentence
-        blocks = [_pool(output.hidden_states[layer], mask) for layer in self.feature_layers]
-        return sentence, torch.cat(blocks, dim=1)
 
 
 def _export(module: nn.Module, args: tuple[Any, ...], path: Path, **kwargs: Any) -> None:
@@ -63,14 +35,11 @@ def _export(module: nn.Module, args: tuple[Any, ...], path: Path, **kwargs: Any)
 
 
 def export_encoder(
-    transformer: nn.Module,
-    path: Path,
-    opset: int = DEFAULT_OPSET,
-    feature_layers: Sequence[int] = (),
+    transformer: nn.Module, identity: EncoderIdentity, path: Path, opset: int = DEFAULT_OPSET
 ) -> None:
-    """Write `transformer` (a HF model, eager attention) as ONNX with the outputs
-    `sentence_embedding` [B, dim] and `features` [B, feature_dim]."""
-    wrapper = PooledEncoder(transformer, feature_layers).eval()
+    """Write `transformer` (a HF model, eager attention) + the trainer's pooling as ONNX with
+    the outputs `sentence_embedding` [B, dim] and `features` [B, feature_dim]."""
+    wrapper = PooledEncoder(transformer, identity.feature_layers, identity.token_type_ids).eval()
     ids = torch.tensor(_SAMPLE_IDS, dtype=torch.int64)
     mask = (ids != 0).to(torch.int64)
     with torch.no_grad():
@@ -78,7 +47,7 @@ def export_encoder(
             wrapper,
             (ids, mask),
             path,
-            input_names=["input_ids", "attention_mask"],
+            input_names=list(ENCODER_INPUTS),
             output_names=[SENTENCE_OUTPUT, FEATURES_OUTPUT],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "sequence"},
@@ -99,9 +68,9 @@ def export_head(head: nn.Module, input_dim: int, path: Path, opset: int = DEFAUL
             wrapper,
             (sample,),
             path,
-            input_names=["embedding"],
-            output_names=["probabilities"],
-            dynamic_axes={"embedding": {0: "batch"}, "probabilities": {0: "batch"}},
+            input_names=[HEAD_INPUT],
+            output_names=[HEAD_OUTPUT],
+            dynamic_axes={HEAD_INPUT: {0: "batch"}, HEAD_OUTPUT: {0: "batch"}},
             opset_version=opset,
         )
 

@@ -8,23 +8,24 @@ File layout (little-endian):
     payload: N x 32 bytes (sha256 of each text), then N x D float32 vectors
 
 Anything that does not match exactly (magic, identity, dim, sizes, checksum) is reported
-and ignored; the next write replaces the file. Writes go to a temp file and `os.replace`.
+and ignored; the next write replaces the file. Writes are atomic (`core.files.atomic_write`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import logging
 import struct
-import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from trainer.embeddings import EncoderIdentity
+from intent_server.core.files import atomic_write
+from intent_server.core.model_card import EncoderIdentity
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"INTEMB01"
 HASH_BYTES = 32
@@ -40,7 +41,7 @@ def text_key(text: str) -> bytes:
 
 def default_cache_dir() -> Path:
     """`.cache/embeddings/` at the project root (next to pyproject.toml), else in the cwd."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     base = root if (root / "pyproject.toml").is_file() else Path.cwd()
     return base / ".cache" / "embeddings"
 
@@ -48,10 +49,9 @@ def default_cache_dir() -> Path:
 class EmbeddingCache:
     """Cached embeddings of one encoder identity, loaded lazily from `cache_dir`."""
 
-    def __init__(self, cache_dir: Path, identity: EncoderIdentity, *, quiet: bool = False) -> None:
+    def __init__(self, cache_dir: Path, identity: EncoderIdentity) -> None:
         self.cache_dir = Path(cache_dir)
         self.identity = identity
-        self.quiet = quiet
         safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in identity.name)
         self.path = self.cache_dir / f"{safe_name}-{identity.cache_key()}.bin"
         self.status = "not loaded"  # how the file was found when first read
@@ -70,10 +70,7 @@ class EmbeddingCache:
             keys, vectors = read_cache_file(self.path, self.identity)
         except (CacheFormatError, OSError) as exc:
             self.status = f"rebuilt: {exc}"
-            if not self.quiet:
-                print(
-                    f"embedding cache {self.path} ignored ({exc}); rebuilding it", file=sys.stderr
-                )
+            log.warning("embedding cache %s ignored (%s); rebuilding it", self.path, exc)
             return self._row
         self._keys, self._vectors = keys, vectors
         self._row = {keys[i].tobytes(): i for i in range(len(keys))}
@@ -146,18 +143,7 @@ def write_cache_file(
     digest = hashlib.sha256(key_bytes)
     digest.update(vec_bytes)
     header = _header(identity, len(keys), digest.hexdigest())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(MAGIC + struct.pack("<I", len(header)) + header)
-            handle.write(key_bytes)
-            handle.write(vec_bytes)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, MAGIC + struct.pack("<I", len(header)) + header, key_bytes, vec_bytes)
 
 
 def read_cache_file(path: Path, identity: EncoderIdentity) -> tuple[np.ndarray, np.ndarray]:

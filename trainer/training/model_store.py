@@ -6,23 +6,20 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intent_server.decision import Thresholds
+from intent_server.core.errors import ModelCardError
+from intent_server.core.files import shareable, write_json
+from intent_server.core.layout import HEAD_WEIGHTS, MODEL_CARD, VALIDATION_SPLIT
+from intent_server.core.model_card import ModelCard
 from trainer.errors import UserError
-from trainer.head import HeadConfig, MLPHead, build_head
-from trainer.processes import pid_alive
+from trainer.staging import ensure_folder, remove_stale, temp_folder
+from trainer.training.head import MLPHead
 
-FORMAT_VERSION = 1
-HEAD_FILE = "head.safetensors"
-MODEL_FILE = "model.json"
-VALIDATION_FILE = "validation.json"
-REPORT_DIR = "report"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -35,14 +32,27 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def remove_stale_temp_dirs(models_dir: Path, name: str) -> None:
-    """Temp folders left by a killed run (SIGKILL, power loss) whose process is gone."""
-    if not models_dir.is_dir():
-        return
-    for entry in models_dir.glob(f".{name}.*-*"):
-        match = re.match(rf"^\.{re.escape(name)}\.(?:tmp|old)-(\d+)-", entry.name)
-        if match and entry.is_dir() and not pid_alive(int(match.group(1))):
-            shutil.rmtree(entry, ignore_errors=True)
+@dataclass(frozen=True)
+class ValidationSplit:
+    """`validation.json`: the held-out texts the thresholds were chosen on (the exporter runs
+    its gates and the INT8 decision on them)."""
+
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"texts": list(self.texts), "labels": list(self.labels)}
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> ValidationSplit:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        texts, labels = tuple(data["texts"]), tuple(data["labels"])
+        if len(texts) != len(labels) or not all(isinstance(t, str) for t in texts + labels):
+            raise ValueError(f"{path}: texts and labels must be lists of strings of one length")
+        return cls(texts, labels)
 
 
 @contextmanager
@@ -50,14 +60,10 @@ def staged_model_dir(models_dir: Path, name: str) -> Iterator[Path]:
     """Yield an empty temp folder next to `models_dir/name`; on success it replaces that folder,
     on any exception (Ctrl-C included) it is removed and the previous model stays."""
     check_model_name(name)
+    ensure_folder(models_dir, "models folder")
+    remove_stale(models_dir)
+    tmp = temp_folder(models_dir, name)
     try:
-        models_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the models folder {models_dir}: {exc}") from exc
-    remove_stale_temp_dirs(models_dir, name)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=models_dir))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a model is not secret
         yield tmp
         _swap_into_place(tmp, models_dir / name)
     except BaseException:
@@ -65,18 +71,12 @@ def staged_model_dir(models_dir: Path, name: str) -> Iterator[Path]:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _swap_into_place(tmp: Path, final: Path) -> None:
     """Two renames: old -> .old, tmp -> final; the old one is restored if the second fails."""
     if not final.exists():
         os.replace(tmp, final)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-{os.getpid()}-", dir=final.parent))
+    old = temp_folder(final.parent, final.name, kind=".old-")
     old.rmdir()
     os.replace(final, old)
     try:
@@ -87,16 +87,12 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def save_head(head: MLPHead, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous() for k, v in head.state_dict().items()}
     save_file(state, str(path))
-    os.chmod(path, 0o666 & ~_umask())
+    shareable(path)
 
 
 @dataclass(frozen=True)
@@ -104,25 +100,21 @@ class TrainedModel:
     """A trained model folder, loaded for the exporter (head in eval mode)."""
 
     path: Path
-    config: dict[str, Any]
+    card: ModelCard
     head: MLPHead
-    head_config: HeadConfig
-    labels: tuple[str, ...]
-    thresholds: Thresholds
-    validation_texts: tuple[str, ...]
-    validation_labels: tuple[str, ...]
+    validation: ValidationSplit
 
     @property
     def name(self) -> str:
-        return str(self.config["name"])
+        return self.card.name
 
     @property
     def version(self) -> str:
-        return str(self.config["version"])
+        return self.card.version
 
     @property
-    def encoder_path(self) -> Path:
-        return Path(self.config["encoder"]["path"])
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
 
 
 def load_trained_model(model_dir: Path) -> TrainedModel:
@@ -130,34 +122,19 @@ def load_trained_model(model_dir: Path) -> TrainedModel:
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
-    if not (model_dir / MODEL_FILE).is_file():
+    if not (model_dir / MODEL_CARD).is_file():
         raise UserError(
-            f"no trained model in {model_dir} ({MODEL_FILE} missing); run 'make train' first"
+            f"no trained model in {model_dir} ({MODEL_CARD} missing); run 'make train' first"
         )
     try:
-        config = json.loads((model_dir / MODEL_FILE).read_text(encoding="utf-8"))
-        validation = json.loads((model_dir / VALIDATION_FILE).read_text(encoding="utf-8"))
-        head_config = HeadConfig.from_json(config["head"])
-        labels = tuple(str(x) for x in config["labels"])
-        th = config["thresholds"]
-        thresholds = Thresholds(float(th["confidence"]), float(th["margin"]), str(th["rule"]))
-        head = build_head(head_config)
-        head.load_state_dict(load_file(str(model_dir / HEAD_FILE)))
+        card = ModelCard.read(model_dir / MODEL_CARD)
+    except ModelCardError as exc:
+        raise UserError(f"trained model in {model_dir} is damaged: {exc}") from None
+    try:
+        validation = ValidationSplit.read(model_dir / VALIDATION_SPLIT)
+        head = MLPHead(card.head)
+        head.load_state_dict(load_file(str(model_dir / HEAD_WEIGHTS)))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise UserError(f"trained model in {model_dir} is damaged: {exc}; retrain it") from exc
-    if len(labels) != head_config.num_classes:
-        raise UserError(
-            f"{model_dir / MODEL_FILE}: {len(labels)} labels but the head has "
-            f"{head_config.num_classes} outputs; retrain the model"
-        )
     head.eval()
-    return TrainedModel(
-        path=model_dir,
-        config=config,
-        head=head,
-        head_config=head_config,
-        labels=labels,
-        thresholds=thresholds,
-        validation_texts=tuple(validation["texts"]),
-        validation_labels=tuple(validation["labels"]),
-    )
+    return TrainedModel(path=model_dir, card=card, head=head, validation=validation)

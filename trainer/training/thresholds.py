@@ -10,7 +10,7 @@ The rule, also written into every model's report:
 * confidence, otherwise: the 3rd percentile of the top in-scope probability among correctly
   classified in-scope validation examples, rounded down to 0.01 (keeps >= 97 % of them).
 
-Every decision is made by `intent_server.decision.decide`, the rule the server applies.
+Every decision is made by `intent_server.core.decision.decide`, the rule the server applies.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from intent_server.decision import OUT_OF_SCOPE, Decision, Thresholds, decide
+from intent_server.core.decision import OUT_OF_SCOPE, Decision, Thresholds, decide
 
 MARGIN_QUANTILE = 0.01
 MARGIN_CAP = 0.10

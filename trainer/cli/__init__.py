@@ -1,0 +1,1 @@
+"""The trainer's commands: `intent-train` (`train`, `validate`) and `intent-export`."""

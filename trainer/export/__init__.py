@@ -1,0 +1,2 @@
+"""Trained model -> ONNX files -> verification gates -> manifest -> atomic publish
+(`pipeline.export_model`)."""

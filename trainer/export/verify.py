@@ -1,0 +1,125 @@
+"""Run the exporter's gates on a folder not yet published, through the server's runtime.
+
+fp32: the ONNX sentence embedding against sentence-transformers, the published "hello
+world" values (stock all-MiniLM-L6-v2 only), the ONNX features against the trainer's and the
+ONNX head against the torch head. INT8: its features and answers against fp32. Then the
+variant to serve by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from intent_server.core.intent_model import IntentModel
+from intent_server.core.layout import HEAD_ONNX, TOKENIZER, VARIANT_FILES
+from intent_server.core.manifest import ExportMetrics, GateResult
+from intent_server.core.model_card import EncoderIdentity
+from trainer.export import gates
+from trainer.features.encoding import encode
+from trainer.training.model_store import TrainedModel
+
+# Added to the validation texts for the encoder gates: short, long, punctuation, non-ASCII.
+PROBE_TEXTS = (
+    gates.REFERENCE_TEXT,
+    "ok",
+    "Could you please move my 3:30 meeting with the design team to Thursday afternoon?",
+    "¿dónde está la estación? — naïve café, 東京",
+)
+
+
+@dataclass(frozen=True)
+class Verification:
+    gates: dict[str, GateResult]
+    metrics: ExportMetrics
+    default_encoder: str
+
+
+@dataclass(frozen=True)
+class _Fp32:
+    features: np.ndarray
+    probs: np.ndarray
+
+
+def _runtime(folder: Path, variant: str, max_tokens: int) -> IntentModel:
+    """The server's runtime model over the not-yet-published files."""
+    return IntentModel(
+        folder / VARIANT_FILES[variant],
+        folder / HEAD_ONNX,
+        folder / TOKENIZER,
+        max_tokens,
+        variant=variant,
+    )
+
+
+def _torch_probs(trained: TrainedModel, features: np.ndarray) -> np.ndarray:
+    import torch
+
+    from trainer.training.head import ProbabilityHead
+
+    with torch.no_grad():
+        probs = ProbabilityHead(trained.head).eval()(torch.from_numpy(features))
+    return np.asarray(probs.numpy(), dtype=np.float32)
+
+
+def _check_fp32(
+    folder: Path,
+    trained: TrainedModel,
+    identity: EncoderIdentity,
+    probe: list[str],
+    results: list[GateResult],
+) -> _Fp32:
+    """Every fp32 gate is fatal: a wrong fp32 export would serve wrong answers."""
+    fp32 = _runtime(folder, "fp32", identity.max_seq_length)
+    sentence = fp32.sentence_embeddings(probe)
+    reference = encode(probe, identity, sentence=True)
+    results.append(gates.require(gates.encoder_parity(sentence, reference, probe)))
+    hello = sentence[probe.index(gates.REFERENCE_TEXT)]
+    results.append(gates.require(gates.reference_values(hello, identity.weights_sha256)))
+    features = fp32.embed(probe)
+    trainer_features = encode(probe, identity)
+    results.append(gates.require(gates.features_parity(features, trainer_features, probe)))
+    probs = fp32.classify_features(features)
+    head_check = gates.head_parity(probs, _torch_probs(trained, features))
+    results.append(gates.require(head_check))
+    return _Fp32(features, probs)
+
+
+def _check_int8(
+    folder: Path, identity: EncoderIdentity, probe: list[str], fp32: _Fp32
+) -> tuple[GateResult, np.ndarray]:
+    quantized = _runtime(folder, "int8", identity.max_seq_length)
+    features = quantized.embed(probe)
+    probs = quantized.classify_features(features)
+    check = gates.int8_parity(
+        features, fp32.features, probs.argmax(axis=1), fp32.probs.argmax(axis=1)
+    )
+    return check, probs
+
+
+def verify(
+    folder: Path, trained: TrainedModel, identity: EncoderIdentity, int8: str
+) -> Verification:
+    """`int8` is "skip", "require" (its gate is fatal) or "prefer" (a failed INT8 gate only
+    makes fp32 the default: on a small validation set one ambiguous text flipping is
+    already more than 1 %)."""
+    texts = list(trained.validation.texts)
+    truth = trained.validation.labels
+    probe = texts + [t for t in PROBE_TEXTS if t not in texts]
+    results: list[GateResult] = []
+    fp32 = _check_fp32(folder, trained, identity, probe, results)
+    acc_fp32 = gates.accuracy(fp32.probs[: len(texts)], trained.labels, truth)
+    acc_int8: float | None = None
+    int8_passed = False
+    if int8 != "skip":
+        check, probs_int8 = _check_int8(folder, identity, probe, fp32)
+        results.append(gates.require(check) if int8 == "require" else check)
+        int8_passed = check.passed
+        acc_int8 = gates.accuracy(probs_int8[: len(texts)], trained.labels, truth)
+    return Verification(
+        gates={result.name: result for result in results},
+        metrics=ExportMetrics(len(texts), acc_fp32, acc_int8, trained.card.metrics),
+        default_encoder=gates.choose_default(acc_fp32, acc_int8, int8_passed, len(texts)),
+    )
