@@ -1,8 +1,8 @@
 """Accuracy through the product's own path: YAML -> loader -> train -> export -> ONNX runtime.
 
-Every model is trained by `trainer.pipeline.train` from YAML read back by the real loader,
-exported by `trainer.export.export_model`, loaded by `intent_server.export_loader` and
-scored by `IntentModel` + `intent_server.decision.decide`, the code the server runs.
+Every model is trained by `trainer.training.pipeline.train` from YAML read back by the real loader,
+exported by `trainer.export.export_model`, loaded by `intent_server.core.exports` and
+scored by `IntentModel` + `intent_server.core.decision.decide`, the code the server runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.datasets import Banking, Clinc, Pairs
-from bench.metrics import (
+from bench.scoring import (
     accuracy,
     auroc,
     choose_oos_threshold,
@@ -26,9 +26,9 @@ from bench.metrics import (
     oos_scores,
     top_inscope_probability,
 )
-from intent_server.decision import Thresholds
-from intent_server.export_loader import load_export, resolve_current
-from intent_server.onnx_encoder import IntentModel
+from intent_server.core.decision import Thresholds
+from intent_server.core.exports import LoadedExport, load_export, resolve_current
+from trainer.logs import progress
 
 VARIANTS = ("fp32", "int8")
 EVAL_BATCH = 64
@@ -71,12 +71,12 @@ def load_yaml_data(pairs: Pairs, path: Path) -> Any:
 
 
 def train_and_export(
-    ws: Workspace, name: str, train: Pairs, validation: Pairs, *, quiet: bool, export: bool = True
+    ws: Workspace, name: str, train: Pairs, validation: Pairs, *, export: bool = True
 ) -> TrainedExport:
     """Train `name` on `train` (early stopping and thresholds on `validation`), export it."""
-    from trainer.export import export_model
-    from trainer.pipeline import TrainOptions
-    from trainer.pipeline import train as run_training
+    from trainer.export.pipeline import export_model
+    from trainer.training.pipeline import TrainOptions
+    from trainer.training.pipeline import train as run_training
 
     data = load_yaml_data(train, ws.root / "data" / f"{name}.yml")
     val = load_yaml_data(validation, ws.root / "data" / f"{name}.val.yml")
@@ -88,13 +88,12 @@ def train_and_export(
         options=TrainOptions(),
         cache_dir=ws.cache_dir,
         validation=val,
-        quiet=quiet,
     )
     started = time.perf_counter()
     version_dir = ws.export_dir / name
     if export:
         _say(f"exporting {name}")
-        export_model(name, models_dir=ws.models_dir, export_dir=ws.export_dir, quiet=quiet)
+        export_model(name, models_dir=ws.models_dir, export_dir=ws.export_dir)
         version_dir = resolve_current(ws.export_dir, name)
     return TrainedExport(
         name=name,
@@ -110,38 +109,32 @@ class Scorer:
 
     All benchmark models share the frozen encoder file (same sha256), so each text set is
     embedded once per variant and only the head differs: `IntentModel.predict` is exactly
-    `classify_embeddings(embed(texts))`.
+    `classify_features(embed(texts))`.
     """
 
-    def __init__(self, variant: str, *, quiet: bool) -> None:
+    def __init__(self, variant: str) -> None:
         self.variant = variant
-        self.quiet = quiet
         self._embeddings: dict[tuple[str, str], np.ndarray] = {}
         self.embed_seconds: dict[str, float] = {}
 
     def probabilities(
         self, export: TrainedExport, text_set: str, texts: Sequence[str]
-    ) -> tuple[np.ndarray, IntentModel]:
-        from tqdm import tqdm
-
-        model = IntentModel(load_export(export.version_dir, self.variant))
-        encoder_sha = model.export.manifest["files"][model.export.encoder_path.name]
-        key = (encoder_sha, text_set)
+    ) -> tuple[np.ndarray, LoadedExport]:
+        """Head probabilities of `texts` (named `text_set` for the embedding memo)."""
+        loaded = load_export(export.version_dir, self.variant)
+        model = loaded.open()
+        key = (loaded.manifest.files[loaded.encoder_path.name], text_set)
         if key not in self._embeddings:
             started = time.perf_counter()
-            parts = [
-                model.embed(list(texts[i : i + EVAL_BATCH]))[0]
-                for i in tqdm(
-                    range(0, len(texts), EVAL_BATCH),
-                    desc=f"embed {text_set} ({self.variant})",
-                    unit="batch",
-                    file=sys.stderr,
-                    disable=self.quiet,
-                )
-            ]
+            batches = progress(
+                range(0, len(texts), EVAL_BATCH),
+                desc=f"embed {text_set} ({self.variant})",
+                unit="batch",
+            )
+            parts = [model.embed(list(texts[i : i + EVAL_BATCH])) for i in batches]
             self._embeddings[key] = np.concatenate(parts, axis=0)
             self.embed_seconds[text_set] = time.perf_counter() - started
-        return model.classify_embeddings(self._embeddings[key]), model
+        return model.classify_features(self._embeddings[key]), loaded
 
 
 def closed_set_scores(
@@ -194,26 +187,26 @@ def evaluate_clinc(
     test = clinc.test + clinc.oos_test
     out: dict[str, Any] = {}
     for key, export in (("without_oos_train", plain), ("with_oos_train", with_oos)):
-        val_probs, model = scorer.probabilities(export, "clinc_val", _texts(val))
+        val_probs, loaded = scorer.probabilities(export, "clinc_val", _texts(val))
         test_probs, _ = scorer.probabilities(export, "clinc_test", _texts(test))
         inscope = len(clinc.test)
         out[key] = {
             "test_inscope": closed_set_scores(
-                test_probs[:inscope], model.labels, _labels(clinc.test)
+                test_probs[:inscope], loaded.labels, _labels(clinc.test)
             ),
             "oos": oos_evaluation(
-                val_probs, _labels(val), test_probs, _labels(test), model.labels, model.thresholds
+                val_probs, _labels(val), test_probs, _labels(test), loaded.labels, loaded.thresholds
             ),
         }
     return out
 
 
 def evaluate_banking(banking: Banking, export: TrainedExport, scorer: Scorer) -> dict[str, Any]:
-    probs, model = scorer.probabilities(export, "banking_test", _texts(banking.test))
-    return {"test": closed_set_scores(probs, model.labels, _labels(banking.test))}
+    probs, loaded = scorer.probabilities(export, "banking_test", _texts(banking.test))
+    return {"test": closed_set_scores(probs, loaded.labels, _labels(banking.test))}
 
 
-def run_accuracy(ws: Workspace, clinc: Clinc, banking: Banking, *, quiet: bool) -> dict[str, Any]:
+def run_accuracy(ws: Workspace, clinc: Clinc, banking: Banking) -> dict[str, Any]:
     """Train, export and score the three benchmark models; every number for results.json.
 
     The CLINC model is trained twice: first from an empty embedding cache (cold training
@@ -223,9 +216,7 @@ def run_accuracy(ws: Workspace, clinc: Clinc, banking: Banking, *, quiet: bool) 
     times: dict[str, float] = {"examples": float(len(clinc.train))}
     for phase in ("cold", "warm"):
         _say(f"CLINC training, {phase} embedding cache")
-        trained = train_and_export(
-            ws, "clinc", clinc.train, clinc.val, quiet=quiet, export=phase == "warm"
-        )
+        trained = train_and_export(ws, "clinc", clinc.train, clinc.val, export=phase == "warm")
         times[f"{phase}_seconds"] = trained.train_seconds
         times[f"{phase}_embed_seconds"] = trained.embed_seconds
     plain = trained
@@ -234,16 +225,15 @@ def run_accuracy(ws: Workspace, clinc: Clinc, banking: Banking, *, quiet: bool) 
         "clinc_oos",
         clinc.train + clinc.oos_train,
         clinc.val + clinc.oos_val,
-        quiet=quiet,
     )
-    bank = train_and_export(ws, "banking", banking.train, banking.holdout, quiet=quiet)
+    bank = train_and_export(ws, "banking", banking.train, banking.holdout)
     results: dict[str, Any] = {"training_time": times}
     results["exports"] = {
         e.name: {"export_seconds": e.export_seconds, "train_seconds": e.train_seconds}
         for e in (plain, with_oos, bank)
     }
     for variant in VARIANTS:
-        scorer = Scorer(variant, quiet=quiet)
+        scorer = Scorer(variant)
         _say(f"scoring with the {variant} encoder")
         results[variant] = {
             "clinc": evaluate_clinc(clinc, plain, with_oos, scorer),

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from intent_server.decision import OUT_OF_SCOPE
+from intent_server.core.decision import OUT_OF_SCOPE
 
 Pairs = list[tuple[str, str]]
 DATASETS_ENV = "INTENT_BENCH_DATASETS"
-CLINC_OOS = "oos"
 BANKING_HOLDOUT = 0.10
 HOLDOUT_SEED = 0
 

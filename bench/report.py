@@ -100,7 +100,7 @@ def _accuracy_section(acc: dict[str, Any]) -> list[str]:
     if times:
         lines += [
             "",
-            "### Training time (CLINC150, `trainer.pipeline.train`, 15,000 examples + 3,000 val)",
+            "### Training time (CLINC150, `train()`, 15,000 examples + 3,000 val)",
             "",
             f"- cold cache (fresh cache dir; encoder load + embedding every text): "
             f"{times['cold_seconds']:.1f} s (embedding {times['cold_embed_seconds']:.1f} s)",
@@ -151,28 +151,35 @@ def _speed_section(speed: dict[str, Any]) -> list[str]:
         ("server", "micro-batching on (default)"),
         ("server_no_batching", "--no-batching"),
     ):
-        run = speed[key]
-        single = run["single_client"]
-        lines += [
-            "",
-            f"### Server, {title}",
-            "",
-            f"- start to SERVING {run['start_to_serving_s']:.2f} s; "
-            f"RSS {run['rss_mb_idle']:.0f} MB idle, "
-            f"{run['rss_mb_after_load']:.0f} MB after the load",
-            f"- 1 client: p50 {single['p50_ms']:.2f} ms, p90 {single['p90_ms']:.2f} ms, "
-            f"p99 {single['p99_ms']:.2f} ms, {single['throughput_rps']:.0f} req/s "
-            f"(p50 = {single['p50_ms'] / article['p50_ms']:.3f} x the article path)",
-            "",
-            "| clients | req/s | x in-process batched ONNX | p50 ms | p99 ms | errors |",
-            "|---|---|---|---|---|---|",
-        ]
-        for clients, phase in run["concurrent"].items():
-            lines.append(
-                f"| {clients} | {phase['throughput_rps']:.0f} | "
-                f"{phase['throughput_rps'] / batched:.2f} | "
-                f"{phase['p50_ms']:.2f} | {phase['p99_ms']:.2f} | {phase['errors'] or 0} |"
-            )
+        lines += _server_lines(speed[key], title, article["p50_ms"], batched)
+    return lines
+
+
+def _server_lines(
+    run: dict[str, Any], title: str, article_p50_ms: float, batched: float
+) -> list[str]:
+    """One server configuration: start, memory, 1-client latency, the concurrent phases."""
+    single = run["single_client"]
+    lines = [
+        "",
+        f"### Server, {title}",
+        "",
+        f"- start to SERVING {run['start_to_serving_s']:.2f} s; "
+        f"RSS {run['rss_mb_idle']:.0f} MB idle, "
+        f"{run['rss_mb_after_load']:.0f} MB after the load",
+        f"- 1 client: p50 {single['p50_ms']:.2f} ms, p90 {single['p90_ms']:.2f} ms, "
+        f"p99 {single['p99_ms']:.2f} ms, {single['throughput_rps']:.0f} req/s "
+        f"(p50 = {single['p50_ms'] / article_p50_ms:.3f} x the article path)",
+        "",
+        "| clients | req/s | x in-process batched ONNX | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for clients, phase in run["concurrent"].items():
+        lines.append(
+            f"| {clients} | {phase['throughput_rps']:.0f} | "
+            f"{phase['throughput_rps'] / batched:.2f} | "
+            f"{phase['p50_ms']:.2f} | {phase['p99_ms']:.2f} | {phase['errors'] or 0} |"
+        )
     return lines
 
 
@@ -186,7 +193,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         + (" (SMALL mode: tiny subsets, numbers are not meaningful)" if results["small"] else "")
         + ".",
         "",
-        "## Bars (DESIGN.md section 3)",
+        "## Bars",
         "",
         *_bars_table(all_bars(results)),
         "",

@@ -80,7 +80,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     banking = datasets.load_banking(args.datasets)
     if args.small:
         clinc, banking = datasets.small_clinc(clinc), datasets.small_banking(banking)
-    quiet = args.small
     ws = Workspace(work)
     results: dict[str, Any] = {
         "command": "python -m bench.run " + " ".join(sys.argv[1:])
@@ -100,10 +99,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     }
     started = time.perf_counter()
     if not args.skip_accuracy:
-        results["accuracy"] = run_accuracy(ws, clinc, banking, quiet=quiet)
+        results["accuracy"] = run_accuracy(ws, clinc, banking)
     elif not args.skip_speed:
-        train_and_export(ws, "clinc", clinc.train, clinc.val, quiet=quiet)
-    from intent_server.export_loader import load_export, resolve_current
+        train_and_export(ws, "clinc", clinc.train, clinc.val)
+    from intent_server.core.exports import load_export, resolve_current
 
     if (ws.export_dir / "clinc").is_dir():
         results["default_variant"] = load_export(
@@ -127,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = parse_args(argv)
+    from trainer import logs
+
+    logs.configure(quiet=args.small)  # the trainer's progress lines and bars
     from bench.datasets import DATASETS_ENV, datasets_dir
     from bench.report import write_results
     from trainer.errors import UserError

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from intent_server.decision import OUT_OF_SCOPE, Thresholds, decide
+from intent_server.core.decision import OUT_OF_SCOPE, Thresholds, decide
 
 THRESHOLD_GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
 # The threshold may cost at most this much in-scope validation accuracy (vs no threshold):
@@ -60,7 +60,7 @@ def top_inscope_probability(probs: np.ndarray, labels: Sequence[str]) -> np.ndar
 
 
 def decisions(probs: np.ndarray, labels: Sequence[str], thresholds: Thresholds) -> list[str]:
-    """The server's own rule (`intent_server.decision.decide`) applied to every row."""
+    """The server's own rule (`intent_server.core.decision.decide`) applied to every row."""
     return [decide(row, labels, thresholds).label for row in probs]
 
 

@@ -23,9 +23,8 @@ import numpy as np
 
 from bench.loadgen import percentiles_ms
 from bench.server_process import intent_server
-from intent_server.cpus import auto_threads
-from intent_server.export_loader import load_export, resolve_current
-from intent_server.onnx_encoder import IntentModel
+from intent_server.core.cpus import auto_threads
+from intent_server.core.exports import load_export, resolve_current
 
 CONCURRENCY = (8, 32, 64)
 BATCH = 32
@@ -69,21 +68,17 @@ def load_article_path(models_dir: Path, model: str) -> Callable[[str], object]:
     """The article's in-process path: SentenceTransformer.encode([text]) + torch MLP (with
     multi-layer features: the same transformer pass, pooled per layer)."""
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    from trainer.embeddings import layer_features
-    from trainer.model_store import load_trained_model
+    from trainer.features.encoding import load_sentence_transformer, torch_features
+    from trainer.training.model_store import load_trained_model
 
     trained = load_trained_model(models_dir / model)
-    st = SentenceTransformer(str(trained.encoder_path), device="cpu", local_files_only=True)
-    layers = tuple(trained.config["encoder"].get("feature_layers") or ())
+    identity = trained.card.encoder
+    st = load_sentence_transformer(identity.path)
 
     def classify(text: str) -> object:
         with torch.inference_mode():
-            if layers:
-                embedding = layer_features(st, [text], layers)
-            else:
-                embedding = st.encode([text], normalize_embeddings=True, convert_to_tensor=True)
+            embedding = torch_features(st, [text], identity)
             return torch.softmax(trained.head(embedding), dim=-1).argmax().item()
 
     return classify
@@ -139,7 +134,7 @@ def onnx_baseline(
     """The exported encoder + head in a tight loop, batch 1 and batch 32, with the thread
     count the server uses by default (`--threads auto`)."""
     threads = auto_threads()
-    model = IntentModel(load_export(version_dir, variant), threads=threads)
+    model = load_export(version_dir, variant).open(threads)
     model.warm_up()
     single = time_calls(lambda t: model.predict([t]), texts, settings.baseline_texts)
     batches = [list(texts[i : i + BATCH]) for i in range(0, len(texts) - BATCH + 1, BATCH)]
