@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.datasets import datasets_dir
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.fixtures.paths import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 
 from bench.datasets import Clinc, intent_name, small_clinc, stratified_holdout
 from bench.loadgen import percentiles_ms
-from bench.metrics import (
+from bench.scoring import (
     MAX_INSCOPE_DROP,
     accuracy,
     auroc,
@@ -19,7 +19,7 @@ from bench.metrics import (
     oos_scores,
 )
 from bench.speed import text_mix
-from intent_server.decision import OUT_OF_SCOPE, Thresholds
+from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
 
 
 def brute_force_auroc(scores: list[float], positive: list[bool]) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from intent_server import cpus
+from intent_server.core import cpus
 
 
 def test_auto_threads_divides_cpus_among_workers_and_caps() -> None:
@@ -42,12 +42,3 @@ def test_without_quota_affinity_counts(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(cpus, "_CGROUP_V2", tmp_path / "absent")
     monkeypatch.setattr(cpus, "_CGROUP_V1", (tmp_path / "q", tmp_path / "p"))
     assert cpus.usable_cpus() == len(os.sched_getaffinity(0))
-
-
-def test_embedding_threads_follow_usable_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trainer.embeddings import encode_threads
-
-    monkeypatch.delenv("INTENT_TRAIN_THREADS", raising=False)
-    assert encode_threads() == cpus.usable_cpus()
-    monkeypatch.setenv("INTENT_TRAIN_THREADS", "3")
-    assert encode_threads() == 3

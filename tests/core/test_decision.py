@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intent_server.decision import OUT_OF_SCOPE, Reason, Thresholds, decide
+from intent_server.core.decision import OUT_OF_SCOPE, Reason, Thresholds, decide
 
 
 def _by_definition(probs: np.ndarray, labels: Sequence[str], th: Thresholds) -> tuple[str, Reason]:

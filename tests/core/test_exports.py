@@ -8,17 +8,10 @@ from typing import Any
 
 import pytest
 
-from intent_server.export_loader import (
-    ExportError,
-    list_models,
-    load_export,
-    resolve_current,
-    sha256_file,
-)
-from intent_server.onnx_encoder import IntentModel
+from intent_server.core.errors import ExportError
+from intent_server.core.exports import list_models, load_export, resolve_current
+from intent_server.core.files import sha256_file
 from tests.fixtures.export import detach
-
-pytestmark = pytest.mark.slow
 
 
 def _manifest(version_dir: Path) -> dict[str, Any]:
@@ -100,7 +93,7 @@ def test_truncated_encoder_fails_when_the_model_is_built(export_copy: Path) -> N
     _write_manifest(export_copy, manifest)
     export = load_export(export_copy, "fp32")
     with pytest.raises(ExportError, match=r"encoder\.onnx cannot be loaded by onnxruntime"):
-        IntentModel(export)
+        export.open()
 
 
 def test_missing_manifest_is_refused(export_copy: Path) -> None:

@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from intent_server.export_loader import load_export
-from intent_server.onnx_encoder import IntentModel
-
-pytestmark = pytest.mark.slow
+from intent_server.core.exports import LoadedExport, load_export
+from intent_server.core.intent_model import IntentModel
 
 TEXTS = [
     "hi",
@@ -27,68 +25,74 @@ HELLO_WORLD = [-0.0345, 0.0310, 0.0067, 0.0261, -0.0394]
 
 
 @pytest.fixture(scope="module", params=["fp32", "int8"])
-def model(request: pytest.FixtureRequest, exported_example_version: Path) -> IntentModel:
-    return IntentModel(load_export(exported_example_version, request.param))
+def export(request: pytest.FixtureRequest, exported_example_version: Path) -> LoadedExport:
+    return load_export(exported_example_version, request.param)
+
+
+@pytest.fixture(scope="module")
+def model(export: LoadedExport) -> IntentModel:
+    return export.open()
 
 
 def test_hello_world_matches_the_published_values(exported_example_version: Path) -> None:
-    fp32 = IntentModel(load_export(exported_example_version, "fp32"))
-    embedding, truncated = fp32.sentence_embeddings(["hello world"])
+    fp32 = load_export(exported_example_version, "fp32").open()
+    embedding = fp32.sentence_embeddings(["hello world"])
     assert embedding.shape == (1, 384)
-    assert truncated == [False]
     np.testing.assert_allclose(embedding[0, :5], HELLO_WORLD, atol=1e-3)
     assert float(np.linalg.norm(embedding[0])) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_batched_equals_single(model: IntentModel) -> None:
-    batched, _ = model.predict(TEXTS)
-    single = np.concatenate([model.predict([text])[0] for text in TEXTS])
+    batched = model.predict(TEXTS).probabilities
+    single = np.concatenate([model.predict([text]).probabilities for text in TEXTS])
     np.testing.assert_allclose(batched, single, atol=1e-5)
-    embedded, _ = model.embed(TEXTS)
-    one_by_one = np.concatenate([model.embed([text])[0] for text in TEXTS])
+    embedded = model.embed(TEXTS)
+    one_by_one = np.concatenate([model.embed([text]) for text in TEXTS])
     np.testing.assert_allclose(embedded, one_by_one, atol=1e-5)
-    sentence, _ = model.sentence_embeddings(TEXTS)
-    sentence_one_by_one = np.concatenate([model.sentence_embeddings([t])[0] for t in TEXTS])
+    sentence = model.sentence_embeddings(TEXTS)
+    sentence_one_by_one = np.concatenate([model.sentence_embeddings([t]) for t in TEXTS])
     np.testing.assert_allclose(sentence, sentence_one_by_one, atol=1e-5)
+    np.testing.assert_allclose(model.classify_features(embedded), batched, atol=1e-6)
 
 
-def test_predict_gives_probabilities_in_label_order(model: IntentModel) -> None:
-    probs, truncated = model.predict(["please wake me up at 6:30 tomorrow"])
-    assert probs.shape == (1, len(model.labels))
+def test_predict_gives_probabilities_in_label_order(
+    model: IntentModel, export: LoadedExport
+) -> None:
+    prediction = model.predict(["please wake me up at 6:30 tomorrow"])
+    probs = prediction.probabilities
+    assert probs.shape == (1, len(export.labels)) == (1, model.classes)
     assert probs.dtype == np.float32
     assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
-    assert model.labels[int(probs.argmax())] == "set_alarm"
-    assert truncated == [False]
+    assert export.labels[int(probs.argmax())] == "set_alarm"
+    assert prediction.truncated == (False,)
 
 
-def test_long_text_is_truncated_and_flagged(model: IntentModel) -> None:
+def test_long_text_is_truncated_and_flagged(model: IntentModel, export: LoadedExport) -> None:
     long_text = "book a flight to tokyo " * 100
-    probs, truncated = model.predict(["hello", long_text])
-    assert truncated == [False, True]
-    assert np.isfinite(probs).all()
-    exactly, flags = model.embed([" ".join(["word"] * (model.max_tokens - 2))])
-    assert flags == [False]
-    assert exactly.shape == (1, 1152)
+    prediction = model.predict(["hello", long_text])
+    assert prediction.truncated == (False, True)
+    assert np.isfinite(prediction.probabilities).all()
+    exactly = model.predict([" ".join(["word"] * (export.max_tokens - 2))])
+    assert exactly.truncated == (False,)
+    assert model.embed(["word"]).shape == (1, 1152)
 
 
 def test_empty_input_and_warm_up(model: IntentModel) -> None:
     model.warm_up()
-    embeddings, flags = model.embed([])
-    assert embeddings.shape == (0, 1152)
-    assert flags == []
-    probs, _ = model.predict([])
-    assert probs.shape == (0, len(model.labels))
-    probs, _ = model.predict([""])
-    assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert model.embed([]).shape == (0, 1152)
+    empty = model.predict([])
+    assert empty.probabilities.shape == (0, model.classes) and empty.truncated == ()
+    blank = model.predict([""]).probabilities
+    assert float(blank.sum()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_concurrent_callers_get_the_same_results(model: IntentModel) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    expected = [model.predict([text])[0] for text in TEXTS]
+    expected = [model.predict([text]).probabilities for text in TEXTS]
     batches = [TEXTS[i:] + TEXTS[:i] for i in range(len(TEXTS))] * 4
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda texts: model.predict(texts)[0], batches))
+        results = list(pool.map(lambda texts: model.predict(texts).probabilities, batches))
     for texts, probs in zip(batches, results, strict=True):
         for text, row in zip(texts, probs, strict=True):
             np.testing.assert_allclose(row, expected[TEXTS.index(text)][0], atol=1e-5)
@@ -98,11 +102,10 @@ def test_runtime_never_imports_torch(exported_example_model: Path) -> None:
     code = f"""
 import json, sys
 from pathlib import Path
-from intent_server.export_loader import load_export, resolve_current
-from intent_server.onnx_encoder import IntentModel
-model = IntentModel(load_export(resolve_current(Path({str(exported_example_model)!r}), "default")))
+from intent_server.core.exports import load_export, resolve_current
+model = load_export(resolve_current(Path({str(exported_example_model)!r}), "default")).open()
 model.warm_up()
-probs, _ = model.predict(["set an alarm for 7", "hello there"])
+probs = model.predict(["set an alarm for 7", "hello there"]).probabilities
 heavy = sorted(m for m in sys.modules
                if m.split(".")[0] in ("torch", "sentence_transformers", "trainer", "transformers"))
 print(json.dumps({{"heavy": heavy, "rows": len(probs)}}))

@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from intent_server.config import parse_config
-from intent_server.server import SERVICE_NAME
+from intent_server.grpc.server import SERVICE_NAME
+from tests.fixtures.paths import DEPLOY
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 K8S = DEPLOY / "k8s"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from intent_server.client import IntentClient
-from intent_server.server import running_server
+from intent_server.grpc.server import running_server
 from tests.fixtures.server import example_server_config
 
 TEXTS = [

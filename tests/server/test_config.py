@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from intent_server.config import ServerConfig, build_parser, parse_config
-from intent_server.cpus import auto_threads
-from intent_server.status import InvalidArgument
-from intent_server.validation import Limits, check_text, check_texts, resolve_top_k
+from intent_server.core.cpus import auto_threads
+from intent_server.serving.errors import InvalidArgument
+from intent_server.serving.validation import Limits, check_text, check_texts, resolve_top_k
 
 
 def test_defaults_match_the_documented_ones() -> None:
     # --threads defaults to auto, resolved from the usable CPUs when the flags are parsed.
     assert parse_config([], env={}) == replace(ServerConfig(), threads=auto_threads())
-    assert ServerConfig().default_model == "default"
+    assert ServerConfig().models == ("default",)
 
 
 def test_threads_auto_is_shared_among_workers() -> None:

@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from intent_server.client_cli import build_parser
-from intent_server.server import IntentServer
+from intent_server.client.cli import build_parser
+from intent_server.grpc.server import IntentServer
 
 
 def client_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "intent_server.client_cli", *args],
+        [sys.executable, "-m", "intent_server.client.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -112,7 +112,7 @@ def test_connection_options_work_before_and_after_the_command() -> None:
     assert parser.parse_args(["health"]).target == "127.0.0.1:50051"
 
 
-CLI = (sys.executable, "-m", "intent_server.client_cli")
+CLI = (sys.executable, "-m", "intent_server.client.cli")
 
 
 def test_closed_stdout_is_not_a_traceback(intent_server: IntentServer) -> None:

@@ -3,35 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
 
 import numpy as np
 
-from intent_server.batching import DirectRunner
-from intent_server.converters import to_response
-from intent_server.decision import Thresholds
-from intent_server.model_registry import ServedModel
+from intent_server.core.decision import Thresholds
+from intent_server.core.prediction import Prediction
+from intent_server.grpc.converters import to_response
 from intent_server.proto import intent_pb2
+from intent_server.serving.batching import DirectRunner
+from intent_server.serving.registry import ServedModel
+from tests.fixtures.contracts import sample_export
 
 
-class TableModel:
-    labels: tuple[str, ...] = ("alarm", "music", "out_of_scope", "weather")
-    thresholds = Thresholds(confidence=0.5, margin=0.1)
-    version = "v1"
-    name = "toy"
-
-    def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
+class NoModel:
+    def predict(self, texts: Sequence[str]) -> Prediction:
         raise NotImplementedError
 
 
 def served() -> ServedModel:
-    model = TableModel()
-    return ServedModel("toy", model, cast(Any, None), DirectRunner(model.predict))
+    export = sample_export(thresholds=Thresholds(confidence=0.5, margin=0.1))
+    return ServedModel("toy", NoModel(), export, DirectRunner(NoModel().predict))
+
+
+def one(probs: list[float], truncated: bool = False) -> Prediction:
+    return Prediction(np.array([probs], dtype=np.float32), (truncated,))
 
 
 def test_in_scope_answer_ranks_best_first_and_ties_keep_label_order() -> None:
-    probs = np.array([0.1, 0.7, 0.1, 0.1], dtype=np.float32)
-    response = to_response(probs, False, served(), top_k=3)
+    response = to_response(one([0.1, 0.7, 0.1, 0.1]), 0, served(), top_k=3)
     assert (response.intent.name, response.out_of_scope) == ("music", False)
     assert [s.name for s in response.ranking] == ["music", "alarm", "out_of_scope"]
     assert response.ranking[0].confidence == np.float32(0.7)
@@ -40,8 +39,7 @@ def test_in_scope_answer_ranks_best_first_and_ties_keep_label_order() -> None:
 
 
 def test_low_confidence_keeps_the_real_scores() -> None:
-    probs = np.array([0.3, 0.45, 0.05, 0.2], dtype=np.float32)
-    response = to_response(probs, True, served(), top_k=4)
+    response = to_response(one([0.3, 0.45, 0.05, 0.2], truncated=True), 0, served(), top_k=4)
     assert response.out_of_scope and response.intent.name == "out_of_scope"
     assert response.out_of_scope_reason == intent_pb2.OUT_OF_SCOPE_REASON_LOW_CONFIDENCE
     assert response.intent.confidence == np.float32(1 - 0.45)
@@ -54,7 +52,7 @@ def test_low_confidence_keeps_the_real_scores() -> None:
 
 
 def test_out_of_scope_class_and_ambiguous_reasons() -> None:
-    oos = to_response(np.array([0.1, 0.1, 0.7, 0.1], np.float32), False, served(), 2)
+    oos = to_response(one([0.1, 0.1, 0.7, 0.1]), 0, served(), 2)
     assert oos.out_of_scope_reason == intent_pb2.OUT_OF_SCOPE_REASON_OUT_OF_SCOPE_CLASS
-    close = to_response(np.array([0.0, 0.52, 0.0, 0.48], np.float32), False, served(), 2)
+    close = to_response(one([0.0, 0.52, 0.0, 0.48]), 0, served(), 2)
     assert close.out_of_scope_reason == intent_pb2.OUT_OF_SCOPE_REASON_AMBIGUOUS

@@ -9,13 +9,15 @@ from concurrent import futures
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import generate_latest
 
-from intent_server.metrics import MetricsInterceptor, ServerMetrics, method_name
-from intent_server.model_registry import ModelRegistry
+from intent_server.client.channel import secure_channel
+from intent_server.grpc.metrics import MetricsInterceptor, ServerMetrics, method_name
+from intent_server.grpc.security import TokenAuthInterceptor
+from intent_server.grpc.servicer import IntentServicer
 from intent_server.proto import intent_pb2, intent_pb2_grpc
-from intent_server.security import TokenAuthInterceptor, secure_channel
-from intent_server.servicer import IntentServicer
-from intent_server.validation import Limits
+from intent_server.serving.registry import ModelRegistry
+from intent_server.serving.validation import Limits
 
 CLASSIFY = "IntentClassifier/ClassifyIntent"
 
@@ -105,7 +107,7 @@ def test_versions_batches_and_queue_depth_in_the_http_exposition() -> None:
     assert 'intent_server_batch_size_count{model="default"} 4.0' in text
     assert 'intent_server_reloads_total{model="default",result="ok"} 1.0' in text
     depth[0] = 0
-    assert b'intent_server_queue_depth{model="default"} 0.0' in metrics.render()
+    assert b'intent_server_queue_depth{model="default"} 0.0' in generate_latest(metrics.registry)
 
 
 def test_method_name() -> None:
@@ -136,8 +138,8 @@ def test_measure_interceptor_chain_cost() -> None:
     """CPU per call of the server's interceptor chain (printed; no timed assertion)."""
     import time
 
-    from intent_server.admission import AdmissionInterceptor
-    from intent_server.logs import RequestIdInterceptor
+    from intent_server.grpc.admission import AdmissionInterceptor
+    from intent_server.grpc.logs import RequestIdInterceptor
 
     metrics = ServerMetrics()
     chain: list[grpc.ServerInterceptor] = [

@@ -10,19 +10,12 @@ import grpc
 import pytest
 
 from intent_server.client import IntentClient, IntentClientError
+from intent_server.client.channel import secure_channel
 from intent_server.config import ServerConfig
+from intent_server.grpc.server import IntentServer, model_health_name, model_names, running_server
 from intent_server.proto import intent_pb2, intent_pb2_grpc
-from intent_server.security import secure_channel
-from intent_server.server import IntentServer, model_health_name, model_names, running_server
-from tests.fixtures.export import link_version
+from tests.fixtures.export import add_model
 from tests.fixtures.server import example_server_config
-
-
-def add_model(export_dir: Path, source: Path, model: str, version: str) -> Path:
-    """`source` hard-linked as `export_dir/model/version` (manifest renamed), made current."""
-    target = link_version(source, export_dir, model, version)
-    (export_dir / model / "current").write_text(version + "\n", encoding="utf-8")
-    return target
 
 
 @pytest.fixture(scope="module")

@@ -22,21 +22,21 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from intent_server.client import IntentClient
-from intent_server.client_cli import main as client_main
-from intent_server.model_registry import ModelRegistry
-from intent_server.proto import intent_pb2, intent_pb2_grpc
-from intent_server.security import (
+from intent_server.client.channel import secure_channel
+from intent_server.client.cli import main as client_main
+from intent_server.grpc.security import (
     SecurityConfigError,
     TlsFiles,
     TokenAuthInterceptor,
     bearer_token,
     load_tokens,
-    secure_channel,
     server_credentials,
     token_matches,
 )
-from intent_server.servicer import IntentServicer
-from intent_server.validation import Limits
+from intent_server.grpc.servicer import IntentServicer
+from intent_server.proto import intent_pb2, intent_pb2_grpc
+from intent_server.serving.registry import ModelRegistry
+from intent_server.serving.validation import Limits
 
 TOKEN = "s3cret-token-for-tests"
 StartServer = Callable[..., int]
@@ -264,7 +264,7 @@ def test_token_helpers(tmp_path: Path) -> None:
 def test_server_options_enable_mutual_tls_and_tokens(
     exported_example_model: Path, certs: Certs, tmp_path: Path
 ) -> None:
-    from intent_server.server import running_server
+    from intent_server.grpc.server import running_server
     from tests.fixtures.server import example_server_config
 
     token_file = tmp_path / "tokens"

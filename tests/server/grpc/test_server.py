@@ -10,13 +10,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from intent_server.client import Classification, IntentClient, IntentClientError
-from intent_server.decision import OUT_OF_SCOPE
+from intent_server.core.decision import OUT_OF_SCOPE
+from intent_server.grpc.server import SERVICE_NAME, IntentServer, running_server
 from intent_server.proto import intent_pb2, intent_pb2_grpc
-from intent_server.server import SERVICE_NAME, IntentServer, running_server
+from tests.fixtures.paths import HELDOUT
 from tests.fixtures.server import example_server_config
 from trainer.data import load_training_data
 
-HELDOUT = Path(__file__).parent / "data" / "assistant_heldout.yml"
 UNRELATED = [
     "what is the boiling point of mercury in kelvin",
     "who painted the ceiling of the sistine chapel",
@@ -104,7 +104,7 @@ def test_model_info(intent_client: IntentClient, intent_server: IntentServer) ->
     assert (info.max_text_bytes, info.max_batch_texts) == (2048, 64)
     assert info.max_tokens > 0
     assert info == intent_client.model_info("default")
-    manifest_metrics = intent_server.registry.get().export.manifest["metrics"]
+    manifest_metrics = intent_server.registry.get().export.manifest.metrics.to_json()
     for key, value in manifest_metrics.items():
         if isinstance(value, dict):  # nested groups arrive as dotted names
             numeric = {f"{key}.{k}" for k, v in value.items() if isinstance(v, (int, float))}

@@ -10,14 +10,22 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from intent_server.batching import DirectRunner, MicroBatcher, Prediction
-from intent_server.status import Overloaded, Unavailable
+from intent_server.core.prediction import Prediction
+from intent_server.serving.batching import DirectRunner, MicroBatcher
+from intent_server.serving.errors import Overloaded, Unavailable
 
 
 def fake_row(text: str) -> np.ndarray:
     row = np.array([len(text), sum(map(ord, text)) % 97, 1.0], dtype=np.float32)
     result: np.ndarray = row / row.sum()
     return result
+
+
+def fake_prediction(texts: Sequence[str]) -> Prediction:
+    """One fake row per text; texts starting with "long" count as truncated."""
+    return Prediction(
+        np.stack([fake_row(t) for t in texts]), tuple(t.startswith("long") for t in texts)
+    )
 
 
 class FakeModel:
@@ -34,7 +42,7 @@ class FakeModel:
         self.calls.append(list(texts))
         self.started.set()
         self.release.wait(timeout=30)
-        return np.stack([fake_row(t) for t in texts]), [t.startswith("long") for t in texts]
+        return fake_prediction(texts)
 
 
 def occupy(batcher: MicroBatcher, model: FakeModel) -> threading.Thread:
@@ -48,9 +56,9 @@ def occupy(batcher: MicroBatcher, model: FakeModel) -> threading.Thread:
 def test_single_request_gets_its_own_row() -> None:
     model = FakeModel()
     batcher = MicroBatcher(model.predict, max_wait_s=60.0)  # a lone request must not wait
-    probs, truncated = batcher.submit(["hello there"]).result(timeout=10)
-    np.testing.assert_allclose(probs[0], fake_row("hello there"))
-    assert truncated == [False]
+    prediction = batcher.submit(["hello there"]).result(timeout=10)
+    np.testing.assert_allclose(prediction.probabilities[0], fake_row("hello there"))
+    assert prediction.truncated == (False,)
     assert model.calls == [["hello there"]]
     batcher.close()
 
@@ -60,7 +68,7 @@ def test_lone_request_runs_on_the_callers_thread() -> None:
 
     def predict(texts: Sequence[str]) -> Prediction:
         threads.append(threading.current_thread())
-        return np.stack([fake_row(t) for t in texts]), [False] * len(texts)
+        return fake_prediction(texts)
 
     batcher = MicroBatcher(predict)
     assert batcher.submit(["hi"]).done()
@@ -81,14 +89,14 @@ def test_only_one_model_run_at_a_time_under_concurrency() -> None:
         time.sleep(0.002)
         with lock:
             running -= 1
-        return np.stack([fake_row(t) for t in texts]), [False] * len(texts)
+        return fake_prediction(texts)
 
     batcher = MicroBatcher(predict, max_batch_size=8)
     texts = [f"message {i}" for i in range(64)]
     with ThreadPoolExecutor(max_workers=32) as pool:
         results = list(pool.map(lambda t: batcher.submit([t]).result(timeout=30), texts))
-    for text, (probs, _) in zip(texts, results, strict=True):
-        np.testing.assert_allclose(probs[0], fake_row(text))
+    for text, prediction in zip(texts, results, strict=True):
+        np.testing.assert_allclose(prediction.probabilities[0], fake_row(text))
     assert most == 1
     batcher.close()
 
@@ -103,11 +111,13 @@ def test_queued_requests_are_coalesced_and_results_routed_back() -> None:
     model.release.set()
     first.join(10)
     for text, future in zip(texts, futures, strict=True):
-        probs, _ = future.result(timeout=10)
-        np.testing.assert_allclose(probs[0], fake_row(text))
-    probs, truncated = multi.result(timeout=10)
-    np.testing.assert_allclose(probs, np.stack([fake_row("long a"), fake_row("b")]))
-    assert truncated == [True, False]
+        prediction = future.result(timeout=10)
+        np.testing.assert_allclose(prediction.probabilities[0], fake_row(text))
+    prediction = multi.result(timeout=10)
+    np.testing.assert_allclose(
+        prediction.probabilities, np.stack([fake_row("long a"), fake_row("b")])
+    )
+    assert prediction.truncated == (True, False)
     assert model.calls[0] == ["first"]
     assert model.calls[1] == [*texts, "long a", "b"]  # one run for everything that queued
     batcher.close()
@@ -176,12 +186,12 @@ def test_model_failure_reaches_every_caller_and_worker_survives() -> None:
         calls += 1
         if calls == 1:
             raise RuntimeError("boom")
-        return np.stack([fake_row(t) for t in texts]), [False] * len(texts)
+        return fake_prediction(texts)
 
     batcher = MicroBatcher(flaky)
     with pytest.raises(RuntimeError, match="boom"):
         batcher.submit(["a"]).result(timeout=10)
-    assert batcher.submit(["b"]).result(timeout=10)[1] == [False]
+    assert batcher.submit(["b"]).result(timeout=10).truncated == (False,)
     batcher.close()
 
 
@@ -196,7 +206,7 @@ def test_close_finishes_accepted_work_then_refuses() -> None:
     closer.join(10)
     running.join(10)
     assert queued.done()
-    np.testing.assert_allclose(queued.result()[0][0], fake_row("queued"))
+    np.testing.assert_allclose(queued.result().probabilities[0], fake_row("queued"))
     with pytest.raises(Unavailable, match="shutting down"):
         batcher.submit(["late"])
 
@@ -204,8 +214,8 @@ def test_close_finishes_accepted_work_then_refuses() -> None:
 def test_direct_runner_runs_inline_and_bounds_concurrency() -> None:
     model = FakeModel()
     runner = DirectRunner(model.predict, max_queue=1)
-    probs, _ = runner.submit(["a", "b"]).result(timeout=0)
-    np.testing.assert_allclose(probs[1], fake_row("b"))
+    prediction = runner.submit(["a", "b"]).result(timeout=0)
+    np.testing.assert_allclose(prediction.probabilities[1], fake_row("b"))
     blocked = FakeModel(block_first=True)
     busy = DirectRunner(blocked.predict, max_queue=1)
     worker = threading.Thread(target=busy.submit, args=(["slow"],))

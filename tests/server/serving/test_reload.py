@@ -8,15 +8,16 @@ import json
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from intent_server.client import IntentClient
-from intent_server.model_registry import ModelRegistry, RunnerSettings
-from intent_server.reload import (
+from intent_server.grpc.server import running_server
+from intent_server.serving.errors import ModelNotFound
+from intent_server.serving.registry import ModelRegistry, RunnerSettings
+from intent_server.serving.reload import (
     FAILED,
     SWAPPED,
     UNCHANGED,
@@ -25,10 +26,9 @@ from intent_server.reload import (
     ReloadTrigger,
     verified_loader,
 )
-from intent_server.server import running_server
-from intent_server.status import ModelNotFound
 from tests.fixtures.export import detach, link_version
 from tests.fixtures.server import example_server_config
+from tests.fixtures.waiting import wait_until
 
 LOAD = verified_loader(1, "auto", RunnerSettings())
 
@@ -48,13 +48,6 @@ def point(export_dir: Path, version: str, model: str = "default") -> None:
     temp = pointer.with_name(".current.tmp")
     temp.write_text(version + "\n", encoding="utf-8")
     os.replace(temp, pointer)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -195,7 +188,7 @@ def test_pointer_watcher_and_sighup_trigger(export_dir: Path, registry: ModelReg
     point(export_dir, "v4")
     trigger.request()
     wait_until(lambda: trigger.runs >= 1)
-    assert registry.get().model.version == "v4"
+    assert registry.get().version == "v4"
     trigger.stop()
     reloader.close()
 

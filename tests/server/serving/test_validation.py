@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from intent_server.model_registry import RunnerSettings, ServedModel, load_served_model
-from intent_server.status import InvalidArgument
-from intent_server.validation import Limits, check_text, check_texts, resolve_top_k
+from intent_server.serving.errors import InvalidArgument
+from intent_server.serving.registry import RunnerSettings, ServedModel, load_served_model
+from intent_server.serving.validation import Limits, check_text, check_texts, resolve_top_k
 
 LIMITS = Limits(max_text_bytes=2048, max_batch_texts=64)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,9 +94,10 @@ def test_model_classifies_every_valid_text(batch: list[str], served: ServedModel
     valid = [t for t in batch if t.strip() and len(t.encode("utf-8")) <= LIMITS.max_text_bytes]
     if not valid:
         return
-    probs, truncated = served.runner.submit(valid).result(timeout=60)
-    assert probs.shape == (len(valid), len(served.model.labels))
+    prediction = served.runner.submit(valid).result(timeout=60)
+    probs = prediction.probabilities
+    assert probs.shape == (len(valid), len(served.labels))
     assert np.isfinite(probs).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
-    assert len(truncated) == len(valid)
-    assert served.runner.submit(["set an alarm for 7"]).result(timeout=60)[0].shape[0] == 1
+    assert len(prediction.truncated) == len(valid)
+    assert len(served.runner.submit(["set an alarm for 7"]).result(timeout=60)) == 1

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from trainer.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures.paths import ROOT
+from trainer.cli.train import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -98,7 +97,6 @@ def test_validate_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "no/such/file.yml"]) == 2
 
 
-@pytest.mark.slow
 def test_train_command_writes_the_model(tmp_path: Path, embedding_cache_dir: Path) -> None:
     result = run_cli(
         "train",
@@ -121,7 +119,6 @@ def test_train_command_writes_the_model(tmp_path: Path, embedding_cache_dir: Pat
     assert (tmp_path / "cli" / "model.json").is_file()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_training_keeps_the_previous_model(
     sig: signal.Signals,

@@ -11,16 +11,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from intent_server.export_loader import load_export, resolve_current
+from intent_server.core.exports import load_export, resolve_current
 from tests.fixtures.export import link_copy
-from trainer import export as export_module
-from trainer import export_gates as gates
+from trainer.cli.export import main
 from trainer.errors import UserError
-from trainer.export import export_model
-from trainer.export_cli import main
-from trainer.model_store import load_trained_model
-
-pytestmark = pytest.mark.slow
+from trainer.export import gates
+from trainer.export import pipeline as export_module
+from trainer.export.pipeline import export_model
+from trainer.training.model_store import load_trained_model
 
 
 def _manifest(version_dir: Path) -> dict[str, Any]:
@@ -37,7 +35,7 @@ def fast_onnx(monkeypatch: pytest.MonkeyPatch, exported_example_version: Path) -
     """Reuse the session's encoder files instead of re-tracing (~15 s) and re-quantizing
     (~10 s); the gates, manifest and publishing still run for real on them."""
 
-    def encoder(transformer: Any, path: Path, opset: int = 17, layers: Any = ()) -> None:
+    def encoder(transformer: Any, identity: Any, path: Path, opset: int = 17) -> None:
         shutil.copyfile(exported_example_version / "encoder.onnx", path)
 
     def quantize(fp32_path: Path, int8_path: Path) -> None:
@@ -81,8 +79,8 @@ def test_manifest_records_gates_metrics_and_files(
     assert checks["features_fp32_vs_trainer"]["value"] >= 0.9999
     assert checks["head_onnx_vs_pytorch"]["value"] <= 1e-5
     metrics = manifest["metrics"]
-    assert metrics["val_examples"] == len(trained.validation_texts)
-    assert metrics["val_accuracy_fp32"] == pytest.approx(trained.config["metrics"]["val_accuracy"])
+    assert metrics["val_examples"] == len(trained.validation.texts)
+    assert metrics["val_accuracy_fp32"] == pytest.approx(trained.card.metrics.val_accuracy)
     expected = gates.choose_default(
         metrics["val_accuracy_fp32"],
         metrics["val_accuracy_int8"],
@@ -137,7 +135,6 @@ def test_failed_gate_keeps_the_previous_export(
             models_dir=trained_example_model.parent,
             export_dir=previous,
             skip_int8=True,
-            quiet=True,
         )
     assert _listing(previous) == before
     load_export(resolve_current(previous, "default"))
@@ -155,9 +152,7 @@ def test_interrupt_midway_leaves_no_temp_dir(
     before = _listing(previous)
     monkeypatch.setattr(export_module, "export_head", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        export_model(
-            "default", models_dir=trained_example_model.parent, export_dir=previous, quiet=True
-        )
+        export_model("default", models_dir=trained_example_model.parent, export_dir=previous)
     assert _listing(previous) == before
 
 
@@ -172,7 +167,6 @@ def test_reexport_gets_a_suffixed_version_and_switches_current(
         models_dir=trained_example_model.parent,
         export_dir=previous,
         skip_int8=True,
-        quiet=True,
     )
     assert result.version == f"{old.name}-2"
     assert resolve_current(previous, "default") == result.version_dir
@@ -199,14 +193,11 @@ def test_int8_gate_failure_falls_back_to_fp32_or_fails_when_required(
             models_dir=trained_example_model.parent,
             export_dir=export_dir,
             require_int8=True,
-            quiet=True,
         )
     assert _listing(export_dir) == ["default"]  # an empty model folder, nothing in it
-    result = export_model(
-        "default", models_dir=trained_example_model.parent, export_dir=export_dir, quiet=True
-    )
+    result = export_model("default", models_dir=trained_example_model.parent, export_dir=export_dir)
     assert result.default_encoder == "fp32"
-    assert not result.verification["int8_vs_fp32"]["passed"]
+    assert not result.verification["int8_vs_fp32"].passed
     assert load_export(result.version_dir, "int8").encoder_variant == "int8"
 
 
@@ -247,7 +238,6 @@ def test_bad_encoder_folder_is_a_user_error(tmp_path: Path, trained_example_mode
             models_dir=trained_example_model.parent,
             export_dir=tmp_path / "exported",
             encoder=tmp_path,
-            quiet=True,
         )
     assert not (tmp_path / "exported").exists()
 
@@ -279,7 +269,7 @@ def test_cli_exit_codes(
 def test_prune_keeps_the_newest_versions_and_current(tmp_path: Path) -> None:
     import os
 
-    from trainer.publish import prune_versions
+    from trainer.export.publish import prune_versions
 
     for age, name in enumerate(["v5", "v4", "v3", "v2", "v1"]):
         (tmp_path / name).mkdir()

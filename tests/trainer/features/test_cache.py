@@ -8,19 +8,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainer.embedding_cache import (
+from intent_server.core.model_card import EncoderIdentity
+from trainer.features.cache import (
     CacheFormatError,
     EmbeddingCache,
     read_cache_file,
     write_cache_file,
 )
-from trainer.embeddings import EncoderIdentity, embed_with_stats, encoder_identity
+from trainer.features.embed import embed_with_stats
+from trainer.features.encoder import encoder_identity
 
 TEXTS = ["set an alarm for 7", "what is my balance", "play some jazz"]
 
 
 def fake_identity(dim: int = 4) -> EncoderIdentity:
-    return EncoderIdentity("fake", "/nowhere", "ab" * 32, dim, 128)
+    return EncoderIdentity(
+        "fake", "/nowhere", "ab" * 32, dim, 128, feature_layers=(1,), num_layers=1
+    )
 
 
 def keys_and_vectors(n: int, dim: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -70,12 +74,12 @@ def test_foreign_encoder_and_wrong_dim_are_rejected(tmp_path: Path) -> None:
 
 def test_cache_lookup_and_add_without_an_encoder(tmp_path: Path) -> None:
     identity = fake_identity()
-    cache = EmbeddingCache(tmp_path, identity, quiet=True)
+    cache = EmbeddingCache(tmp_path, identity)
     _, missing = cache.lookup(TEXTS)
     assert missing == [0, 1, 2] and cache.status == "missing"
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
     cache.add(TEXTS, vectors)
-    reloaded = EmbeddingCache(tmp_path, identity, quiet=True)
+    reloaded = EmbeddingCache(tmp_path, identity)
     found, missing = reloaded.lookup([TEXTS[2], "new text", TEXTS[0]])
     assert missing == [1] and reloaded.status == "ok"
     assert np.array_equal(found[[0, 2]], vectors[[2, 0]])
@@ -86,7 +90,7 @@ def test_cache_lookup_and_add_without_an_encoder(tmp_path: Path) -> None:
 def test_untrusted_cache_is_rebuilt_with_real_embeddings(tmp_path: Path, kind: str) -> None:
     identity = encoder_identity()
     fresh = embed_with_stats(TEXTS, identity, EmbeddingCache(tmp_path / "good", identity))
-    cache = EmbeddingCache(tmp_path / "bad", identity, quiet=True)
+    cache = EmbeddingCache(tmp_path / "bad", identity)
     cache.path.parent.mkdir(parents=True)
     if kind == "garbage":
         cache.path.write_bytes(b"\x00" * 1000)
@@ -97,17 +101,15 @@ def test_untrusted_cache_is_rebuilt_with_real_embeddings(tmp_path: Path, kind: s
         foreign = dataclasses.replace(identity, weights_sha256="00" * 32)
         keys, _ = keys_and_vectors(3)
         # Right text keys, wrong vectors, written for another encoder: must not be used.
-        from trainer.embedding_cache import text_key
+        from trainer.features.cache import text_key
 
         keys = np.frombuffer(b"".join(text_key(t) for t in TEXTS), dtype=np.uint8).reshape(3, 32)
-        write_cache_file(cache.path, foreign, keys, np.ones((3, identity.dim), np.float32))
-    rebuilt = embed_with_stats(TEXTS, identity, cache, quiet=True)
+        write_cache_file(cache.path, foreign, keys, np.ones((3, identity.feature_dim), np.float32))
+    rebuilt = embed_with_stats(TEXTS, identity, cache)
     assert cache.status.startswith("rebuilt")
     assert (rebuilt.embedded, rebuilt.cached) == (3, 0)
     assert np.allclose(rebuilt.vectors, fresh.vectors, atol=1e-5)
-    again = embed_with_stats(
-        TEXTS, identity, EmbeddingCache(tmp_path / "bad", identity), quiet=True
-    )
+    again = embed_with_stats(TEXTS, identity, EmbeddingCache(tmp_path / "bad", identity))
     assert (again.embedded, again.cached) == (0, 3)
     assert np.array_equal(again.vectors, rebuilt.vectors)
 
@@ -116,9 +118,9 @@ def test_untrusted_cache_is_rebuilt_with_real_embeddings(tmp_path: Path, kind: s
 def test_embeddings_are_normalised_and_in_input_order(tmp_path: Path) -> None:
     identity = encoder_identity()
     texts = ["a much longer sentence about booking a flight to tokyo next friday", "hi", "ok"]
-    vectors = embed_with_stats(texts, identity, None, quiet=True).vectors
+    vectors = embed_with_stats(texts, identity, None).vectors
     assert vectors.shape == (3, identity.feature_dim) and vectors.dtype == np.float32
     blocks = vectors.reshape(3, len(identity.feature_layers), -1)  # one normalised block a layer
     assert np.allclose(np.linalg.norm(blocks, axis=2), 1.0, atol=1e-5)
-    single = embed_with_stats(texts[:1], identity, None, quiet=True).vectors
+    single = embed_with_stats(texts[:1], identity, None).vectors
     assert float(vectors[0] @ single[0]) / len(identity.feature_layers) > 0.9999

@@ -10,15 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from intent_server.export_loader import ExportError, LoadedExport, load_export, sha256_file
-from intent_server.onnx_encoder import IntentModel
+from intent_server.core.errors import ExportError
+from intent_server.core.exports import load_export
+from intent_server.core.files import sha256_file
+from intent_server.core.model_card import HeadConfig
 from tests.fixtures.export import detach
-from trainer.cli import main
-from trainer.embedding_cache import CacheFormatError, EmbeddingCache, read_cache_file
-from trainer.embeddings import encode, encoder_identity
+from trainer.cli.train import main
 from trainer.errors import UserError
-from trainer.export_onnx import export_head
-from trainer.head import HeadConfig, build_head
+from trainer.export.onnx_files import export_head
+from trainer.features.cache import CacheFormatError, EmbeddingCache, read_cache_file
+from trainer.features.encoder import encoder_identity
+from trainer.features.encoding import encode
+from trainer.training.head import MLPHead
 
 TEXTS = ["hello world", "book a table for two at eight", "¿qué tal? naïve café", "ok"]
 
@@ -61,24 +64,24 @@ def test_cache_identity_changes_with_the_layer_list(tmp_path: Path) -> None:
     cache.add(["hi"], np.ones((1, 384), np.float32))
     assert read_cache_file(cache.path, last)[1].shape == (1, 384)
     with pytest.raises(CacheFormatError, match="different encoder"):
-        read_cache_file(cache.path, replace(default, dim=384, feature_layers=(6,), hidden_size=0))
+        read_cache_file(cache.path, replace(last, max_seq_length=128))
     with pytest.raises(CacheFormatError):
         read_cache_file(cache.path, default)
 
 
 def test_features_are_normalised_layer_blocks_ending_with_the_sentence_embedding() -> None:
     identity = encoder_identity()
-    features = encode(TEXTS, identity, quiet=True)
-    sentence = encode(TEXTS, identity, quiet=True, sentence=True)
+    features = encode(TEXTS, identity)
+    sentence = encode(TEXTS, identity, sentence=True)
     assert features.shape == (len(TEXTS), 1152) and features.dtype == np.float32
     blocks = features.reshape(len(TEXTS), 3, 384)
     np.testing.assert_allclose(np.linalg.norm(blocks, axis=2), 1.0, atol=1e-5)
     # layer 6, mean-pooled and normalised, is the standard sentence embedding
     np.testing.assert_allclose(blocks[:, 2], sentence, atol=1e-5)
     assert float(np.abs(blocks[:, 0] - blocks[:, 2]).max()) > 0.05  # layer 4 differs
-    last_only = encode(TEXTS, encoder_identity(feature_layers=[6]), quiet=True)
+    last_only = encode(TEXTS, encoder_identity(feature_layers=[6]))
     np.testing.assert_allclose(last_only, sentence, atol=1e-5)
-    one = encode(TEXTS[:1], identity, quiet=True)
+    one = encode(TEXTS[:1], identity)
     np.testing.assert_allclose(one, features[:1], atol=1e-5)
 
 
@@ -102,45 +105,41 @@ def _swap_head(version_dir: Path, input_dim: int, manifest_dim: int | None = Non
     manifest = json.loads(manifest_path.read_text())
     config = HeadConfig(input_dim=input_dim, hidden=(8,), num_classes=len(manifest["labels"]))
     head = detach(version_dir / "head.onnx")
-    export_head(build_head(config).eval(), input_dim, head)
+    export_head(MLPHead(config).eval(), input_dim, head)
     manifest["files"]["head.onnx"] = sha256_file(head)
     if manifest_dim is not None:
         manifest["encoder"]["feature_dim"] = manifest_dim
     detach(manifest_path).write_text(json.dumps(manifest), encoding="utf-8")
 
 
-@pytest.mark.slow
 def test_loader_refuses_a_head_for_other_features(export_copy: Path) -> None:
     _swap_head(export_copy, 384)
     with pytest.raises(ExportError, match=r"head\.onnx reads 384-d inputs .* 1152-d features"):
         load_export(export_copy)
 
 
-@pytest.mark.slow
 def test_runtime_refuses_a_head_the_encoder_cannot_feed(export_copy: Path) -> None:
     _swap_head(export_copy, 384, manifest_dim=384)  # a manifest that lies about the encoder
     export = load_export(export_copy, "fp32")
     with pytest.raises(ExportError, match=r"reads 384-d inputs but .* produces 1152-d"):
-        IntentModel(export)
+        export.open()
 
 
-@pytest.mark.slow
 def test_runtime_features_match_the_trainer(exported_example_version: Path) -> None:
-    export: LoadedExport = load_export(exported_example_version, "fp32")
-    model = IntentModel(export)
+    model = load_export(exported_example_version, "fp32").open()
     assert (model.dim, model.sentence_dim) == (1152, 384)
-    features, _ = model.embed(TEXTS)
-    reference = encode(TEXTS, encoder_identity(), quiet=True)
+    features = model.embed(TEXTS)
+    reference = encode(TEXTS, encoder_identity())
     cosines = np.sum(features * reference, axis=1) / (
         np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1)
     )
     assert float(cosines.min()) >= 0.9999
-    sentence, _ = model.sentence_embeddings(TEXTS)
+    sentence = model.sentence_embeddings(TEXTS)
     np.testing.assert_allclose(sentence, features[:, 768:], atol=1e-5)
 
 
 def test_small_data_trains_with_smaller_batches() -> None:
-    from trainer.training import MIN_STEPS_PER_EPOCH, effective_batch_size
+    from trainer.training.loop import MIN_STEPS_PER_EPOCH, effective_batch_size
 
     assert effective_batch_size(15_000, 256) == 256  # CLINC150: the option as given
     assert effective_batch_size(415, 256) == 25  # the example bot: 17 steps an epoch

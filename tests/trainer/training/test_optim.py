@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.optim import Adam, OneCycle
+from trainer.training.optim import Adam, OneCycle
 
 
 def _model(seed: int) -> nn.Module:
@@ -64,7 +64,7 @@ def test_does_not_import_torch_dynamo() -> None:
     import subprocess
 
     code = (
-        "import sys, torch; from trainer.optim import Adam; "
+        "import sys, torch; from trainer.training.optim import Adam; "
         "p = torch.nn.Parameter(torch.ones(2)); a = Adam([p]); p.sum().backward(); "
         "a.step(1e-3); print(a.fused and 'torch._dynamo' not in sys.modules)"
     )
@@ -73,7 +73,7 @@ def test_does_not_import_torch_dynamo() -> None:
 
 
 def test_small_data_gets_enough_one_cycle_steps() -> None:
-    from trainer.training import MIN_ONE_CYCLE_STEPS, one_cycle_epochs
+    from trainer.training.loop import MIN_ONE_CYCLE_STEPS, one_cycle_epochs
 
     assert one_cycle_epochs(8, 118) == 8  # CLINC150: 944 steps
     assert one_cycle_epochs(8, 16) * 16 >= MIN_ONE_CYCLE_STEPS

@@ -7,22 +7,19 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from intent_server.decision import OUT_OF_SCOPE, decide
+from intent_server.core.decision import OUT_OF_SCOPE, decide
+from tests.fixtures.paths import EXAMPLES, HELDOUT
 from trainer.data import TrainingData, data_from_pairs, load_training_data
-from trainer.embeddings import embed_texts
 from trainer.errors import UserError
-from trainer.model_store import load_trained_model
-from trainer.pipeline import TrainOptions, train
-from trainer.training import class_weights, predict_proba, stratified_split
+from trainer.features.cache import EmbeddingCache
+from trainer.features.embed import embed_with_stats
+from trainer.training.loop import predict_proba
+from trainer.training.model_store import load_trained_model
+from trainer.training.pipeline import TrainOptions, train
 
-HELDOUT = Path(__file__).parent / "data" / "assistant_heldout.yml"
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "assistant"
 FAST = TrainOptions(epochs=12, patience=3)
-
-pytestmark = pytest.mark.slow
 
 
 def small_data() -> TrainingData:
@@ -38,7 +35,7 @@ def sha256(path: Path) -> str:
 
 def test_model_folder_follows_the_contract(trained_example_model: Path) -> None:
     config = json.loads((trained_example_model / "model.json").read_text())
-    assert config["format_version"] == 1 and config["name"] == "default"
+    assert config["format_version"] == 2 and config["name"] == "default"
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", config["version"])
     assert config["version"].endswith(sha256(trained_example_model / "head.safetensors")[:8])
     assert config["labels"] == sorted(config["labels"]) and OUT_OF_SCOPE in config["labels"]
@@ -46,7 +43,7 @@ def test_model_folder_follows_the_contract(trained_example_model: Path) -> None:
     assert config["head"]["type"] == "mlp"
     assert config["head"]["hidden"] == list(TrainOptions().hidden)
     assert config["encoder"]["weights_sha256"].startswith("53aa5117")
-    assert config["encoder"]["dim"] == 384 and config["encoder"]["normalize"] is True
+    assert config["encoder"]["dim"] == 384 and config["encoder"]["feature_layers"] == [4, 5, 6]
     assert {"confidence", "margin", "rule"} <= set(config["thresholds"])
     assert config["training"]["seed"] == 13 and config["training"]["epochs_run"] >= 1
     assert 0.0 < config["metrics"]["val_accuracy"] <= 1.0
@@ -79,9 +76,11 @@ def test_example_bot_classifies_heldout_paraphrases(
 ) -> None:
     model = load_trained_model(trained_example_model)
     heldout = load_training_data(HELDOUT, min_examples=1)
-    vectors = embed_texts(heldout.texts(), model.encoder_path, embedding_cache_dir)
+    identity = model.card.encoder
+    cache = EmbeddingCache(embedding_cache_dir, identity)
+    vectors = embed_with_stats(heldout.texts(), identity, cache).vectors
     probs = predict_proba(model.head, vectors)
-    answers = [decide(row, model.labels, model.thresholds).label for row in probs]
+    answers = [decide(row, model.labels, model.card.thresholds).label for row in probs]
     in_scope = [
         (a, t) for a, t in zip(answers, heldout.intents(), strict=True) if t != OUT_OF_SCOPE
     ]
@@ -100,7 +99,6 @@ def test_second_run_takes_every_embedding_from_the_cache(
         models_dir=tmp_path,
         options=FAST,
         cache_dir=embedding_cache_dir,
-        quiet=True,
     )
     assert result.embedded_count == 0
     assert result.cached_count == len(data.examples)
@@ -116,7 +114,6 @@ def test_editing_one_intent_embeds_only_the_new_example(
         models_dir=tmp_path,
         options=FAST,
         cache_dir=embedding_cache_dir,
-        quiet=True,
     )
     pairs = [(e.text, e.intent) for e in base.examples]
     pairs.append(("wake me up at a quarter past four on thursday please", "set_alarm"))
@@ -126,7 +123,6 @@ def test_editing_one_intent_embeds_only_the_new_example(
         models_dir=tmp_path,
         options=FAST,
         cache_dir=embedding_cache_dir,
-        quiet=True,
     )
     assert (result.embedded_count, result.cached_count) == (1, len(pairs) - 1)
 
@@ -144,7 +140,6 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(
             models_dir=tmp_path,
             options=options,
             cache_dir=embedding_cache_dir,
-            quiet=True,
         )
         digests.append(sha256(result.model_dir / "head.safetensors"))
     assert digests[0] == digests[1]
@@ -161,14 +156,13 @@ def test_failed_run_leaves_previous_model_and_no_temp_folder(
         models_dir=tmp_path,
         options=FAST,
         cache_dir=embedding_cache_dir,
-        quiet=True,
     )
     before = {p.name: p.read_bytes() for p in first.model_dir.iterdir() if p.is_file()}
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # as if Ctrl-C arrived while the model folder was written
 
-    monkeypatch.setattr("trainer.pipeline.write_report", broken)
+    monkeypatch.setattr("trainer.training.pipeline.write_report", broken)
     with pytest.raises(KeyboardInterrupt):
         train(
             data,
@@ -176,7 +170,6 @@ def test_failed_run_leaves_previous_model_and_no_temp_folder(
             models_dir=tmp_path,
             options=TrainOptions(epochs=12, patience=3, seed=99),
             cache_dir=embedding_cache_dir,
-            quiet=True,
         )
     after = {p.name: p.read_bytes() for p in first.model_dir.iterdir() if p.is_file()}
     assert after == before
@@ -192,7 +185,6 @@ def test_retraining_replaces_the_model(embedding_cache_dir: Path, tmp_path: Path
         models_dir=tmp_path,
         options=FAST,
         cache_dir=embedding_cache_dir,
-        quiet=True,
     )
     second = train(
         data,
@@ -200,7 +192,6 @@ def test_retraining_replaces_the_model(embedding_cache_dir: Path, tmp_path: Path
         models_dir=tmp_path,
         options=TrainOptions(epochs=12, patience=3, seed=1),
         cache_dir=embedding_cache_dir,
-        quiet=True,
     )
     assert second.model_dir == first.model_dir
     assert load_trained_model(second.model_dir).version == second.version
@@ -219,11 +210,10 @@ def test_explicit_validation_split(embedding_cache_dir: Path, tmp_path: Path) ->
         options=FAST,
         cache_dir=embedding_cache_dir,
         validation=held,
-        quiet=True,
     )
     validation = json.loads((result.model_dir / "validation.json").read_text())
     assert sorted(validation["texts"]) == sorted(held.texts())
-    assert result.metrics["train_examples"] == len(data.examples)
+    assert result.metrics.train_examples == len(data.examples)
     unknown = data_from_pairs([("hello there", "greeting")])
     with pytest.raises(UserError, match="greeting"):
         train(
@@ -233,41 +223,4 @@ def test_explicit_validation_split(embedding_cache_dir: Path, tmp_path: Path) ->
             options=FAST,
             cache_dir=embedding_cache_dir,
             validation=unknown,
-            quiet=True,
         )
-
-
-def test_stratified_split_keeps_one_training_example_per_intent() -> None:
-    y = np.array([0] * 20 + [1] * 3 + [2] * 1 + [3] * 2)
-    train_idx, val_idx = stratified_split(y, 0.5, seed=1)
-    assert set(np.concatenate([train_idx, val_idx]).tolist()) == set(range(len(y)))
-    assert not set(train_idx.tolist()) & set(val_idx.tolist())
-    assert set(y[train_idx].tolist()) == {0, 1, 2, 3}
-    assert (y[val_idx] == 0).sum() == 10
-    again = stratified_split(y, 0.5, seed=1)
-    assert np.array_equal(again[0], train_idx) and np.array_equal(again[1], val_idx)
-
-
-def test_class_weights_favour_rare_intents_and_average_one() -> None:
-    y = np.array([0] * 30 + [1] * 10)
-    weights = class_weights(y, 2)
-    assert weights[1] == pytest.approx(3 * weights[0])
-    assert float(weights[y].mean()) == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"hidden": (0,)},
-        {"hidden": ()},
-        {"dropout": 1.0},
-        {"lr": 0.0},
-        {"epochs": 0},
-        {"batch_size": 1},
-        {"val_fraction": 0.95},
-        {"label_smoothing": -0.1},
-    ],
-)
-def test_bad_options_are_user_errors(changes: dict[str, object]) -> None:
-    with pytest.raises(UserError, match="invalid training options"):
-        TrainOptions(**changes)  # type: ignore[arg-type]

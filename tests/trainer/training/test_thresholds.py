@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from intent_server.decision import OUT_OF_SCOPE, Thresholds, decide
-from trainer.thresholds import RULE_FALLBACK, choose_thresholds, threshold_cost
+from intent_server.core.decision import OUT_OF_SCOPE, Thresholds, decide
+from trainer.training.thresholds import RULE_FALLBACK, choose_thresholds, threshold_cost
 
 LABELS = ["a", "b", "c", OUT_OF_SCOPE]
 

@@ -1,0 +1,96 @@
+"""The on-disk contracts: model card and manifest survive a JSON round trip, and a damaged
+file is refused with its path, the key and how to get a good one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intent_server.core.errors import ExportError, ModelCardError
+from intent_server.core.manifest import Manifest
+from intent_server.core.model_card import ModelCard
+from tests.fixtures.contracts import sample_card, sample_manifest
+
+
+def test_model_card_round_trip(tmp_path: Path) -> None:
+    card = sample_card()
+    card.write(tmp_path / "model.json")
+    assert ModelCard.read(tmp_path / "model.json") == card
+    written = json.loads((tmp_path / "model.json").read_text())
+    assert written["format_version"] == 2
+    assert written["encoder"]["feature_dim"] == 1152
+    assert written["training"]["seed"] == 13 and written["training"]["epochs_run"] == 16
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    manifest = sample_manifest()
+    manifest.write(tmp_path)
+    assert Manifest.read(tmp_path) == manifest
+    written = json.loads((tmp_path / "manifest.json").read_text())
+    assert written["metrics"]["training"]["val_accuracy"] == 0.95
+    assert written["verification"]["head_onnx_vs_pytorch"]["passed"] is True
+
+
+def _card_json(**changes: Any) -> dict[str, Any]:
+    data = sample_card().to_json()
+    for dotted, value in changes.items():
+        *path, key = dotted.split("__")
+        target = data
+        for part in path:
+            target = target[part]
+        if value is KeyError:
+            del target[key]
+        else:
+            target[key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format_version": 1}, r"format_version 1, this version reads 2; retrain"),
+        ({"labels": "abc"}, r"labels must be a list of strings"),
+        ({"encoder__feature_layers": KeyError}, r"lacks encoder\.feature_layers"),
+        ({"encoder__dim": "384"}, r"encoder\.dim must be an integer, found '384'"),
+        ({"head__num_classes": 9}, r"4 labels but the head has 9 outputs"),
+        ({"thresholds__margin": 2.0}, r"threshold margin must be within \[0, 1\]"),
+        ({"metrics__val_accuracy": "high"}, r"metrics\.val_accuracy must be a number"),
+    ],
+)
+def test_damaged_model_cards_are_refused_with_the_key(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ModelCardError, match=message) as refused:
+        ModelCard.from_json(_card_json(**changes), "models/toy/model.json")
+    assert str(refused.value).startswith("models/toy/model.json")
+    assert "make train" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.update(format_version=1), r"format_version 1; this server reads 2"),
+        (lambda m: m.pop("files"), r"lacks the keys \['files'\]"),
+        (lambda m: m["encoders"].update(int8="../encoder.onnx"), r"encoders\.int8 must be a plain"),
+        (lambda m: m.update(default_encoder="fp16"), r"default_encoder 'fp16'"),
+        (lambda m: m.update(labels=["a", "a"]), r"labels contain duplicates"),
+        (lambda m: m["encoder"].pop("feature_dim"), r"lacks encoder\.feature_dim"),
+    ],
+)
+def test_damaged_manifests_are_refused_with_the_key(change: Any, message: str) -> None:
+    data = sample_manifest().to_json()
+    change(data)
+    with pytest.raises(ExportError, match=message):
+        Manifest.from_json(data, "exported/toy/v1/manifest.json")
+
+
+def test_unreadable_files_are_contract_errors(tmp_path: Path) -> None:
+    (tmp_path / "model.json").write_text("{not json")
+    with pytest.raises(ModelCardError, match="cannot be read"):
+        ModelCard.read(tmp_path / "model.json")
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ExportError, match="must hold a JSON object, found list"):
+        Manifest.read(tmp_path)

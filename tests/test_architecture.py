@@ -1,0 +1,141 @@
+"""The layering rules, checked on the source: who may import whom, no cycles, sizes.
+
+- `intent_server` never imports torch, sentence-transformers or the trainer (the server
+  runs without them; tests/core/test_intent_model.py checks the running process too);
+- the trainer uses the server package only through its torch-free core;
+- the core imports nothing of the transports (`grpc`, `serving`, `client`);
+- no import cycle among the project's modules;
+- no folder over 12 modules, no module over 450 lines, no function over 60 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.paths import ROOT
+
+PACKAGES = ("intent_server", "trainer", "bench")
+MAX_MODULES_PER_FOLDER = 12
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
+
+
+def _is_generated(path: Path) -> bool:
+    return "_pb2" in path.name
+
+
+def source_files(packages: tuple[str, ...] = PACKAGES) -> list[Path]:
+    return sorted(
+        path
+        for package in packages
+        for path in (ROOT / package).rglob("*.py")
+        if not _is_generated(path)
+    )
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_names(path: Path) -> Iterator[str]:
+    """Every module named by an import statement (anywhere in the file), as written; for
+    `from X import Y` both X and X.Y (Y may be a submodule)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def project_imports(path: Path, modules: set[str]) -> set[str]:
+    return {name for name in imported_names(path) if name in modules} - {module_name(path)}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    files = source_files()
+    modules = {module_name(path) for path in files}
+    return {module_name(path): project_imports(path, modules) for path in files}
+
+
+def test_the_server_never_imports_torch_or_the_trainer() -> None:
+    forbidden = ("torch", "sentence_transformers", "transformers", "trainer")
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in source_files(("intent_server",))
+        for name in imported_names(path)
+        if name.split(".")[0] in forbidden
+    ]
+    assert not found
+
+
+def test_the_trainer_uses_only_the_servers_core() -> None:
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in source_files(("trainer",))
+        for name in imported_names(path)
+        if name.startswith("intent_server") and not name.startswith("intent_server.core")
+    ]
+    assert not found
+
+
+def test_the_core_knows_no_transport() -> None:
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in (ROOT / "intent_server" / "core").rglob("*.py")
+        for name in imported_names(path)
+        if name.split(".")[0] in ("grpc", "grpc_health", "prometheus_client")
+        or (name.startswith("intent_server.") and not name.startswith("intent_server.core"))
+    ]
+    assert not found
+
+
+def test_no_import_cycles(graph: dict[str, set[str]]) -> None:
+    state: dict[str, str] = {}
+    cycles: list[list[str]] = []
+
+    def visit(module: str, stack: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                cycles.append([*stack[stack.index(target) :], target])
+            elif target not in state:
+                visit(target, [*stack, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, [" -> ".join(cycle) for cycle in cycles]
+
+
+def test_folders_modules_and_functions_stay_small() -> None:
+    files = source_files() + sorted((ROOT / "tests").rglob("*.py"))
+    folders: dict[Path, int] = {}
+    for path in files:
+        if path.name != "__init__.py":
+            folders[path.parent] = folders.get(path.parent, 0) + 1
+    crowded = {
+        str(k.relative_to(ROOT)): n for k, n in folders.items() if n > MAX_MODULES_PER_FOLDER
+    }
+    assert not crowded, f"folders over {MAX_MODULES_PER_FOLDER} modules: {crowded}"
+    long_modules = {
+        str(path.relative_to(ROOT)): lines
+        for path in files
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long_modules, f"modules over {MAX_MODULE_LINES} lines: {long_modules}"
+    long_functions = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)"
+        for path in source_files()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (lines := (node.end_lineno or node.lineno) - node.lineno + 1) > MAX_FUNCTION_LINES
+    ]
+    assert not long_functions, f"functions over {MAX_FUNCTION_LINES} lines: {long_functions}"
