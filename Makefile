@@ -18,7 +18,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install serve test lint typecheck proto proto-check train export bench bench-small clean
+.PHONY: help install serve test test-fast lint proto proto-check train validate export bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first and pinned, so nothing can pull a CUDA build (DESIGN.md section 4)
+	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	@touch $(STAMP)
@@ -70,6 +70,9 @@ lint: $(STAMP) ## ruff and mypy
 
 test: $(STAMP) proto-check lint ## install, check generated code and lint, run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the tests that neither train nor export (under a minute; no lint)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP) ## accuracy and speed benchmark; results under bench/results/
 	$(BIN)/python -m bench.run
