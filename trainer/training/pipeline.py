@@ -120,7 +120,7 @@ class _Fitted:
     """The head and everything measured on the validation split."""
 
     split: _Split
-    head: FittedHead
+    fit: FittedHead
     probs: np.ndarray
     thresholds: Thresholds
     cost: ThresholdCost
@@ -153,16 +153,14 @@ def _fit(split: _Split, labels: tuple[str, ...], options: TrainOptions) -> _Fitt
             options.val_fraction,
             options.epochs,
         )
-    head = train_head(split.x_train, split.y_train, split.x_val, split.y_val, len(labels), options)
-    log.info(
-        "head: %d epochs, best epoch %d (%.1f s)", head.epochs_run, head.best_epoch, head.seconds
-    )
-    probs = predict_proba(head.head, split.x_val)
+    fit = train_head(split.x_train, split.y_train, split.x_val, split.y_val, len(labels), options)
+    log.info("head: %d epochs, best epoch %d (%.1f s)", fit.epochs_run, fit.best_epoch, fit.seconds)
+    probs = predict_proba(fit.head, split.x_val)
     truth = split.y_val.tolist()
     thresholds = choose_thresholds(probs, labels, truth)
     cost = threshold_cost(probs, labels, truth, thresholds)
     report = build_report(probs, split.y_val, labels, split.val_texts, thresholds, cost)
-    return _Fitted(split, head, probs, thresholds, cost, report)
+    return _Fitted(split, fit, probs, thresholds, cost, report)
 
 
 def _publish(
@@ -175,12 +173,12 @@ def _publish(
 ) -> ModelCard:
     """Write the head, the validation split, the report and the model card into `folder`."""
     now = datetime.now(timezone.utc)
-    save_head(fitted.head.head, folder / HEAD_WEIGHTS)
+    save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
     card = ModelCard(
         name=name,
         version=_version(folder / HEAD_WEIGHTS, now),
         labels=labels,
-        head=fitted.head.config,
+        head=fitted.fit.config,
         encoder=identity,
         thresholds=fitted.thresholds,
         training=run,
@@ -190,8 +188,9 @@ def _publish(
     split = fitted.split
     val_labels = tuple(labels[i] for i in split.y_val.tolist())
     ValidationSplit(tuple(split.val_texts), val_labels).write(folder / VALIDATION_SPLIT)
-    report = (fitted.report, fitted.probs, split.y_val, labels)
-    write_report(folder / REPORT_DIR, *report, name, card.version)
+    write_report(
+        folder / REPORT_DIR, fitted.report, fitted.probs, split.y_val, labels, name, card.version
+    )
     card.write(folder / MODEL_CARD)
     return card
 
@@ -229,9 +228,9 @@ def train(
     fitted = _fit(split, labels, options)
     run = TrainingRun(
         options=options.to_json(),
-        epochs_run=fitted.head.epochs_run,
-        best_epoch=fitted.head.best_epoch,
-        best_val_loss=fitted.head.best_val_loss,
+        epochs_run=fitted.fit.epochs_run,
+        best_epoch=fitted.fit.best_epoch,
+        best_val_loss=fitted.fit.best_val_loss,
         explicit_validation=validation is not None,
         data_sources=tuple(str(source) for source in data.sources),
     )
@@ -244,7 +243,7 @@ def train(
         embed_seconds=stats.seconds,
         cached_count=stats.cached,
         embedded_count=stats.embedded,
-        train_seconds=fitted.head.seconds,
+        train_seconds=fitted.fit.seconds,
         total_seconds=time.perf_counter() - started,
         report=fitted.report,
     )
