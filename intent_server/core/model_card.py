@@ -154,14 +154,17 @@ class TrainingMetrics:
 
     @classmethod
     def from_json(cls, fields: Fields) -> TrainingMetrics:
-        optional = {"val_accuracy", "val_macro_f1", "val_inscope_accuracy_with_thresholds"}
-        values: dict[str, Any] = {}
-        for name in cls.__dataclass_fields__:
-            if name in optional or name == "val_oos_recall":
-                values[name] = fields.optional_number(name)
-            else:
-                values[name] = fields.integer(name)
-        return cls(**values)
+        return cls(
+            val_examples=fields.integer("val_examples"),
+            val_accuracy=fields.optional_number("val_accuracy"),
+            val_macro_f1=fields.optional_number("val_macro_f1"),
+            val_inscope_accuracy_with_thresholds=fields.optional_number(
+                "val_inscope_accuracy_with_thresholds"
+            ),
+            val_correct_inscope_rejected=fields.integer("val_correct_inscope_rejected"),
+            val_oos_recall=fields.optional_number("val_oos_recall"),
+            train_examples=fields.integer("train_examples"),
+        )
 
 
 @dataclass(frozen=True)
