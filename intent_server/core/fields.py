@@ -6,9 +6,13 @@ key in the message (`…/manifest.json: encoder.feature_dim must be an integer, 
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import typing
+from typing import Any, TypeVar
 
 from intent_server.core.errors import ArtifactError
+
+T = TypeVar("T")
 
 
 class Fields:
@@ -83,3 +87,31 @@ class Fields:
 
     def section(self, key: str) -> Fields:
         return Fields(self.raw(key), self.source, self.error, f"{self.prefix}{key}.", self.fix)
+
+    def build(self, cls: type[T], **given: Any) -> T:
+        """The dataclass `cls`, each field read by its declared type (a nested contract by
+        its own `from_json`); `given` holds the fields the caller read itself."""
+        readers: list[tuple[object, Any]] = [
+            (str, self.text),
+            (int, self.integer),
+            (float, self.number),
+            (bool, self.flag),
+            (float | None, self.optional_number),
+            (tuple[str, ...], self.texts),
+            (tuple[int, ...], self.integers),
+            (dict[str, str], self.text_map),
+        ]
+        hints = typing.get_type_hints(cls)
+        values = dict(given)
+        for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if item.name in values:
+                continue
+            kind = hints[item.name]
+            reader = next((read for known, read in readers if kind == known), None)
+            if reader is not None:
+                values[item.name] = reader(item.name)
+            elif hasattr(kind, "from_json"):
+                values[item.name] = kind.from_json(self.section(item.name))
+            else:  # pragma: no cover - a contract field of a type this reader lacks
+                raise TypeError(f"{cls.__name__}.{item.name}: no reader for {kind}")
+        return cls(**values)

@@ -64,15 +64,7 @@ class ExportedEncoder:
 
     @classmethod
     def from_json(cls, fields: Fields) -> ExportedEncoder:
-        return cls(
-            name=fields.text("name"),
-            source_path=fields.text("source_path"),
-            weights_sha256=fields.text("weights_sha256"),
-            dim=fields.integer("dim"),
-            feature_layers=fields.integers("feature_layers"),
-            feature_dim=fields.integer("feature_dim"),
-            max_tokens=fields.integer("max_tokens"),
-        )
+        return fields.build(cls)
 
 
 @dataclass(frozen=True)
@@ -91,14 +83,7 @@ class GateResult:
 
     @classmethod
     def from_json(cls, fields: Fields) -> GateResult:
-        return cls(
-            name=fields.text("name"),
-            passed=fields.flag("passed"),
-            value=fields.optional_number("value"),
-            bar=fields.text("bar"),
-            detail=fields.text("detail"),
-            skipped=fields.flag("skipped"),
-        )
+        return fields.build(cls)
 
 
 @dataclass(frozen=True)
@@ -113,12 +98,7 @@ class ExportMetrics:
 
     @classmethod
     def from_json(cls, fields: Fields) -> ExportMetrics:
-        return cls(
-            val_examples=fields.integer("val_examples"),
-            val_accuracy_fp32=fields.number("val_accuracy_fp32"),
-            val_accuracy_int8=fields.optional_number("val_accuracy_int8"),
-            training=TrainingMetrics.from_json(fields.section("training")),
-        )
+        return fields.build(cls)
 
 
 def _file_name(fields: Fields, key: str, value: str) -> str:
@@ -190,23 +170,12 @@ class Manifest:
     def _parse(cls, fields: Fields) -> Manifest:
         encoders = fields.text_map("encoders")
         gates = fields.section("verification")
-        return cls(
-            name=fields.text("name"),
-            version=fields.text("version"),
-            model_version=fields.text("model_version"),
-            labels=fields.texts("labels"),
-            thresholds=Thresholds.from_json(fields.section("thresholds")),
-            encoder=ExportedEncoder.from_json(fields.section("encoder")),
-            default_encoder=fields.text("default_encoder"),
+        return fields.build(
+            cls,
             encoders={k: _file_name(fields, f"encoders.{k}", v) for k, v in encoders.items()},
             head=_file_name(fields, "head", fields.text("head")),
             tokenizer=_file_name(fields, "tokenizer", fields.text("tokenizer")),
-            opset=fields.integer("opset"),
-            metrics=ExportMetrics.from_json(fields.section("metrics")),
             verification={k: GateResult.from_json(gates.section(k)) for k in gates.data},
-            tools=fields.text_map("tools"),
-            files=fields.text_map("files"),
-            created_at=fields.text("created_at"),
         )
 
     def write(self, version_dir: Path) -> None:

@@ -6,6 +6,7 @@ Written by the trainer, read by the exporter (and copied in part into the export
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -46,13 +47,7 @@ class HeadConfig:
     def from_json(cls, fields: Fields) -> HeadConfig:
         if fields.text("type") != "mlp":
             raise fields.fail("type", "must be 'mlp'")
-        return cls(
-            input_dim=fields.integer("input_dim"),
-            hidden=fields.integers("hidden"),
-            dropout=fields.number("dropout"),
-            batch_norm=fields.flag("batch_norm"),
-            num_classes=fields.integer("num_classes"),
-        )
+        return fields.build(cls)
 
 
 @dataclass(frozen=True)
@@ -93,16 +88,7 @@ class EncoderIdentity:
 
     @classmethod
     def from_json(cls, fields: Fields) -> EncoderIdentity:
-        identity = cls(
-            name=fields.text("name"),
-            path=fields.text("path"),
-            weights_sha256=fields.text("weights_sha256"),
-            dim=fields.integer("dim"),
-            max_seq_length=fields.integer("max_seq_length"),
-            feature_layers=fields.integers("feature_layers"),
-            num_layers=fields.integer("num_layers"),
-            token_type_ids=fields.flag("token_type_ids"),
-        )
+        identity = fields.build(cls)
         if fields.has("feature_dim") and fields.integer("feature_dim") != identity.feature_dim:
             raise fields.fail("feature_dim", f"disagrees with the layers ({identity.feature_dim})")
         return identity
@@ -126,15 +112,8 @@ class TrainingRun:
 
     @classmethod
     def from_json(cls, fields: Fields) -> TrainingRun:
-        run_keys = {"epochs_run", "best_epoch", "best_val_loss", "explicit_validation"}
-        return cls(
-            options={k: v for k, v in fields.data.items() if k not in run_keys | {"data_sources"}},
-            epochs_run=fields.integer("epochs_run"),
-            best_epoch=fields.integer("best_epoch"),
-            best_val_loss=fields.optional_number("best_val_loss"),
-            explicit_validation=fields.flag("explicit_validation"),
-            data_sources=fields.texts("data_sources"),
-        )
+        run = {item.name for item in dataclasses.fields(cls)}
+        return fields.build(cls, options={k: v for k, v in fields.data.items() if k not in run})
 
 
 @dataclass(frozen=True)
@@ -154,17 +133,7 @@ class TrainingMetrics:
 
     @classmethod
     def from_json(cls, fields: Fields) -> TrainingMetrics:
-        return cls(
-            val_examples=fields.integer("val_examples"),
-            val_accuracy=fields.optional_number("val_accuracy"),
-            val_macro_f1=fields.optional_number("val_macro_f1"),
-            val_inscope_accuracy_with_thresholds=fields.optional_number(
-                "val_inscope_accuracy_with_thresholds"
-            ),
-            val_correct_inscope_rejected=fields.integer("val_correct_inscope_rejected"),
-            val_oos_recall=fields.optional_number("val_oos_recall"),
-            train_examples=fields.integer("train_examples"),
-        )
+        return fields.build(cls)
 
 
 @dataclass(frozen=True)
@@ -216,17 +185,7 @@ class ModelCard:
                 f"{RETRAIN}"
             )
         try:
-            return cls(
-                name=fields.text("name"),
-                version=fields.text("version"),
-                labels=fields.texts("labels"),
-                head=HeadConfig.from_json(fields.section("head")),
-                encoder=EncoderIdentity.from_json(fields.section("encoder")),
-                thresholds=Thresholds.from_json(fields.section("thresholds")),
-                training=TrainingRun.from_json(fields.section("training")),
-                metrics=TrainingMetrics.from_json(fields.section("metrics")),
-                created_at=fields.text("created_at"),
-            )
+            return fields.build(cls)
         except ValueError as exc:
             raise ModelCardError(f"{source}: {exc}{RETRAIN}") from None
 
