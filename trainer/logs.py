@@ -20,17 +20,16 @@ T = TypeVar("T")
 _HANDLER_NAME = "trainer-console"
 
 
-def configure(quiet: bool = False, names: Iterable[str] = (ROOT,)) -> None:
-    """Plain message lines on stderr for the named loggers; INFO, or WARNING when quiet."""
-    for name in names:
-        logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
-            logger.removeHandler(old)
-        handler = logging.StreamHandler(sys.stderr)
-        handler.set_name(_HANDLER_NAME)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.WARNING if quiet else logging.INFO)
+def configure(quiet: bool = False) -> None:
+    """Plain message lines on stderr for the trainer's loggers; INFO, or WARNING when quiet."""
+    logger = logging.getLogger(ROOT)
+    for old in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def verbose() -> bool:
