@@ -26,6 +26,7 @@ TOKEN_ENV = "INTENT_CLIENT_TOKEN"
 
 _USER_MISTAKES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
 _REASON_TEXT = {
+    "unfamiliar": "the text is unlike every example the model was trained on",
     "low_confidence": "the best intent's confidence is below the model's threshold",
     "ambiguous": "the two best intents are too close to tell apart",
     "out_of_scope_class": "the model's best class is out_of_scope itself",
@@ -129,6 +130,8 @@ def format_classification(text: str, result: Classification) -> str:
         f"intent:        {result.intent}",
         f"confidence:    {result.confidence:.4f}",
     ]
+    if result.familiarity is not None:
+        lines.append(f"familiarity:   {result.familiarity:.4f}")
     if result.out_of_scope:
         why = _REASON_TEXT.get(result.reason, result.reason)
         lines.append(f"out of scope:  yes ({result.reason}: {why})")
@@ -154,7 +157,12 @@ def format_details(info: ModelDetails) -> str:
         f"created:          {info.created_at}",
         f"encoder:          {info.encoder} ({info.encoder_variant})",
         f"thresholds:       confidence {info.confidence_threshold:.4f}, "
-        f"margin {info.margin_threshold:.4f}",
+        f"margin {info.margin_threshold:.4f}"
+        + (
+            f", familiarity {info.familiarity_threshold:.4f}"
+            if info.familiarity_threshold is not None
+            else ""
+        ),
         f"threshold rule:   {info.threshold_rule}",
         f"limits:           {info.max_text_bytes} bytes/text, {info.max_batch_texts} texts/batch, "
         f"{info.max_tokens} tokens",

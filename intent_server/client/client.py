@@ -40,7 +40,8 @@ class IntentScore:
 
 @dataclass(frozen=True)
 class Classification:
-    """One answer. `reason` is "" in scope, else low_confidence / ambiguous / out_of_scope_class."""
+    """One answer. `reason` is "" in scope, else unfamiliar / low_confidence / ambiguous /
+    out_of_scope_class. `familiarity`: best cosine to a training example (None: not sent)."""
 
     intent: str
     confidence: float
@@ -51,6 +52,7 @@ class Classification:
     truncated: bool
     model: str
     model_version: str
+    familiarity: float | None = None
 
     @classmethod
     def from_proto(cls, message: intent_pb2.ClassifyIntentResponse) -> Classification:
@@ -65,6 +67,7 @@ class Classification:
             truncated=message.truncated,
             model=message.model,
             model_version=message.model_version,
+            familiarity=message.familiarity if message.HasField("familiarity") else None,
         )
 
 
@@ -84,6 +87,7 @@ class ModelDetails:
     max_tokens: int
     created_at: str
     available_models: tuple[str, ...]
+    familiarity_threshold: float | None = None
 
     @classmethod
     def from_proto(cls, message: intent_pb2.ModelInfo) -> ModelDetails:
@@ -102,6 +106,11 @@ class ModelDetails:
             max_tokens=message.max_tokens,
             created_at=message.created_at,
             available_models=tuple(message.available_models),
+            familiarity_threshold=(
+                message.thresholds.familiarity
+                if message.thresholds.HasField("familiarity")
+                else None
+            ),
         )
 
 

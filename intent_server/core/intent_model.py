@@ -26,7 +26,13 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from intent_server.core.errors import ExportError
-from intent_server.core.layout import ENCODER_INPUTS, FEATURES_OUTPUT, SENTENCE_OUTPUT
+from intent_server.core.layout import (
+    ENCODER_INPUTS,
+    FAMILIARITY_OUTPUT,
+    FEATURES_OUTPUT,
+    HEAD_OUTPUT,
+    SENTENCE_OUTPUT,
+)
 from intent_server.core.prediction import Prediction
 
 WARM_UP_TEXTS = (
@@ -135,6 +141,11 @@ class IntentModel:
         self.dim = _width(outputs[FEATURES_OUTPUT].shape)
         self.sentence_dim = _width(outputs[SENTENCE_OUTPUT].shape)
         self._head_input = self._head.get_inputs()[0].name
+        head_outputs = {output.name for output in self._head.get_outputs()}
+        # Heads exported with a familiarity bank also score how close a text is to the
+        # training examples; the output list is fixed here so each call names it once.
+        self.has_familiarity = FAMILIARITY_OUTPUT in head_outputs
+        self._head_outputs = [HEAD_OUTPUT] + ([FAMILIARITY_OUTPUT] if self.has_familiarity else [])
         head_width, self.classes = _head_widths(self._head, head)
         if self.dim <= 0 or self.dim != head_width:
             raise ExportError(
@@ -172,18 +183,28 @@ class IntentModel:
 
     def classify_features(self, features: np.ndarray) -> np.ndarray:
         """Head probabilities [N, classes] for features [N, dim]."""
+        return self.score_features(features)[0]
+
+    def score_features(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Head probabilities [N, classes] and familiarity [N] (None when the head has no
+        familiarity bank) for features [N, dim], in one head run."""
         if len(features) == 0:
-            return np.zeros((0, self.classes), dtype=np.float32)
-        output = self._head.run(None, {self._head_input: features.astype(np.float32)})[0]
-        return np.asarray(output, dtype=np.float32)
+            empty = np.zeros(0, dtype=np.float32) if self.has_familiarity else None
+            return np.zeros((0, self.classes), dtype=np.float32), empty
+        feed = {self._head_input: features.astype(np.float32)}
+        outputs = self._head.run(self._head_outputs, feed)
+        probs = np.asarray(outputs[0], dtype=np.float32)
+        familiarity = np.asarray(outputs[1], dtype=np.float32) if self.has_familiarity else None
+        return probs, familiarity
 
     def predict(self, texts: Sequence[str]) -> Prediction:
-        """Class probabilities (label order) and whether each text was truncated."""
+        """Class probabilities (label order), familiarity and whether each text was truncated."""
         encodings = self.tokenize(texts)
-        features = self._encode(encodings, FEATURES_OUTPUT, self.dim)
+        probs, familiarity = self.score_features(self._encode(encodings, FEATURES_OUTPUT, self.dim))
         return Prediction(
-            probabilities=self.classify_features(features),
+            probabilities=probs,
             truncated=tuple(bool(encoding.overflowing) for encoding in encodings),
+            familiarity=familiarity,
         )
 
     def warm_up(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 # models/MODEL/
 MODEL_CARD = "model.json"
 HEAD_WEIGHTS = "head.safetensors"
+FAMILIARITY_BANK = "familiarity.safetensors"  # unit vectors of the examples the head knows
 VALIDATION_SPLIT = "validation.json"
 REPORT_DIR = "report"
 
@@ -29,6 +30,8 @@ SENTENCE_OUTPUT = "sentence_embedding"  # the standard sentence-transformers emb
 FEATURES_OUTPUT = "features"  # what the head reads: pooled states of the feature layers
 HEAD_INPUT = "embedding"
 HEAD_OUTPUT = "probabilities"
+# Best cosine between a text's features and the familiarity bank (built into head.onnx).
+FAMILIARITY_OUTPUT = "familiarity"
 
 # A folder or file being written is named `.NAME.tmp-PID-RANDOM` next to its final place.
 TMP_MARKER = ".tmp-"

@@ -16,9 +16,9 @@ from intent_server.core.errors import ExportError
 from intent_server.core.fields import Fields
 from intent_server.core.files import write_json
 from intent_server.core.layout import MANIFEST, VARIANTS
-from intent_server.core.model_card import EncoderIdentity, TrainingMetrics
+from intent_server.core.model_card import EncoderIdentity, FamiliarityBank, TrainingMetrics
 
-FORMAT_VERSION = 2  # 2: the encoder always has a `features` output (encoder.feature_layers)
+FORMAT_VERSION = 3  # 3: head.onnx also outputs `familiarity` (2: encoder `features` output)
 REEXPORT = "; re-export the model (make export)"
 REQUIRED_KEYS = (
     "format_version",
@@ -32,6 +32,7 @@ REQUIRED_KEYS = (
     "head",
     "tokenizer",
     "files",
+    "familiarity",
 )
 
 
@@ -89,6 +90,7 @@ class GateResult:
 @dataclass(frozen=True)
 class ExportMetrics:
     val_examples: int
+    val_held_out: bool  # False: the texts are a cross-validated bot's training texts
     val_accuracy_fp32: float
     val_accuracy_int8: float | None  # None when no INT8 encoder was written
     training: TrainingMetrics  # the model card's
@@ -125,6 +127,7 @@ class Manifest:
     tools: dict[str, str]  # versions of torch, onnx, onnxruntime that made the files
     files: dict[str, str]  # sha256 of every file of the folder but the manifest
     created_at: str
+    familiarity: FamiliarityBank  # built into the head (output `familiarity`)
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or not all(self.labels):
@@ -147,6 +150,7 @@ class Manifest:
             "encoder": self.encoder.to_json(),
             "metrics": self.metrics.to_json(),
             "verification": {name: gate.to_json() for name, gate in self.verification.items()},
+            "familiarity": self.familiarity.to_json(),
         }
 
     @classmethod

@@ -18,7 +18,7 @@ from intent_server.core.errors import ModelCardError
 from intent_server.core.fields import Fields
 from intent_server.core.files import write_json
 
-FORMAT_VERSION = 2  # 2: features from a list of encoder layers are required
+FORMAT_VERSION = 3  # 3: a familiarity bank and its threshold (2: feature layers)
 RETRAIN = "; retrain the model (make train)"
 
 
@@ -118,9 +118,11 @@ class TrainingRun:
 
 @dataclass(frozen=True)
 class TrainingMetrics:
-    """Scores on the validation split (None where there were no such examples)."""
+    """Scores on the calibration texts (None where there were no such examples): a held-out
+    split, or every example scored by a cross-validated head that never saw it."""
 
     val_examples: int
+    val_method: str  # "held-out" or "cross-validated"
     val_accuracy: float | None  # argmax, no thresholds
     val_macro_f1: float | None
     val_inscope_accuracy_with_thresholds: float | None
@@ -137,6 +139,22 @@ class TrainingMetrics:
 
 
 @dataclass(frozen=True)
+class FamiliarityBank:
+    """The training examples' unit feature vectors that familiarity is measured against."""
+
+    examples: int  # vectors in the bank
+    source_examples: int  # in-scope training examples they were chosen from
+    per_intent: int  # at most this many per intent (0: every example is in the bank)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> FamiliarityBank:
+        return fields.build(cls)
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     version: str  # UTC time + 8 hex of the head weights' sha256
@@ -147,6 +165,7 @@ class ModelCard:
     training: TrainingRun
     metrics: TrainingMetrics
     created_at: str
+    familiarity: FamiliarityBank
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
@@ -173,6 +192,7 @@ class ModelCard:
             "training": self.training.to_json(),
             "metrics": self.metrics.to_json(),
             "created_at": self.created_at,
+            "familiarity": self.familiarity.to_json(),
         }
 
     @classmethod

@@ -18,6 +18,7 @@ import numpy as np
 class Prediction:
     probabilities: np.ndarray  # [N, C] float32, in the model's label order
     truncated: tuple[bool, ...]  # the text was longer than the model's max_tokens
+    familiarity: np.ndarray | None = None  # [N] best cosine to the training examples
 
     def __post_init__(self) -> None:
         sizes = {name: len(value) for name, value in self._rows().items()}

@@ -19,6 +19,7 @@ _REASONS: dict[Reason, intent_pb2.OutOfScopeReason] = {
     Reason.LOW_CONFIDENCE: intent_pb2.OUT_OF_SCOPE_REASON_LOW_CONFIDENCE,
     Reason.AMBIGUOUS: intent_pb2.OUT_OF_SCOPE_REASON_AMBIGUOUS,
     Reason.OUT_OF_SCOPE_CLASS: intent_pb2.OUT_OF_SCOPE_REASON_OUT_OF_SCOPE_CLASS,
+    Reason.UNFAMILIAR: intent_pb2.OUT_OF_SCOPE_REASON_UNFAMILIAR,
 }
 
 
@@ -28,7 +29,9 @@ def to_response(
     """One text's prediction -> response with decision, reason and the real-score ranking."""
     labels = served.labels
     probs = prediction.probabilities[row]
-    decision = decide(probs, labels, served.thresholds)
+    scores = prediction.familiarity
+    familiarity = None if scores is None else float(scores[row])
+    decision = decide(probs, labels, served.thresholds, familiarity)
     values: list[float] = probs.tolist()  # plain floats: much cheaper for protobuf than numpy
     response = intent_pb2.ClassifyIntentResponse(
         intent=intent_pb2.IntentScore(name=decision.label, confidence=decision.confidence),
@@ -40,6 +43,7 @@ def to_response(
             name=labels[decision.top_index], confidence=values[decision.top_index]
         ),
         model=served.name,
+        familiarity=familiarity,
     )
     # sorted() is stable, so equal scores keep label order.
     for index in sorted(range(len(values)), key=values.__getitem__, reverse=True)[:top_k]:
@@ -69,7 +73,10 @@ def to_model_info(
         version=export.version,
         labels=list(export.labels),
         thresholds=intent_pb2.Thresholds(
-            confidence=thresholds.confidence, margin=thresholds.margin, rule=thresholds.rule
+            confidence=thresholds.confidence,
+            margin=thresholds.margin,
+            rule=thresholds.rule,
+            familiarity=thresholds.familiarity,
         ),
         metrics=_metrics(manifest.metrics.to_json()),
         encoder=manifest.encoder.name,

@@ -13,10 +13,12 @@ class OutOfScopeReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUT_OF_SCOPE_REASON_LOW_CONFIDENCE: _ClassVar[OutOfScopeReason]
     OUT_OF_SCOPE_REASON_AMBIGUOUS: _ClassVar[OutOfScopeReason]
     OUT_OF_SCOPE_REASON_OUT_OF_SCOPE_CLASS: _ClassVar[OutOfScopeReason]
+    OUT_OF_SCOPE_REASON_UNFAMILIAR: _ClassVar[OutOfScopeReason]
 OUT_OF_SCOPE_REASON_UNSPECIFIED: OutOfScopeReason
 OUT_OF_SCOPE_REASON_LOW_CONFIDENCE: OutOfScopeReason
 OUT_OF_SCOPE_REASON_AMBIGUOUS: OutOfScopeReason
 OUT_OF_SCOPE_REASON_OUT_OF_SCOPE_CLASS: OutOfScopeReason
+OUT_OF_SCOPE_REASON_UNFAMILIAR: OutOfScopeReason
 
 class ClassifyIntentRequest(_message.Message):
     __slots__ = ("text", "top_k", "model", "all_intents")
@@ -39,7 +41,7 @@ class IntentScore(_message.Message):
     def __init__(self, name: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class ClassifyIntentResponse(_message.Message):
-    __slots__ = ("intent", "ranking", "out_of_scope", "model_version", "out_of_scope_reason", "truncated", "top_intent", "model")
+    __slots__ = ("intent", "ranking", "out_of_scope", "model_version", "out_of_scope_reason", "truncated", "top_intent", "model", "familiarity")
     INTENT_FIELD_NUMBER: _ClassVar[int]
     RANKING_FIELD_NUMBER: _ClassVar[int]
     OUT_OF_SCOPE_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +50,7 @@ class ClassifyIntentResponse(_message.Message):
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     TOP_INTENT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    FAMILIARITY_FIELD_NUMBER: _ClassVar[int]
     intent: IntentScore
     ranking: _containers.RepeatedCompositeFieldContainer[IntentScore]
     out_of_scope: bool
@@ -56,7 +59,8 @@ class ClassifyIntentResponse(_message.Message):
     truncated: bool
     top_intent: IntentScore
     model: str
-    def __init__(self, intent: _Optional[_Union[IntentScore, _Mapping]] = ..., ranking: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., out_of_scope: _Optional[bool] = ..., model_version: _Optional[str] = ..., out_of_scope_reason: _Optional[_Union[OutOfScopeReason, str]] = ..., truncated: _Optional[bool] = ..., top_intent: _Optional[_Union[IntentScore, _Mapping]] = ..., model: _Optional[str] = ...) -> None: ...
+    familiarity: float
+    def __init__(self, intent: _Optional[_Union[IntentScore, _Mapping]] = ..., ranking: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., out_of_scope: _Optional[bool] = ..., model_version: _Optional[str] = ..., out_of_scope_reason: _Optional[_Union[OutOfScopeReason, str]] = ..., truncated: _Optional[bool] = ..., top_intent: _Optional[_Union[IntentScore, _Mapping]] = ..., model: _Optional[str] = ..., familiarity: _Optional[float] = ...) -> None: ...
 
 class ClassifyIntentBatchRequest(_message.Message):
     __slots__ = ("texts", "top_k", "model", "all_intents")
@@ -83,14 +87,16 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ...) -> None: ...
 
 class Thresholds(_message.Message):
-    __slots__ = ("confidence", "margin", "rule")
+    __slots__ = ("confidence", "margin", "rule", "familiarity")
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     MARGIN_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
+    FAMILIARITY_FIELD_NUMBER: _ClassVar[int]
     confidence: float
     margin: float
     rule: str
-    def __init__(self, confidence: _Optional[float] = ..., margin: _Optional[float] = ..., rule: _Optional[str] = ...) -> None: ...
+    familiarity: float
+    def __init__(self, confidence: _Optional[float] = ..., margin: _Optional[float] = ..., rule: _Optional[str] = ..., familiarity: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
     __slots__ = ("name", "version", "labels", "thresholds", "metrics", "encoder", "encoder_variant", "max_batch_texts", "max_text_bytes", "max_tokens", "created_at", "available_models")

@@ -20,7 +20,7 @@ def test_model_card_round_trip(tmp_path: Path) -> None:
     card.write(tmp_path / "model.json")
     assert ModelCard.read(tmp_path / "model.json") == card
     written = json.loads((tmp_path / "model.json").read_text())
-    assert written["format_version"] == 2
+    assert written["format_version"] == 3
     assert written["encoder"]["feature_dim"] == 1152
     assert written["training"]["seed"] == 13 and written["training"]["epochs_run"] == 16
 
@@ -51,7 +51,7 @@ def _card_json(**changes: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"format_version": 1}, r"format_version 1, this version reads 2; retrain"),
+        ({"format_version": 1}, r"format_version 1, this version reads 3; retrain"),
         ({"labels": "abc"}, r"labels must be a list of strings"),
         ({"encoder__feature_layers": KeyError}, r"lacks encoder\.feature_layers"),
         ({"encoder__dim": "384"}, r"encoder\.dim must be an integer, found '384'"),
@@ -72,7 +72,7 @@ def test_damaged_model_cards_are_refused_with_the_key(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.update(format_version=1), r"format_version 1; this server reads 2"),
+        (lambda m: m.update(format_version=1), r"format_version 1; this server reads 3"),
         (lambda m: m.pop("files"), r"lacks the keys \['files'\]"),
         (lambda m: m["encoders"].update(int8="../encoder.onnx"), r"encoders\.int8 must be a plain"),
         (lambda m: m.update(default_encoder="fp16"), r"default_encoder 'fp16'"),

@@ -21,12 +21,16 @@ class NoModel:
 
 
 def served() -> ServedModel:
-    export = sample_export(thresholds=Thresholds(confidence=0.5, margin=0.1))
+    export = sample_export(thresholds=Thresholds(confidence=0.5, margin=0.1, familiarity=0.4))
     return ServedModel("toy", NoModel(), export, DirectRunner(NoModel().predict))
 
 
-def one(probs: list[float], truncated: bool = False) -> Prediction:
-    return Prediction(np.array([probs], dtype=np.float32), (truncated,))
+def one(probs: list[float], truncated: bool = False, familiarity: float = 0.9) -> Prediction:
+    return Prediction(
+        np.array([probs], dtype=np.float32),
+        (truncated,),
+        familiarity=np.array([familiarity], dtype=np.float32),
+    )
 
 
 def test_in_scope_answer_ranks_best_first_and_ties_keep_label_order() -> None:
@@ -56,3 +60,19 @@ def test_out_of_scope_class_and_ambiguous_reasons() -> None:
     assert oos.out_of_scope_reason == intent_pb2.OUT_OF_SCOPE_REASON_OUT_OF_SCOPE_CLASS
     close = to_response(one([0.0, 0.52, 0.0, 0.48]), 0, served(), 2)
     assert close.out_of_scope_reason == intent_pb2.OUT_OF_SCOPE_REASON_AMBIGUOUS
+
+
+def test_unfamiliar_text_is_out_of_scope_and_the_score_is_returned() -> None:
+    response = to_response(one([0.05, 0.9, 0.0, 0.05], familiarity=0.25), 0, served(), 2)
+    assert response.out_of_scope and response.intent.name == "out_of_scope"
+    assert response.out_of_scope_reason == intent_pb2.OUT_OF_SCOPE_REASON_UNFAMILIAR
+    assert response.familiarity == np.float32(0.25)
+    assert (response.top_intent.name, response.ranking[0].confidence) == ("music", np.float32(0.9))
+    familiar = to_response(one([0.05, 0.9, 0.0, 0.05], familiarity=0.4), 0, served(), 2)
+    assert not familiar.out_of_scope and familiar.HasField("familiarity")
+
+
+def test_a_model_without_familiarity_sends_no_score() -> None:
+    plain = Prediction(np.array([[0.05, 0.9, 0.0, 0.05]], dtype=np.float32), (False,))
+    response = to_response(plain, 0, served(), 2)
+    assert not response.out_of_scope and not response.HasField("familiarity")
