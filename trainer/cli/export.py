@@ -118,8 +118,11 @@ def _print_result(result: ExportResult, skipped_int8: bool) -> None:
         print(f"gate {name:<24} {state:<7} {gate.detail}")
     metrics = result.metrics
     int8 = metrics.val_accuracy_int8
+    texts = (
+        "validation" if metrics.val_held_out else "training-text (no hold-out: cross-validated bot)"
+    )
     print(
-        f"validation accuracy fp32 {metrics.val_accuracy_fp32:.4f}, int8 "
+        f"{texts} accuracy fp32 {metrics.val_accuracy_fp32:.4f}, int8 "
         + (f"{int8:.4f}" if int8 is not None else "not exported")
         + f" -> serving {result.default_encoder}"
     )

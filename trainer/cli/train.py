@@ -14,7 +14,7 @@ from types import FrameType
 from trainer import logs
 from trainer.cli.flags import HelpFormatter, add_option_flags, options_from_args
 from trainer.errors import UserError
-from trainer.training.options import TrainOptions
+from trainer.training.options import CROSS_FIT_BELOW, TrainOptions
 
 
 def _min_examples(value: str) -> int:
@@ -29,9 +29,12 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "train",
         help="train a model from YAML examples into MODELS_DIR/MODEL/",
         description="Embed the examples with the frozen sentence encoder (cached on disk), "
-        "train the MLP head (a one-cycle schedule; the epoch with the best validation "
-        "accuracy is kept), choose the out-of-scope thresholds on the validation split, "
-        "write a report, and publish MODELS_DIR/MODEL/ atomically.",
+        "train the MLP head (a one-cycle schedule), choose the out-of-scope thresholds, "
+        f"write a report, and publish MODELS_DIR/MODEL/ atomically. Bots under "
+        f"{CROSS_FIT_BELOW} examples train the head on every example and calibrate on "
+        "cross-validated answers; larger ones hold out --val-fraction (the epoch with the "
+        "best validation accuracy is kept). A message unlike every training example "
+        "(low familiarity) is answered out_of_scope even without out_of_scope examples.",
         formatter_class=HelpFormatter,
     )
     p.add_argument(
@@ -91,12 +94,18 @@ def _train(args: argparse.Namespace) -> int:
         options=options,
         cache_dir=args.cache_dir,
     )
-    accuracy = result.metrics.val_accuracy
-    scored = f"validation accuracy {accuracy:.1%}" if accuracy is not None else "no validation"
+    metrics, th = result.metrics, result.thresholds
+    accuracy = metrics.val_accuracy
+    scored = (
+        f"validation accuracy {accuracy:.1%} ({metrics.val_method})"
+        if accuracy is not None
+        else "no validation"
+    )
+    floor = "off" if th.familiarity is None else f"{th.familiarity:.3f}"
     print(
         f"model {args.model} version {result.version} written to {result.model_dir}\n"
-        f"  {scored}; thresholds: confidence {result.thresholds.confidence:.2f}, "
-        f"margin {result.thresholds.margin:.2f}\n"
+        f"  {scored}; thresholds: confidence {th.confidence:.2f}, margin {th.margin:.2f}, "
+        f"familiarity {floor}\n"
         f"  embeddings: {result.embedded_count} embedded, {result.cached_count} from the cache; "
         f"{result.total_seconds:.1f} s in all\n"
         f"  report: {result.model_dir / 'report' / 'report.md'}"

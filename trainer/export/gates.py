@@ -15,6 +15,7 @@ from intent_server.core.manifest import GateResult
 
 ENCODER_MIN_COSINE = 0.9999
 HEAD_MAX_ABS_DIFF = 1e-5
+FAMILIARITY_MAX_ABS_DIFF = 1e-5
 INT8_MIN_MEAN_COSINE = 0.99
 INT8_MIN_AGREEMENT = 0.99
 # On a small validation set 1 % is less than one text: a bot with 80 validation texts would
@@ -87,6 +88,22 @@ def head_parity(onnx_probs: np.ndarray, torch_probs: np.ndarray) -> GateResult:
         value=diff,
         bar=f"same argmax everywhere and max |diff| <= {HEAD_MAX_ABS_DIFF}",
         detail=f"max |diff| {diff:.2e}, argmax differs on {int((~same).sum())} of {len(same)}",
+    )
+
+
+def familiarity_parity(onnx: np.ndarray | None, torch_ref: np.ndarray) -> GateResult:
+    """The head graph's familiarity output vs the same cosine computed in torch."""
+    if onnx is None:
+        diff, detail = float("inf"), "head.onnx has no familiarity output"
+    else:
+        diff = float(np.max(np.abs(onnx - torch_ref))) if len(onnx) else 0.0
+        detail = f"max |diff| {diff:.2e} over {len(onnx)} texts"
+    return GateResult(
+        name="familiarity_onnx_vs_pytorch",
+        passed=diff <= FAMILIARITY_MAX_ABS_DIFF,
+        value=diff if np.isfinite(diff) else None,
+        bar=f"max |diff| <= {FAMILIARITY_MAX_ABS_DIFF}",
+        detail=detail,
     )
 
 

@@ -7,11 +7,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from intent_server.core.layout import (
     ENCODER_INPUTS,
+    FAMILIARITY_OUTPUT,
     FEATURES_OUTPUT,
     HEAD_INPUT,
     HEAD_OUTPUT,
@@ -19,7 +21,7 @@ from intent_server.core.layout import (
 )
 from intent_server.core.model_card import EncoderIdentity
 from trainer.features.pooling import PooledEncoder
-from trainer.training.head import ProbabilityHead
+from trainer.training.head import ServedHead
 
 DEFAULT_OPSET = 17
 # Sample batch for tracing: the second row is padded so the traced graph keeps the mask path.
@@ -59,18 +61,23 @@ def export_encoder(
         )
 
 
-def export_head(head: nn.Module, input_dim: int, path: Path, opset: int = DEFAULT_OPSET) -> None:
-    """Write the trained head (eval mode, softmax in the graph) as `probabilities` ONNX."""
-    wrapper = ProbabilityHead(head).eval()
-    sample = torch.zeros((2, input_dim), dtype=torch.float32)
+def export_head(head: nn.Module, bank: np.ndarray, path: Path, opset: int = DEFAULT_OPSET) -> None:
+    """Write the trained head (eval mode, softmax in the graph) and its familiarity bank as
+    one ONNX graph with outputs `probabilities` and `familiarity`."""
+    wrapper = ServedHead(head, torch.from_numpy(np.ascontiguousarray(bank))).eval()
+    sample = torch.ones((2, bank.shape[1]), dtype=torch.float32)
     with torch.no_grad():
         _export(
             wrapper,
             (sample,),
             path,
             input_names=[HEAD_INPUT],
-            output_names=[HEAD_OUTPUT],
-            dynamic_axes={HEAD_INPUT: {0: "batch"}, HEAD_OUTPUT: {0: "batch"}},
+            output_names=[HEAD_OUTPUT, FAMILIARITY_OUTPUT],
+            dynamic_axes={
+                HEAD_INPUT: {0: "batch"},
+                HEAD_OUTPUT: {0: "batch"},
+                FAMILIARITY_OUTPUT: {0: "batch"},
+            },
             opset_version=opset,
         )
 

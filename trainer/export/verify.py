@@ -54,14 +54,16 @@ def _runtime(folder: Path, variant: str, max_tokens: int) -> IntentModel:
     )
 
 
-def _torch_probs(trained: TrainedModel, features: np.ndarray) -> np.ndarray:
+def _torch_outputs(trained: TrainedModel, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and familiarity of the trained head and bank, in torch."""
     import torch
 
-    from trainer.training.head import ProbabilityHead
+    from trainer.training.head import ServedHead
 
     with torch.no_grad():
-        probs = ProbabilityHead(trained.head).eval()(torch.from_numpy(features))
-    return np.asarray(probs.numpy(), dtype=np.float32)
+        served = ServedHead(trained.head, torch.from_numpy(trained.bank)).eval()
+        probs, familiarity = served(torch.from_numpy(features))
+    return np.asarray(probs.numpy(), dtype=np.float32), familiarity.numpy()
 
 
 def _check_fp32(
@@ -81,9 +83,10 @@ def _check_fp32(
     features = fp32.embed(probe)
     trainer_features = encode(probe, identity)
     results.append(gates.require(gates.features_parity(features, trainer_features, probe)))
-    probs = fp32.classify_features(features)
-    head_check = gates.head_parity(probs, _torch_probs(trained, features))
-    results.append(gates.require(head_check))
+    probs, familiarity = fp32.score_features(features)
+    torch_probs, torch_familiarity = _torch_outputs(trained, features)
+    results.append(gates.require(gates.head_parity(probs, torch_probs)))
+    results.append(gates.require(gates.familiarity_parity(familiarity, torch_familiarity)))
     return _Fp32(features, probs)
 
 
@@ -120,6 +123,8 @@ def verify(
         acc_int8 = gates.accuracy(probs_int8[: len(texts)], trained.labels, truth)
     return Verification(
         gates={result.name: result for result in results},
-        metrics=ExportMetrics(len(texts), acc_fp32, acc_int8, trained.card.metrics),
+        metrics=ExportMetrics(
+            len(texts), trained.validation.held_out, acc_fp32, acc_int8, trained.card.metrics
+        ),
         default_encoder=gates.choose_default(acc_fp32, acc_int8, int8_passed, len(texts)),
     )

@@ -41,3 +41,20 @@ class ProbabilityHead(nn.Module):
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.head(embeddings), dim=-1)
+
+
+class ServedHead(nn.Module):
+    """What `head.onnx` computes: the head's probabilities and each text's familiarity, its
+    best cosine to the unit vectors of `bank` [M, input_dim]."""
+
+    def __init__(self, head: nn.Module, bank: torch.Tensor) -> None:
+        super().__init__()
+        self.head = head
+        self.bank_t: torch.Tensor
+        self.register_buffer("bank_t", bank.t().contiguous())
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        probabilities = torch.softmax(self.head(features), dim=-1)
+        unit = nn.functional.normalize(features, p=2.0, dim=1)
+        familiarity = (unit @ self.bank_t).max(dim=1).values
+        return probabilities, familiarity

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from intent_server.core.errors import ModelCardError
 from intent_server.core.files import shareable, write_json
-from intent_server.core.layout import HEAD_WEIGHTS, MODEL_CARD, VALIDATION_SPLIT
+from intent_server.core.layout import FAMILIARITY_BANK, HEAD_WEIGHTS, MODEL_CARD, VALIDATION_SPLIT
 from intent_server.core.model_card import ModelCard
 from trainer.errors import UserError
 from trainer.staging import ensure_folder, remove_stale, temp_folder
@@ -34,14 +36,16 @@ def check_model_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class ValidationSplit:
-    """`validation.json`: the held-out texts the thresholds were chosen on (the exporter runs
-    its gates and the INT8 decision on them)."""
+    """`validation.json`: the texts the thresholds were chosen on (the exporter runs its gates
+    and the INT8 decision on them). `held_out` False: a cross-validated bot's own training
+    texts, which the final head has learnt."""
 
     texts: tuple[str, ...]
     labels: tuple[str, ...]
+    held_out: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {"texts": list(self.texts), "labels": list(self.labels)}
+        return {"texts": list(self.texts), "labels": list(self.labels), "held_out": self.held_out}
 
     def write(self, path: Path) -> None:
         write_json(path, self.to_json())
@@ -52,7 +56,10 @@ class ValidationSplit:
         texts, labels = tuple(data["texts"]), tuple(data["labels"])
         if len(texts) != len(labels) or not all(isinstance(t, str) for t in texts + labels):
             raise ValueError(f"{path}: texts and labels must be lists of strings of one length")
-        return cls(texts, labels)
+        held_out = data.get("held_out", True)
+        if not isinstance(held_out, bool):
+            raise ValueError(f"{path}: held_out must be true or false")
+        return cls(texts, labels, held_out)
 
 
 @contextmanager
@@ -95,6 +102,13 @@ def save_head(head: MLPHead, path: Path) -> None:
     shareable(path)
 
 
+def save_bank(vectors: np.ndarray, path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    save_file({"bank": np.ascontiguousarray(vectors, dtype=np.float32)}, str(path))
+    shareable(path)
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     """A trained model folder, loaded for the exporter (head in eval mode)."""
@@ -103,6 +117,7 @@ class TrainedModel:
     card: ModelCard
     head: MLPHead
     validation: ValidationSplit
+    bank: np.ndarray  # [M, feature_dim] unit vectors (see trainer.calibration.familiarity)
 
     @property
     def name(self) -> str:
@@ -134,7 +149,18 @@ def load_trained_model(model_dir: Path) -> TrainedModel:
         validation = ValidationSplit.read(model_dir / VALIDATION_SPLIT)
         head = MLPHead(card.head)
         head.load_state_dict(load_file(str(model_dir / HEAD_WEIGHTS)))
+        bank = _load_bank(model_dir / FAMILIARITY_BANK, card)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise UserError(f"trained model in {model_dir} is damaged: {exc}; retrain it") from exc
     head.eval()
-    return TrainedModel(path=model_dir, card=card, head=head, validation=validation)
+    return TrainedModel(path=model_dir, card=card, head=head, validation=validation, bank=bank)
+
+
+def _load_bank(path: Path, card: ModelCard) -> np.ndarray:
+    from safetensors.numpy import load_file
+
+    bank = load_file(str(path))["bank"]
+    expected = (card.familiarity.examples, card.head.input_dim)
+    if bank.shape != expected or bank.dtype != np.float32:
+        raise ValueError(f"{path} holds {bank.dtype} {bank.shape}, the model card says {expected}")
+    return bank

@@ -36,6 +36,11 @@ class Option:
         return self.off_flag or "--" + name.replace("_", "-")
 
 
+# Bots with fewer examples train their head on every example and choose thresholds on
+# cross-validated answers: a 15 % hold-out of a hundred examples is a dozen texts.
+CROSS_FIT_BELOW = 2000
+
+
 def option(**settings: Any) -> dict[str, Option]:
     """Field metadata: `field(default=..., metadata=option(help=..., ...))`."""
     return {"option": Option(**settings)}
@@ -163,8 +168,36 @@ class TrainOptions:
         metadata=option(
             check=lambda v: 0.0 <= v < 0.9,
             must="be in [0, 0.9)",
-            help="share of each intent held out for the best epoch, thresholds and the "
-            "report (every intent keeps at least one training example)",
+            help=f"bots of {CROSS_FIT_BELOW} examples or more: share of each intent held out "
+            "for the best epoch, thresholds and the report (smaller bots are cross-validated)",
+        ),
+    )
+    cross_fit_folds: int = field(
+        default=5,
+        metadata=option(
+            check=lambda v: v >= 2,
+            must="be at least 2",
+            help=f"bots under {CROSS_FIT_BELOW} examples: folds of the cross-validation that "
+            "scores every example for the thresholds and the report",
+        ),
+    )
+    unfamiliar_sigmas: float = field(
+        default=1.9,
+        metadata=option(
+            check=lambda v: 0.0 < v <= 10.0,
+            must="be in (0, 10]",
+            help="a message is out of scope when its familiarity (best cosine to a training "
+            "example) is more than this many standard deviations below the training examples' "
+            "mean; lower catches more unrelated messages and turns away more real ones",
+        ),
+    )
+    max_inscope_loss: float = field(
+        default=0.01,
+        metadata=option(
+            check=lambda v: 0.0 <= v < 1.0,
+            must="be in [0, 1)",
+            help="with out_of_scope examples: the most in-scope accuracy (0.01 = 1 point) the "
+            "out-of-scope rule may cost on calibration data, to catch them",
         ),
     )
     class_weights: bool = field(

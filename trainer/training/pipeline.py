@@ -13,25 +13,31 @@ from typing import Any
 
 import numpy as np
 
-from intent_server.core.decision import Thresholds
-from intent_server.core.layout import HEAD_WEIGHTS, MODEL_CARD, REPORT_DIR, VALIDATION_SPLIT
+from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
+from intent_server.core.layout import (
+    FAMILIARITY_BANK,
+    HEAD_WEIGHTS,
+    MODEL_CARD,
+    REPORT_DIR,
+    VALIDATION_SPLIT,
+)
 from intent_server.core.model_card import EncoderIdentity, ModelCard, TrainingMetrics, TrainingRun
 from trainer.data import TrainingData
 from trainer.errors import UserError
 from trainer.features.cache import EmbeddingCache, default_cache_dir
 from trainer.features.embed import EmbedStats, embed_with_stats
 from trainer.features.encoder import encoder_identity
-from trainer.training.loop import FittedHead, predict_proba, train_head
+from trainer.training.fitting import HELD_OUT, Fitted, Split, fit_and_calibrate
 from trainer.training.model_store import (
     ValidationSplit,
     check_model_name,
+    save_bank,
     save_head,
     staged_model_dir,
 )
-from trainer.training.options import TrainOptions
+from trainer.training.options import CROSS_FIT_BELOW, TrainOptions
 from trainer.training.report import build_report, summary_text, write_report
 from trainer.training.split import stratified_split
-from trainer.training.thresholds import ThresholdCost, choose_thresholds, threshold_cost
 
 __all__ = ["TrainOptions", "TrainResult", "train"]
 
@@ -62,15 +68,6 @@ class TrainResult:
         return self.card.thresholds
 
 
-@dataclass(frozen=True)
-class _Split:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    val_texts: list[str]
-
-
 def _sorted_pairs(data: TrainingData) -> list[tuple[str, str]]:
     """Deterministic order whatever the file order: by intent, then text."""
     return sorted(zip(data.texts(), data.intents(), strict=True), key=lambda p: (p[1], p[0]))
@@ -82,9 +79,9 @@ def _embed_split(
     labels: tuple[str, ...],
     options: TrainOptions,
     embed: Callable[[list[str]], EmbedStats],
-) -> tuple[_Split, EmbedStats]:
+) -> tuple[Split, EmbedStats]:
     """Features of training and validation texts; without `validation`, a stratified
-    hold-out of `data`."""
+    hold-out of `data`, or none for a bot small enough to be cross-validated."""
     index = {name: i for i, name in enumerate(labels)}
     pairs = _sorted_pairs(data)
     val_pairs = _sorted_pairs(validation) if validation is not None else []
@@ -94,17 +91,21 @@ def _embed_split(
     stats = embed([t for t, _ in pairs] + [t for t, _ in val_pairs])
     y_all = np.array([index[i] for _, i in pairs], dtype=np.int64)
     x_all = stats.vectors[: len(pairs)]
+    texts = [t for t, _ in pairs]
     if validation is not None:
         y_val = np.array([index[i] for _, i in val_pairs], dtype=np.int64)
-        split = _Split(x_all, y_all, stats.vectors[len(pairs) :], y_val, [t for t, _ in val_pairs])
-        return split, stats
+        x_val = stats.vectors[len(pairs) :]
+        return Split(x_all, y_all, x_val, y_val, texts, [t for t, _ in val_pairs]), stats
+    if len(pairs) < CROSS_FIT_BELOW:
+        return Split(x_all, y_all, x_all[:0], y_all[:0], texts, []), stats
     train_idx, val_idx = stratified_split(y_all, options.val_fraction, options.seed)
-    split = _Split(
+    split = Split(
         x_all[train_idx],
         y_all[train_idx],
         x_all[val_idx],
         y_all[val_idx],
-        [pairs[i][0] for i in val_idx],
+        [texts[i] for i in train_idx],
+        [texts[i] for i in val_idx],
     )
     return split, stats
 
@@ -115,84 +116,72 @@ def _version(head_path: Path, now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
 
 
-@dataclass(frozen=True)
-class _Fitted:
-    """The head and everything measured on the validation split."""
-
-    split: _Split
-    fit: FittedHead
-    probs: np.ndarray
-    thresholds: Thresholds
-    cost: ThresholdCost
-    report: dict[str, Any]
-
-    @property
-    def metrics(self) -> TrainingMetrics:
-        split, report = self.split, self.report
-        scored = len(split.y_val) > 0
-        return TrainingMetrics(
-            val_examples=len(split.y_val),
-            val_accuracy=report["accuracy"] if scored else None,
-            val_macro_f1=report["macro_f1"] if scored else None,
-            val_inscope_accuracy_with_thresholds=report["thresholds"][
-                "inscope_accuracy_with_thresholds"
-            ],
-            val_correct_inscope_rejected=self.cost.rejected_correct,
-            val_oos_recall=self.cost.oos_recall,
-            train_examples=len(split.y_train),
-        )
-
-
-def _fit(split: _Split, labels: tuple[str, ...], options: TrainOptions) -> _Fitted:
-    """Train the head, choose the thresholds and score it on the validation split."""
-    if len(split.y_val) == 0:
-        log.warning(
-            "warning: no validation examples (every intent is too small for --val-fraction "
-            "%s): training all %d epochs without early stopping, out-of-scope thresholds "
-            "disabled, no report metrics",
-            options.val_fraction,
-            options.epochs,
-        )
-    fit = train_head(split.x_train, split.y_train, split.x_val, split.y_val, len(labels), options)
-    log.info("head: %d epochs, best epoch %d (%.1f s)", fit.epochs_run, fit.best_epoch, fit.seconds)
-    probs = predict_proba(fit.head, split.x_val)
-    truth = split.y_val.tolist()
-    thresholds = choose_thresholds(probs, labels, truth)
-    cost = threshold_cost(probs, labels, truth, thresholds)
-    report = build_report(probs, split.y_val, labels, split.val_texts, thresholds, cost)
-    return _Fitted(split, fit, probs, thresholds, cost, report)
+def _metrics(fitted: Fitted, report: dict[str, Any]) -> TrainingMetrics:
+    cal, cost = fitted.calibration, fitted.cost
+    scored = len(cal.truth) > 0
+    return TrainingMetrics(
+        val_examples=len(cal.truth),
+        val_method=cal.method,
+        val_accuracy=report["accuracy"] if scored else None,
+        val_macro_f1=report["macro_f1"] if scored else None,
+        val_inscope_accuracy_with_thresholds=report["thresholds"][
+            "inscope_accuracy_with_thresholds"
+        ],
+        val_correct_inscope_rejected=cost.rejected_correct,
+        val_oos_recall=cost.oos_recall,
+        train_examples=fitted.train_examples,
+    )
 
 
 def _publish(
     folder: Path,
     name: str,
-    labels: tuple[str, ...],
-    fitted: _Fitted,
+    fitted: Fitted,
     identity: EncoderIdentity,
     run: TrainingRun,
-) -> ModelCard:
-    """Write the head, the validation split, the report and the model card into `folder`."""
+) -> tuple[ModelCard, dict[str, Any]]:
+    """Write the head, the familiarity bank, the calibration texts, the report and the model
+    card into `folder`."""
     now = datetime.now(timezone.utc)
+    cal = fitted.calibration
+    report = build_report(cal, fitted.texts, fitted.thresholds, fitted.cost)
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
+    save_bank(fitted.bank.vectors, folder / FAMILIARITY_BANK)
     card = ModelCard(
         name=name,
         version=_version(folder / HEAD_WEIGHTS, now),
-        labels=labels,
+        labels=cal.labels,
         head=fitted.fit.config,
         encoder=identity,
         thresholds=fitted.thresholds,
         training=run,
-        metrics=fitted.metrics,
+        metrics=_metrics(fitted, report),
         created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        familiarity=fitted.bank.info,
     )
-    split = fitted.split
-    val_labels = tuple(labels[i] for i in split.y_val.tolist())
-    ValidationSplit(tuple(split.val_texts), val_labels).write(folder / VALIDATION_SPLIT)
-    write_report(
-        folder / REPORT_DIR, fitted.report, fitted.probs, split.y_val, labels, name, card.version
-    )
+    val_labels = tuple(cal.labels[i] for i in cal.truth.tolist())
+    held_out = cal.method == HELD_OUT
+    ValidationSplit(tuple(fitted.texts), val_labels, held_out).write(folder / VALIDATION_SPLIT)
+    write_report(folder / REPORT_DIR, report, cal, name, card.version)
     card.write(folder / MODEL_CARD)
-    return card
+    return card, report
+
+
+def _without_oos_examples(fitted: Fitted) -> str:
+    """What the server will do for a bot without out_of_scope examples, and how to change it."""
+    floor, cost = fitted.thresholds.familiarity, fitted.cost
+    if floor is None:
+        return "no out_of_scope examples, and too few correct answers to calibrate on"
+    return (
+        "no out_of_scope examples: the server answers out_of_scope (reason UNFAMILIAR) to a "
+        f"message whose familiarity, its best cosine to one of the {fitted.bank.info.examples} "
+        f"training examples, is below {floor:.3f}. That floor turned away "
+        f"{cost.rejected_correct} of your {cost.inscope_total} own examples (each left out "
+        "of the comparison) and catches unrelated questions. To catch more or fewer, add an "
+        "intent named out_of_scope with examples of messages the bot must not handle (they "
+        "then set the operating point), or pass --unfamiliar-sigmas (lower is stricter); the "
+        "report's familiarity table shows the trade-off."
+    )
 
 
 def train(
@@ -225,7 +214,9 @@ def train(
         stats.cached,
         stats.seconds,
     )
-    fitted = _fit(split, labels, options)
+    if len(split.y_val) == 0 and validation is not None:
+        log.warning("warning: the validation data is empty: cross-validating instead")
+    fitted = fit_and_calibrate(split, labels, options)
     run = TrainingRun(
         options=options.to_json(),
         epochs_run=fitted.fit.epochs_run,
@@ -235,8 +226,10 @@ def train(
         data_sources=tuple(str(source) for source in data.sources),
     )
     with staged_model_dir(Path(models_dir), model_name) as folder:
-        card = _publish(folder, model_name, labels, fitted, identity, run)
-    log.info("%s", summary_text(fitted.report))
+        card, report = _publish(folder, model_name, fitted, identity, run)
+    log.info("%s", summary_text(report))
+    if OUT_OF_SCOPE not in labels:
+        log.info("%s", _without_oos_examples(fitted))
     return TrainResult(
         model_dir=Path(models_dir) / model_name,
         card=card,
@@ -245,5 +238,5 @@ def train(
         embedded_count=stats.embedded,
         train_seconds=fitted.fit.seconds,
         total_seconds=time.perf_counter() - started,
-        report=fitted.report,
+        report=report,
     )

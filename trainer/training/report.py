@@ -10,11 +10,13 @@ import numpy as np
 
 from intent_server.core.decision import Thresholds
 from intent_server.core.files import atomic_write, write_json
+from trainer.calibration.thresholds import Calibration, ThresholdCost, tradeoff_table
 from trainer.training.confusion_plot import plot_confusion
-from trainer.training.thresholds import ThresholdCost
+from trainer.training.familiarity_plot import plot_familiarity
 
 WORST_SHOWN = 5
 PAIRS_SHOWN = 5
+TRADEOFF_SIGMAS = (1.0, 1.5, 1.9, 2.0, 2.5, 3.0)
 
 
 def per_intent(
@@ -50,15 +52,23 @@ def confusion_pairs(
     ]
 
 
+def _familiarity(cal: Calibration, thresholds: Thresholds) -> dict[str, Any]:
+    scores = cal.inscope_familiarity
+    return {
+        "threshold": thresholds.familiarity,
+        "inscope_mean": float(scores.mean()) if len(scores) else None,
+        "inscope_std": float(scores.std()) if len(scores) else None,
+        "inscope_min": float(scores.min()) if len(scores) else None,
+        "tradeoff": tradeoff_table(cal, TRADEOFF_SIGMAS) if len(scores) else [],
+    }
+
+
 def build_report(
-    probs: np.ndarray,
-    y_true: np.ndarray,
-    labels: Sequence[str],
-    texts: Sequence[str],
-    thresholds: Thresholds,
-    cost: ThresholdCost,
+    cal: Calibration, texts: Sequence[str], thresholds: Thresholds, cost: ThresholdCost
 ) -> dict[str, Any]:
-    """The report.json content: metrics on the validation split."""
+    """The report.json content: metrics on the calibration texts (held-out or
+    cross-validated answers)."""
+    probs, y_true, labels = cal.probs, cal.truth, cal.labels
     y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
     intents = per_intent(y_true, y_pred, labels)
     scored = [row for row in intents if row["support"] > 0]
@@ -66,6 +76,7 @@ def build_report(
     macro_f1 = float(np.mean([row["f1"] for row in scored])) if scored else 0.0
     return {
         "validation_examples": len(y_true),
+        "validation_method": cal.method,
         "accuracy": accuracy,
         "macro_f1": macro_f1,
         "intents": intents,
@@ -86,17 +97,24 @@ def build_report(
             "oos_validation_examples": cost.oos_total,
             "oos_recall": cost.oos_recall,
         },
+        "familiarity": _familiarity(cal, thresholds),
     }
+
+
+def _threshold_words(report: dict[str, Any]) -> str:
+    th, floor = report["thresholds"], report["familiarity"]["threshold"]
+    words = f"confidence {th['confidence']:.2f}, margin {th['margin']:.2f}"
+    return words + (f", familiarity {floor:.3f}" if floor is not None else "")
 
 
 def summary_text(report: dict[str, Any]) -> str:
     """The short table printed at the end of training."""
     th = report["thresholds"]
     lines = [
-        f"validation examples   {report['validation_examples']}",
+        f"validation examples   {report['validation_examples']} ({report['validation_method']})",
         f"accuracy              {report['accuracy']:.2%}",
         f"macro-F1              {report['macro_f1']:.2%}",
-        f"thresholds            confidence {th['confidence']:.2f}, margin {th['margin']:.2f}: "
+        f"thresholds            {_threshold_words(report)}: "
         f"reject {th['correct_inscope_rejected']} of {th['inscope_validation_examples']} "
         "in-scope validation examples answered correctly"
         + (f"; OOS recall {th['oos_recall']:.1%}" if th["oos_recall"] is not None else ""),
@@ -119,13 +137,13 @@ def markdown(report: dict[str, Any], name: str, version: str) -> str:
     out = [
         f"# Training report: {name} {version}",
         "",
-        f"Validation split: {report['validation_examples']} examples. "
+        f"Validation: {report['validation_examples']} examples, {report['validation_method']}. "
         f"Accuracy {report['accuracy']:.2%}, macro-F1 {report['macro_f1']:.2%} (argmax, "
         "no thresholds).",
         "",
         "## Out-of-scope thresholds",
         "",
-        f"confidence {th['confidence']:.2f}, margin {th['margin']:.2f}.",
+        f"{_threshold_words(report)}.",
         f"Rule: {th['rule']}.",
         "",
         f"Cost: {th['correct_inscope_rejected']} of {th['inscope_validation_examples']} in-scope "
@@ -136,6 +154,7 @@ def markdown(report: dict[str, Any], name: str, version: str) -> str:
             f"OOS recall on validation: {th['oos_recall']:.1%} "
             f"({th['oos_validation_examples']} examples)."
         )
+    out += _familiarity_markdown(report["familiarity"])
     out += [
         "",
         "## Most confused pairs",
@@ -162,17 +181,40 @@ def markdown(report: dict[str, Any], name: str, version: str) -> str:
     return "\n".join(out)
 
 
+def _familiarity_markdown(section: dict[str, Any]) -> list[str]:
+    if not section["tradeoff"]:
+        return []
+    out = [
+        "",
+        "## Familiarity",
+        "",
+        "A message's familiarity is its best cosine to a training example. Below are the "
+        f"in-scope examples' scores (mean {section['inscope_mean']:.3f}, standard deviation "
+        f"{section['inscope_std']:.3f}) and what other floors would cost "
+        "(`intent-train --unfamiliar-sigmas`):",
+        "",
+        "| sigmas | floor | correct in-scope turned away | out_of_scope caught |",
+        "|---|---|---|---|",
+    ]
+    for row in section["tradeoff"]:
+        away, caught = row["inscope_turned_away"], row["oos_caught"]
+        out.append(
+            f"| {row['sigmas']} | {row['familiarity']:.3f} | "
+            f"{'-' if away is None else f'{away:.1%}'} | "
+            f"{'-' if caught is None else f'{caught:.1%}'} |"
+        )
+    return [*out, "", "![familiarity](familiarity.png)"]
+
+
 def write_report(
-    folder: Path,
-    report: dict[str, Any],
-    probs: np.ndarray,
-    y_true: np.ndarray,
-    labels: Sequence[str],
-    name: str,
-    version: str,
+    folder: Path, report: dict[str, Any], cal: Calibration, name: str, version: str
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "report.json", report)
     atomic_write(folder / "report.md", markdown(report, name, version))
+    probs = cal.probs
     y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
-    plot_confusion(folder / "confusion.png", y_true, y_pred, labels)
+    plot_confusion(folder / "confusion.png", cal.truth, y_pred, cal.labels)
+    if len(cal.truth):
+        threshold = report["familiarity"]["threshold"]
+        plot_familiarity(folder / "familiarity.png", cal.familiarity, cal.is_oos, threshold)

@@ -1,0 +1,136 @@
+"""Fit the head and calibrate the out-of-scope rule, on a held-out split or cross-validated.
+
+Small bots (fewer than CROSS_FIT_BELOW examples, no explicit validation file) have no
+examples to spare: the head learns every example, and k heads each trained without one
+fold score that fold, so every example gets an answer from a head that never saw it. Those
+answers choose the thresholds and fill the report. Larger bots keep a held-out split.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
+from trainer.calibration.familiarity import Bank, best_cosine, build_bank, leave_one_out
+from trainer.calibration.thresholds import (
+    Calibration,
+    ThresholdCost,
+    choose_thresholds,
+    threshold_cost,
+)
+from trainer.training.loop import FittedHead, predict_proba, train_head
+from trainer.training.options import TrainOptions
+
+log = logging.getLogger(__name__)
+
+CROSS_VALIDATED = "cross-validated"
+HELD_OUT = "held-out"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Features and label indices; `x_val` is empty when the bot is cross-validated."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    train_texts: list[str]
+    val_texts: list[str]
+
+    @property
+    def cross_validated(self) -> bool:
+        return len(self.y_val) == 0
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The final head, its familiarity bank and the calibrated out-of-scope rule."""
+
+    fit: FittedHead
+    bank: Bank
+    calibration: Calibration
+    texts: list[str]  # one per calibration row
+    thresholds: Thresholds
+    cost: ThresholdCost
+    train_examples: int  # the final head learnt this many
+
+
+def fold_of(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """A fold number per row, each intent spread evenly over the folds (seeded)."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), dtype=np.int64)
+    for intent in np.unique(y):
+        rows = np.flatnonzero(y == intent)
+        rng.shuffle(rows)
+        fold[rows] = np.arange(len(rows)) % folds
+    return fold
+
+
+def _in_scope(labels: tuple[str, ...]) -> np.ndarray:
+    return np.array([name != OUT_OF_SCOPE for name in labels], dtype=bool)
+
+
+def _cross_validated(split: Split, labels: tuple[str, ...], options: TrainOptions) -> Fitted:
+    x, y, classes = split.x_train, split.y_train, len(labels)
+    folds = fold_of(y, options.cross_fit_folds, options.seed)
+    probs = np.zeros((len(y), classes), dtype=np.float32)
+    for k in range(options.cross_fit_folds):
+        held = folds == k
+        if not held.any():
+            continue
+        log.info("cross-validation: fold %d of %d", k + 1, options.cross_fit_folds)
+        head = train_head(x[~held], y[~held], x[:0], y[:0], classes, options).head
+        probs[held] = predict_proba(head, x[held])
+    log.info("head: every example")
+    fit = train_head(x, y, x[:0], y[:0], classes, options)
+    bank = build_bank(x, y, _in_scope(labels))
+    familiarity = best_cosine(x, bank.vectors)  # rows outside the bank: held out already
+    familiarity[bank.rows] = leave_one_out(bank.vectors)
+    calibration = Calibration(probs, y, familiarity, labels, CROSS_VALIDATED)
+    return _calibrated(fit, bank, calibration, split.train_texts, options, len(y))
+
+
+def _held_out(split: Split, labels: tuple[str, ...], options: TrainOptions) -> Fitted:
+    fit = train_head(split.x_train, split.y_train, split.x_val, split.y_val, len(labels), options)
+    bank = build_bank(split.x_train, split.y_train, _in_scope(labels))
+    calibration = Calibration(
+        predict_proba(fit.head, split.x_val),
+        split.y_val,
+        best_cosine(split.x_val, bank.vectors),
+        labels,
+        HELD_OUT,
+    )
+    return _calibrated(fit, bank, calibration, split.val_texts, options, len(split.y_train))
+
+
+def _calibrated(
+    fit: FittedHead,
+    bank: Bank,
+    calibration: Calibration,
+    texts: list[str],
+    options: TrainOptions,
+    train_examples: int,
+) -> Fitted:
+    thresholds = choose_thresholds(
+        calibration,
+        unfamiliar_sigmas=options.unfamiliar_sigmas,
+        max_inscope_loss=options.max_inscope_loss,
+    )
+    cost = threshold_cost(calibration, thresholds)
+    return Fitted(fit, bank, calibration, texts, thresholds, cost, train_examples)
+
+
+def fit_and_calibrate(split: Split, labels: tuple[str, ...], options: TrainOptions) -> Fitted:
+    """Train the head, build its familiarity bank and choose the thresholds."""
+    fitted = (_cross_validated if split.cross_validated else _held_out)(split, labels, options)
+    log.info(
+        "head: %d epochs, best epoch %d (%.1f s)",
+        fitted.fit.epochs_run,
+        fitted.fit.best_epoch,
+        fitted.fit.seconds,
+    )
+    return fitted
