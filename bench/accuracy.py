@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from bench.scoring import (
 )
 from intent_server.core.decision import Thresholds
 from intent_server.core.exports import LoadedExport, load_export, resolve_current
+from intent_server.core.intent_model import IntentModel
 from trainer.logs import progress
 
 VARIANTS = ("fp32", "int8")
@@ -71,16 +72,21 @@ def load_yaml_data(pairs: Pairs, path: Path) -> Any:
 
 
 def train_and_export(
-    ws: Workspace, name: str, train: Pairs, validation: Pairs, *, export: bool = True
+    ws: Workspace, name: str, train: Pairs, validation: Pairs | None, *, export: bool = True
 ) -> TrainedExport:
-    """Train `name` on `train` (early stopping and thresholds on `validation`), export it."""
+    """Train `name` on `train` (early stopping and thresholds on `validation`; None: the
+    product's own hold-out or cross-validation), export it."""
     from trainer.export.pipeline import export_model
     from trainer.training.pipeline import TrainOptions
     from trainer.training.pipeline import train as run_training
 
     data = load_yaml_data(train, ws.root / "data" / f"{name}.yml")
-    val = load_yaml_data(validation, ws.root / "data" / f"{name}.val.yml")
-    _say(f"training {name}: {len(train)} examples, {len(validation)} validation")
+    val = (
+        load_yaml_data(validation, ws.root / "data" / f"{name}.val.yml")
+        if validation is not None
+        else None
+    )
+    _say(f"training {name}: {len(train)} examples, {len(validation or [])} validation")
     result = run_training(
         data,
         model_name=name,
@@ -104,6 +110,13 @@ def train_and_export(
     )
 
 
+@dataclass(frozen=True)
+class Scored:
+    probs: np.ndarray
+    familiarity: np.ndarray | None
+    export: LoadedExport
+
+
 class Scorer:
     """Probabilities of a model's head on texts, for one encoder variant.
 
@@ -121,8 +134,24 @@ class Scorer:
         self, export: TrainedExport, text_set: str, texts: Sequence[str]
     ) -> tuple[np.ndarray, LoadedExport]:
         """Head probabilities of `texts` (named `text_set` for the embedding memo)."""
+        scored = self.score(export, text_set, texts)
+        return scored.probs, scored.export
+
+    def features(self, export: TrainedExport, text_set: str, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's features of `texts` (the head's input), memoised by `text_set`."""
+        loaded = load_export(export.version_dir, self.variant)
+        return self._embed(loaded, loaded.open(), text_set, texts)
+
+    def score(self, export: TrainedExport, text_set: str, texts: Sequence[str]) -> Scored:
+        """Head probabilities and familiarity of `texts`, as the server computes them."""
         loaded = load_export(export.version_dir, self.variant)
         model = loaded.open()
+        probs, familiarity = model.score_features(self._embed(loaded, model, text_set, texts))
+        return Scored(probs, familiarity, loaded)
+
+    def _embed(
+        self, loaded: LoadedExport, model: IntentModel, text_set: str, texts: Sequence[str]
+    ) -> np.ndarray:
         key = (loaded.manifest.files[loaded.encoder_path.name], text_set)
         if key not in self._embeddings:
             started = time.perf_counter()
@@ -134,7 +163,7 @@ class Scorer:
             parts = [model.embed(list(texts[i : i + EVAL_BATCH])) for i in batches]
             self._embeddings[key] = np.concatenate(parts, axis=0)
             self.embed_seconds[text_set] = time.perf_counter() - started
-        return model.classify_features(self._embeddings[key]), loaded
+        return self._embeddings[key]
 
 
 def closed_set_scores(
@@ -152,11 +181,15 @@ def oos_evaluation(
     test_truth: Sequence[str],
     labels: Sequence[str],
     product_thresholds: Thresholds,
+    test_familiarity: np.ndarray | None,
 ) -> dict[str, Any]:
-    """Threshold chosen on val + oos_val, scored on test + oos_test; plus the product's own."""
+    """Threshold chosen on val + oos_val, scored on test + oos_test; plus the product's own
+    rule (familiarity included)."""
     chosen, on_val = choose_oos_threshold(val_probs, labels, val_truth)
     on_test = oos_scores(decisions(test_probs, labels, chosen), test_truth)
-    product = oos_scores(decisions(test_probs, labels, product_thresholds), test_truth)
+    product = oos_scores(
+        decisions(test_probs, labels, product_thresholds, test_familiarity), test_truth
+    )
     is_oos = np.array([t == "out_of_scope" for t in test_truth])
     return {
         "threshold": chosen.confidence,
@@ -167,6 +200,7 @@ def oos_evaluation(
         "product_thresholds": {
             "confidence": product_thresholds.confidence,
             "margin": product_thresholds.margin,
+            "familiarity": product_thresholds.familiarity,
             "test": product.to_json(),
         },
     }
@@ -188,17 +222,40 @@ def evaluate_clinc(
     out: dict[str, Any] = {}
     for key, export in (("without_oos_train", plain), ("with_oos_train", with_oos)):
         val_probs, loaded = scorer.probabilities(export, "clinc_val", _texts(val))
-        test_probs, _ = scorer.probabilities(export, "clinc_test", _texts(test))
+        scored = scorer.score(export, "clinc_test", _texts(test))
+        test_probs = scored.probs
         inscope = len(clinc.test)
         out[key] = {
             "test_inscope": closed_set_scores(
                 test_probs[:inscope], loaded.labels, _labels(clinc.test)
             ),
             "oos": oos_evaluation(
-                val_probs, _labels(val), test_probs, _labels(test), loaded.labels, loaded.thresholds
+                val_probs,
+                _labels(val),
+                test_probs,
+                _labels(test),
+                loaded.labels,
+                loaded.thresholds,
+                scored.familiarity,
             ),
         }
     return out
+
+
+def evaluate_product_default(clinc: Clinc, export: TrainedExport, scorer: Scorer) -> dict[str, Any]:
+    """A model trained as a user would (`make train` on every labelled example, the product's
+    own hold-out), scored on test + oos_test by its own thresholds: does the default
+    operating point keep its promise on unseen data?"""
+    test = clinc.test + clinc.oos_test
+    scored = scorer.score(export, "clinc_test", _texts(test))
+    labels = scored.export.labels
+    predicted = decisions(scored.probs, labels, scored.export.thresholds, scored.familiarity)
+    top1 = closed_set_scores(scored.probs[: len(clinc.test)], labels, _labels(clinc.test))
+    return {
+        "top1_inscope": top1["accuracy"],
+        "test": oos_scores(predicted, _labels(test)).to_json(),
+        "thresholds": scored.export.thresholds.to_json(),
+    }
 
 
 def evaluate_banking(banking: Banking, export: TrainedExport, scorer: Scorer) -> dict[str, Any]:
@@ -206,7 +263,12 @@ def evaluate_banking(banking: Banking, export: TrainedExport, scorer: Scorer) ->
     return {"test": closed_set_scores(probs, loaded.labels, _labels(banking.test))}
 
 
-def run_accuracy(ws: Workspace, clinc: Clinc, banking: Banking) -> dict[str, Any]:
+def run_accuracy(
+    ws: Workspace,
+    clinc: Clinc,
+    banking: Banking,
+    small_bots: Callable[[Scorer, TrainedExport], Any],
+) -> dict[str, Any]:
     """Train, export and score the three benchmark models; every number for results.json.
 
     The CLINC model is trained twice: first from an empty embedding cache (cold training
@@ -227,10 +289,12 @@ def run_accuracy(ws: Workspace, clinc: Clinc, banking: Banking) -> dict[str, Any
         clinc.val + clinc.oos_val,
     )
     bank = train_and_export(ws, "banking", banking.train, banking.holdout)
+    everything = clinc.train + clinc.val + clinc.oos_train + clinc.oos_val
+    product = train_and_export(ws, "clinc_product", everything, None)
     results: dict[str, Any] = {"training_time": times}
     results["exports"] = {
         e.name: {"export_seconds": e.export_seconds, "train_seconds": e.train_seconds}
-        for e in (plain, with_oos, bank)
+        for e in (plain, with_oos, bank, product)
     }
     for variant in VARIANTS:
         scorer = Scorer(variant)
@@ -238,6 +302,9 @@ def run_accuracy(ws: Workspace, clinc: Clinc, banking: Banking) -> dict[str, Any
         results[variant] = {
             "clinc": evaluate_clinc(clinc, plain, with_oos, scorer),
             "banking": evaluate_banking(banking, bank, scorer),
+            "clinc_product_default": evaluate_product_default(clinc, product, scorer),
             "embed_seconds": scorer.embed_seconds,
         }
+        if variant == "int8":  # what the server serves by default
+            results["small_bots"] = small_bots(scorer, plain)
     return results

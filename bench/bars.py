@@ -57,7 +57,47 @@ NOT_RUN_ACCURACY = (
     ("banking_accuracy", "BANKING77 test accuracy", ">= 93.0 %"),
     ("clinc_oos", "CLINC150 OOS, threshold on val", "in-scope >= 94.5 %, recall >= 75 %"),
     ("int8_drop", "INT8 vs fp32 accuracy", "within 0.3 points"),
+    ("clinc_default", "CLINC150 default decision on test", "in-scope >= 94.5 %, recall >= 75 %"),
+    ("small_bots", "small bots, no OOS examples", "in-scope >= 92 %, unrelated caught >= 95 %"),
 )
+
+
+def _oos_bar(key: str, what: str, bar: str, scores: Any, inscope: float, recall: float) -> Bar:
+    if not scores:
+        return Bar(key, what, bar, "not run", None)
+    got_in, got_recall = scores["inscope_accuracy"], scores["oos_recall"]
+    return Bar(
+        key,
+        what,
+        bar,
+        f"in-scope {_pct(got_in)}, OOS recall {_pct(got_recall)}",
+        got_in >= inscope and got_recall >= recall,
+    )
+
+
+def decision_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
+    """The out-of-scope decision as users get it: the default operating point on CLINC150
+    test data, and small bots without out_of_scope examples."""
+    return [
+        _oos_bar(
+            "clinc_default",
+            "CLINC150 trained on every labelled example as a user would, default decision "
+            f"on test + oos_test ({default_variant})",
+            "in-scope >= 94.5 % with OOS recall >= 75 %",
+            _get(acc, default_variant, "clinc_product_default", "test"),
+            0.945,
+            0.75,
+        ),
+        _oos_bar(
+            "small_bots",
+            "small bots from CLINC150 domains (10 intents, 10-20 examples, no OOS examples), "
+            "mean over domains and seeds (int8)",
+            "in-scope after the decision >= 92 %, oos_test caught >= 95 %",
+            _get(acc, "small_bots", "mean"),
+            0.92,
+            0.95,
+        ),
+    ]
 
 
 def accuracy_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
@@ -99,7 +139,7 @@ def accuracy_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
             best[2] >= 0.945 and best[3] >= 0.75,
         )
     )
-    return [*bars, _int8_bar(acc)]
+    return [*bars, _int8_bar(acc), *decision_bars(acc, default_variant)]
 
 
 def _int8_bar(acc: dict[str, Any]) -> Bar:

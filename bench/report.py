@@ -52,6 +52,43 @@ def _bars_table(bars: list[Bar]) -> list[str]:
     return lines
 
 
+def _decision_lines(acc: dict[str, Any]) -> list[str]:
+    """The default decision on CLINC150 test data and the small bots."""
+    lines: list[str] = []
+    for variant in ("fp32", "int8"):
+        default = acc[variant].get("clinc_product_default")
+        if default:
+            test, th = default["test"], default["thresholds"]
+            floor = th.get("familiarity")
+            lines.append(
+                f"- CLINC150 trained on train + val + oos_train + oos_val as a user would "
+                f"({variant}): top-1 {_pct(default['top1_inscope'])}, after the default "
+                f"decision in-scope {_pct(test['inscope_accuracy'])} / OOS recall "
+                f"{_pct(test['oos_recall'])} (confidence {th['confidence']:.2f}, margin "
+                f"{th['margin']:.2f}, familiarity {'off' if floor is None else f'{floor:.3f}'})"
+            )
+    bots = acc.get("small_bots")
+    if bots:
+        lines += [
+            "",
+            "### Small bots without out_of_scope examples (CLINC150 domains, int8)",
+            "",
+            "10 of a domain's 15 intents, no out_of_scope examples; means over "
+            f"{len(bots['bots'])} bots (domains x seeds).",
+            "",
+            "| examples per intent | argmax % | in-scope after decision % | oos_test caught % "
+            "| withheld intents caught % | AUROC familiarity | AUROC softmax |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for size, row in [*bots["by_size"].items(), ("all", bots["mean"])]:
+            lines.append(
+                f"| {size} | {_pct(row['argmax_accuracy'])} | {_pct(row['inscope_accuracy'])} | "
+                f"{_pct(row['oos_recall'])} | {_pct(row['withheld_recall'])} | "
+                f"{row['auroc_familiarity']:.4f} | {row['auroc_softmax']:.4f} |"
+            )
+    return ["", "### The default out-of-scope decision", "", *lines] if lines else []
+
+
 def _accuracy_section(acc: dict[str, Any]) -> list[str]:
     lines = [
         "## Accuracy (test sets; trained, exported and scored through the product's path)",
@@ -96,6 +133,7 @@ def _accuracy_section(acc: dict[str, Any]) -> list[str]:
                 f"{_pct(product['test']['inscope_accuracy'])} / "
                 f"{_pct(product['test']['oos_recall'])} |"
             )
+    lines += _decision_lines(acc)
     times = acc.get("training_time", {})
     if times:
         lines += [

@@ -74,9 +74,12 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from bench import datasets
     from bench.accuracy import Workspace, run_accuracy, train_and_export
     from bench.report import machine
+    from bench.small_bots import load_domains, run_small_bots, small_plan
     from bench.speed import SpeedSettings, run_speed
 
     clinc = datasets.load_clinc(args.datasets)
+    full_clinc = clinc
+    domains = load_domains(args.datasets or datasets.datasets_dir())
     banking = datasets.load_banking(args.datasets)
     if args.small:
         clinc, banking = datasets.small_clinc(clinc), datasets.small_banking(banking)
@@ -99,7 +102,13 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     }
     started = time.perf_counter()
     if not args.skip_accuracy:
-        results["accuracy"] = run_accuracy(ws, clinc, banking)
+        plan = small_plan(domains, args.small)
+        results["accuracy"] = run_accuracy(
+            ws,
+            clinc,
+            banking,
+            lambda scorer, export: run_small_bots(ws, full_clinc, plan, scorer, export),
+        )
     elif not args.skip_speed:
         train_and_export(ws, "clinc", clinc.train, clinc.val)
     from intent_server.core.exports import load_export, resolve_current

@@ -59,9 +59,20 @@ def top_inscope_probability(probs: np.ndarray, labels: Sequence[str]) -> np.ndar
     return np.asarray(probs[:, keep].max(axis=1))
 
 
-def decisions(probs: np.ndarray, labels: Sequence[str], thresholds: Thresholds) -> list[str]:
-    """The server's own rule (`intent_server.core.decision.decide`) applied to every row."""
-    return [decide(row, labels, thresholds).label for row in probs]
+def decisions(
+    probs: np.ndarray,
+    labels: Sequence[str],
+    thresholds: Thresholds,
+    familiarity: np.ndarray | None = None,
+) -> list[str]:
+    """The server's own rule (`intent_server.core.decision.decide`) applied to every row
+    (`familiarity` None: the familiarity rule is skipped)."""
+    if familiarity is None:
+        return [decide(row, labels, thresholds).label for row in probs]
+    return [
+        decide(row, labels, thresholds, float(f)).label
+        for row, f in zip(probs, familiarity, strict=True)
+    ]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,156 @@
+"""Small bots simulated from CLINC150: what most real bots look like.
+
+For each of CLINC150's 10 domains (15 intents each) and each seed, a bot of 10 of the
+domain's intents with 10 or 20 training examples each and no out_of_scope examples is
+trained through the product (YAML -> loader -> `train`), its head and familiarity bank go
+through the exporter's own `export_head`, and it is scored with the server's rule on:
+its intents' test queries (in-scope accuracy after the decision), `oos_test` (unrelated
+questions caught) and the 5 withheld intents' test queries (near misses caught).
+Every bot reads the features of one real ONNX encoder export (`Scorer`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.accuracy import Scorer, TrainedExport, Workspace, load_yaml_data
+from bench.datasets import Clinc, Pairs
+from bench.scoring import auroc, decisions, top_inscope_probability
+from intent_server.core.decision import OUT_OF_SCOPE
+from intent_server.core.intent_model import make_session
+from intent_server.core.layout import FAMILIARITY_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
+
+BOT_INTENTS = 10
+SIZES = (10, 20)
+SEEDS = (0, 1)
+
+
+def _say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Plan:
+    domains: dict[str, list[str]]
+    sizes: tuple[int, ...] = SIZES
+    seeds: tuple[int, ...] = SEEDS
+
+
+def _bot(clinc: Clinc, intents: list[str], size: int, rng: np.random.Generator) -> Pairs:
+    pairs: Pairs = []
+    for intent in intents:
+        texts = [t for t, i in clinc.train if i == intent]
+        pairs += [(texts[k], intent) for k in sorted(rng.choice(len(texts), size, replace=False))]
+    return pairs
+
+
+def _served_outputs(
+    ws: Workspace, name: str, pairs: Pairs, features: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Train `name` through the product, export its head graph, run it on `features`."""
+    from trainer.export.onnx_files import export_head
+    from trainer.training.model_store import load_trained_model
+    from trainer.training.pipeline import TrainOptions, train
+
+    data = load_yaml_data(pairs, ws.root / "data" / f"{name}.yml")
+    result = train(
+        data,
+        model_name=name,
+        models_dir=ws.models_dir,
+        options=TrainOptions(),
+        cache_dir=ws.cache_dir,
+    )
+    trained = load_trained_model(result.model_dir)
+    path = ws.root / "heads" / f"{name}.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_head(trained.head, trained.bank, path)
+    session = make_session(path)
+    probs, familiarity = session.run([HEAD_OUTPUT, FAMILIARITY_OUTPUT], {HEAD_INPUT: features})
+    return np.asarray(probs), np.asarray(familiarity), trained.labels
+
+
+def _score_bot(
+    probs: np.ndarray,
+    familiarity: np.ndarray,
+    labels: tuple[str, ...],
+    truth: Sequence[str],
+    thresholds: Any,
+    groups: dict[str, np.ndarray],
+) -> dict[str, float]:
+    said = np.array(decisions(probs, labels, thresholds, familiarity), dtype=object)
+    argmax = np.array([labels[i] for i in probs.argmax(axis=1)], dtype=object)
+    truth_arr = np.array(truth, dtype=object)
+    inside, ood, near = groups["in_scope"], groups["oos_test"], groups["withheld"]
+    unrelated = np.r_[np.zeros(inside.sum()), np.ones(ood.sum())].astype(bool)
+    top = top_inscope_probability(probs, labels)
+    return {
+        "argmax_accuracy": float((argmax[inside] == truth_arr[inside]).mean()),
+        "inscope_accuracy": float((said[inside] == truth_arr[inside]).mean()),
+        "oos_recall": float((said[ood] == OUT_OF_SCOPE).mean()),
+        "withheld_recall": float((said[near] == OUT_OF_SCOPE).mean()),
+        "auroc_familiarity": auroc(-np.r_[familiarity[inside], familiarity[ood]], unrelated),
+        "auroc_softmax": auroc(-np.r_[top[inside], top[ood]], unrelated),
+    }
+
+
+def _mean(rows: list[dict[str, Any]]) -> dict[str, float]:
+    keys = [k for k, v in rows[0].items() if isinstance(v, float)]
+    return {k: float(np.mean([row[k] for row in rows])) for k in keys}
+
+
+def run_small_bots(
+    ws: Workspace, clinc: Clinc, plan: Plan, scorer: Scorer, encoder_export: TrainedExport
+) -> dict[str, Any]:
+    """Every bot of `plan`, scored; means per size and over all bots."""
+    test = clinc.test + clinc.oos_test
+    texts = [t for t, _ in test]
+    features = scorer.features(encoder_export, "small_bots_test", texts)
+    truth = [i for _, i in test]
+    is_oos = np.array([i == OUT_OF_SCOPE for i in truth])
+    rows: list[dict[str, Any]] = []
+    for seed in plan.seeds:
+        for number, (domain, intents) in enumerate(sorted(plan.domains.items())):
+            rng = np.random.default_rng(1000 * seed + number)
+            chosen = sorted(str(i) for i in rng.choice(intents, BOT_INTENTS, replace=False))
+            withheld = [i for i in intents if i not in chosen]
+            groups = {
+                "in_scope": np.array([i in chosen for i in truth]),
+                "oos_test": is_oos,
+                "withheld": np.array([i in withheld for i in truth]),
+            }
+            for size in plan.sizes:
+                name = f"bot-{domain}-{size}-{seed}"
+                _say(f"small bot {name}")
+                pairs = _bot(clinc, chosen, size, rng)
+                probs, familiarity, labels = _served_outputs(ws, name, pairs, features)
+                from intent_server.core.model_card import ModelCard
+
+                card = ModelCard.read(ws.models_dir / name / "model.json")
+                scores = _score_bot(probs, familiarity, labels, truth, card.thresholds, groups)
+                rows.append({"domain": domain, "size": size, "seed": seed, **scores})
+    return {
+        "bots": rows,
+        "by_size": {str(s): _mean([r for r in rows if r["size"] == s]) for s in plan.sizes},
+        "mean": _mean(rows),
+    }
+
+
+def small_plan(domains: dict[str, list[str]], small: bool) -> Plan:
+    """Every domain, both sizes and seeds; `small`: one domain, one size, one seed."""
+    if small:
+        first = sorted(domains)[0]
+        return Plan({first: domains[first]}, sizes=(10,), seeds=(0,))
+    return Plan(domains)
+
+
+def load_domains(root: Path) -> dict[str, list[str]]:
+    import json
+
+    data = json.loads((root / "clinc150" / "domains.json").read_text(encoding="utf-8"))
+    return {str(k): [str(i) for i in v] for k, v in data.items()}
