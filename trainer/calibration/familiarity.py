@@ -39,7 +39,9 @@ def best_cosine(x: np.ndarray, bank: np.ndarray) -> np.ndarray:
 
 
 def leave_one_out(bank: np.ndarray) -> np.ndarray:
-    """Each member's best cosine to the other members."""
+    """Each member's best cosine to the other members (a lone member: 1, nothing to miss)."""
+    if len(bank) < 2:
+        return np.ones(len(bank), dtype=np.float32)
     scores = np.empty(len(bank), dtype=np.float32)
     for start in range(0, len(bank), 1024):  # bounded memory for large banks
         block = bank[start : start + 1024] @ bank.T

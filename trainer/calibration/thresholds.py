@@ -184,3 +184,27 @@ def tradeoff_table(cal: Calibration, sigmas: Sequence[float]) -> list[dict[str, 
             }
         )
     return rows
+
+
+def budget_table(
+    cal: Calibration, budgets: Sequence[float], unfamiliar_sigmas: float
+) -> list[dict[str, float | None]]:
+    """With out_of_scope examples: the thresholds each `max_inscope_loss` would choose and
+    what they give on the calibration texts (the operating points a user can pick)."""
+    if not cal.is_oos.any():
+        return []
+    rows: list[dict[str, float | None]] = []
+    for budget in budgets:
+        th = choose_thresholds(cal, unfamiliar_sigmas=unfamiliar_sigmas, max_inscope_loss=budget)
+        cost = threshold_cost(cal, th)
+        rows.append(
+            {
+                "max_inscope_loss": budget,
+                "confidence": th.confidence,
+                "margin": th.margin,
+                "familiarity": th.familiarity,
+                "inscope_accuracy": cost.inscope_accuracy,
+                "oos_recall": cost.oos_recall,
+            }
+        )
+    return rows

@@ -144,7 +144,9 @@ def _publish(
     card into `folder`."""
     now = datetime.now(timezone.utc)
     cal = fitted.calibration
-    report = build_report(cal, fitted.texts, fitted.thresholds, fitted.cost)
+    report = build_report(
+        cal, fitted.texts, fitted.thresholds, fitted.cost, run.options["unfamiliar_sigmas"]
+    )
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
     save_bank(fitted.bank.vectors, folder / FAMILIARITY_BANK)
     card = ModelCard(

@@ -10,13 +10,19 @@ import numpy as np
 
 from intent_server.core.decision import Thresholds
 from intent_server.core.files import atomic_write, write_json
-from trainer.calibration.thresholds import Calibration, ThresholdCost, tradeoff_table
+from trainer.calibration.thresholds import (
+    Calibration,
+    ThresholdCost,
+    budget_table,
+    tradeoff_table,
+)
 from trainer.training.confusion_plot import plot_confusion
 from trainer.training.familiarity_plot import plot_familiarity
 
 WORST_SHOWN = 5
 PAIRS_SHOWN = 5
 TRADEOFF_SIGMAS = (1.0, 1.5, 1.9, 2.0, 2.5, 3.0)
+BUDGETS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
 def per_intent(
@@ -64,7 +70,11 @@ def _familiarity(cal: Calibration, thresholds: Thresholds) -> dict[str, Any]:
 
 
 def build_report(
-    cal: Calibration, texts: Sequence[str], thresholds: Thresholds, cost: ThresholdCost
+    cal: Calibration,
+    texts: Sequence[str],
+    thresholds: Thresholds,
+    cost: ThresholdCost,
+    unfamiliar_sigmas: float,
 ) -> dict[str, Any]:
     """The report.json content: metrics on the calibration texts (held-out or
     cross-validated answers)."""
@@ -98,6 +108,7 @@ def build_report(
             "oos_recall": cost.oos_recall,
         },
         "familiarity": _familiarity(cal, thresholds),
+        "operating_points": budget_table(cal, BUDGETS, unfamiliar_sigmas),
     }
 
 
@@ -154,6 +165,7 @@ def markdown(report: dict[str, Any], name: str, version: str) -> str:
             f"OOS recall on validation: {th['oos_recall']:.1%} "
             f"({th['oos_validation_examples']} examples)."
         )
+    out += _operating_points_markdown(report["operating_points"])
     out += _familiarity_markdown(report["familiarity"])
     out += [
         "",
@@ -179,6 +191,27 @@ def markdown(report: dict[str, Any], name: str, version: str) -> str:
         )
     out += ["", "![confusion matrix](confusion.png)", ""]
     return "\n".join(out)
+
+
+def _operating_points_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    out = [
+        "",
+        "Other operating points (`intent-train --max-inscope-loss`), on the same texts:",
+        "",
+        "| max in-scope loss | confidence | margin | familiarity | in-scope accuracy "
+        "| OOS recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        floor = row["familiarity"]
+        out.append(
+            f"| {row['max_inscope_loss']:.3f} | {row['confidence']:.2f} | {row['margin']:.2f} | "
+            f"{'off' if floor is None else f'{floor:.3f}'} | {row['inscope_accuracy']:.1%} | "
+            f"{row['oos_recall']:.1%} |"
+        )
+    return out
 
 
 def _familiarity_markdown(section: dict[str, Any]) -> list[str]:

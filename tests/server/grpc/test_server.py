@@ -45,6 +45,8 @@ def scores(result: Classification) -> dict[str, float]:
 def assert_same(left: Classification, right: Classification, tol: float = 1e-5) -> None:
     assert left.intent == right.intent and left.reason == right.reason
     assert left.confidence == pytest.approx(right.confidence, abs=tol)
+    assert left.familiarity is not None and right.familiarity is not None
+    assert left.familiarity == pytest.approx(right.familiarity, abs=tol)
     a, b = scores(left), scores(right)
     assert a.keys() == b.keys()
     for name in a:

@@ -105,7 +105,8 @@ def _swap_head(version_dir: Path, input_dim: int, manifest_dim: int | None = Non
     manifest = json.loads(manifest_path.read_text())
     config = HeadConfig(input_dim=input_dim, hidden=(8,), num_classes=len(manifest["labels"]))
     head = detach(version_dir / "head.onnx")
-    export_head(MLPHead(config).eval(), input_dim, head)
+    bank = np.eye(4, input_dim, dtype=np.float32)  # four unit vectors
+    export_head(MLPHead(config).eval(), bank, head)
     manifest["files"]["head.onnx"] = sha256_file(head)
     if manifest_dim is not None:
         manifest["encoder"]["feature_dim"] = manifest_dim

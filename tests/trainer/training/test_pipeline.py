@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def sha256(path: Path) -> str:
 
 def test_model_folder_follows_the_contract(trained_example_model: Path) -> None:
     config = json.loads((trained_example_model / "model.json").read_text())
-    assert config["format_version"] == 2 and config["name"] == "default"
+    assert config["format_version"] == 3 and config["name"] == "default"
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", config["version"])
     assert config["version"].endswith(sha256(trained_example_model / "head.safetensors")[:8])
     assert config["labels"] == sorted(config["labels"]) and OUT_OF_SCOPE in config["labels"]
@@ -44,12 +45,23 @@ def test_model_folder_follows_the_contract(trained_example_model: Path) -> None:
     assert config["head"]["hidden"] == list(TrainOptions().hidden)
     assert config["encoder"]["weights_sha256"].startswith("53aa5117")
     assert config["encoder"]["dim"] == 384 and config["encoder"]["feature_layers"] == [4, 5, 6]
-    assert {"confidence", "margin", "rule"} <= set(config["thresholds"])
+    assert {"confidence", "margin", "rule", "familiarity"} <= set(config["thresholds"])
+    # A bot this small is cross-validated: every example is a calibration text and the
+    # familiarity bank holds every in-scope example.
+    assert config["metrics"]["val_method"] == "cross-validated"
+    examples = config["metrics"]["train_examples"]
+    assert config["metrics"]["val_examples"] == examples
+    bank = config["familiarity"]
+    assert bank["examples"] == bank["source_examples"] < examples and bank["per_intent"] == 0
+    from safetensors.numpy import load_file
+
+    vectors = load_file(str(trained_example_model / "familiarity.safetensors"))["bank"]
+    assert vectors.shape == (bank["examples"], config["head"]["input_dim"])
     assert config["training"]["seed"] == 13 and config["training"]["epochs_run"] >= 1
     assert 0.0 < config["metrics"]["val_accuracy"] <= 1.0
     validation = json.loads((trained_example_model / "validation.json").read_text())
-    assert len(validation["texts"]) == len(validation["labels"]) > 0
-    assert set(validation["labels"]) <= set(config["labels"])
+    assert len(validation["texts"]) == len(validation["labels"]) == examples
+    assert set(validation["labels"]) <= set(config["labels"]) and not validation["held_out"]
 
 
 def test_report_files(trained_example_model: Path) -> None:
@@ -69,6 +81,13 @@ def test_report_files(trained_example_model: Path) -> None:
         assert pair["true"] != pair["predicted"] and pair["example"]
     markdown = (report_dir / "report.md").read_text()
     assert "Out-of-scope thresholds" in markdown and "confusion.png" in markdown
+    assert (report_dir / "familiarity.png").read_bytes().startswith(b"\x89PNG")
+    familiarity = report["familiarity"]
+    assert familiarity["threshold"] is not None and len(familiarity["tradeoff"]) >= 3
+    assert "## Familiarity" in markdown and "--unfamiliar-sigmas" in markdown
+    # The example bot has out_of_scope examples: other operating points are listed.
+    assert [row["max_inscope_loss"] for row in report["operating_points"]][:2] == [0.0, 0.005]
+    assert "--max-inscope-loss" in markdown
 
 
 def test_example_bot_classifies_heldout_paraphrases(
@@ -212,8 +231,9 @@ def test_explicit_validation_split(embedding_cache_dir: Path, tmp_path: Path) ->
         validation=held,
     )
     validation = json.loads((result.model_dir / "validation.json").read_text())
-    assert sorted(validation["texts"]) == sorted(held.texts())
+    assert sorted(validation["texts"]) == sorted(held.texts()) and validation["held_out"]
     assert result.metrics.train_examples == len(data.examples)
+    assert result.metrics.val_method == "held-out"
     unknown = data_from_pairs([("hello there", "greeting")])
     with pytest.raises(UserError, match="greeting"):
         train(
@@ -224,3 +244,22 @@ def test_explicit_validation_split(embedding_cache_dir: Path, tmp_path: Path) ->
             cache_dir=embedding_cache_dir,
             validation=unknown,
         )
+
+
+def test_a_bot_without_out_of_scope_examples_is_told_what_the_server_will_do(
+    embedding_cache_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trainer")
+    result = train(
+        small_data(),
+        model_name="s",
+        models_dir=tmp_path,
+        options=FAST,
+        cache_dir=embedding_cache_dir,
+    )
+    th = result.thresholds
+    assert (th.confidence, th.margin) == (0.0, 0.0) and th.familiarity is not None
+    told = [r.getMessage() for r in caplog.records if "no out_of_scope examples" in r.getMessage()]
+    assert told and f"{th.familiarity:.3f}" in told[0]
+    assert "intent named out_of_scope" in told[0] and "--unfamiliar-sigmas" in told[0]
+    assert result.report["operating_points"] == []  # nothing to trade against
