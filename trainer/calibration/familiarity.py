@@ -20,8 +20,11 @@ import numpy as np
 
 from intent_server.core.model_card import FamiliarityBank
 
-# 2,048 x 1,152-d vectors: about 2.4 M multiply-adds, ~0.1 ms per text on one core, 9 MB.
-MAX_BANK = 2048
+# The head reads the whole bank for every text (memory-bound). Measured on a 2-core AMD EPYC,
+# one text, head run alone: no bank 0.11 ms, 446 vectors 0.16 ms, 1,024 0.31 ms, 2,048 0.64 ms
+# (a gRPC request: ~5 ms). On CLINC150 (150 intents, 18,000 examples) 1,024 vectors gave the
+# same decision quality as 2,048 (test in-scope 95.80 vs 95.76 %, OOS recall 73.9 vs 74.8 %).
+MAX_BANK = 1024
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
