@@ -70,12 +70,20 @@ def test_json_has_every_section(small_results: Path) -> None:
         "banking_accuracy",
         "clinc_oos",
         "int8_drop",
+        "clinc_default",
+        "small_bots",
         "p50_latency",
         "throughput_32",
         "memory_start",
         "training_time",
     }
     assert all(bar["passed"] in (True, False) for bar in results["bars"])
+    default = acc["int8"]["clinc_product_default"]
+    assert 0.0 < default["top1_inscope"] <= 1.0 and "familiarity" in default["thresholds"]
+    bots = acc["small_bots"]
+    assert len(bots["bots"]) == 1 and set(bots["by_size"]) == {"10"}
+    for key in ("inscope_accuracy", "oos_recall", "withheld_recall", "auroc_familiarity"):
+        assert 0.0 <= bots["mean"][key] <= 1.0
 
 
 def test_markdown_has_every_table(small_results: Path) -> None:
@@ -85,6 +93,8 @@ def test_markdown_has_every_table(small_results: Path) -> None:
         "## Accuracy",
         "out-of-scope",
         "### Training time",
+        "### The default out-of-scope decision",
+        "### Small bots without out_of_scope examples",
         "### In-process baselines",
         "### Server, micro-batching on",
         "### Server, --no-batching",
