@@ -11,7 +11,6 @@ Every bot reads the features of one real ONNX encoder export (`Scorer`).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,20 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from bench.accuracy import Scorer, TrainedExport, Workspace, load_yaml_data
+from bench.accuracy import Scorer, TrainedExport, Workspace, train_and_export
 from bench.datasets import Clinc, Pairs
 from bench.scoring import auroc, decisions, top_inscope_probability
-from intent_server.core.decision import OUT_OF_SCOPE
+from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
 from intent_server.core.intent_model import make_session
 from intent_server.core.layout import FAMILIARITY_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
 
 BOT_INTENTS = 10
 SIZES = (10, 20)
 SEEDS = (0, 1)
-
-
-def _say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -50,40 +45,36 @@ def _bot(clinc: Clinc, intents: list[str], size: int, rng: np.random.Generator) 
     return pairs
 
 
-def _served_outputs(
-    ws: Workspace, name: str, pairs: Pairs, features: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Served:
+    probs: np.ndarray
+    familiarity: np.ndarray
+    labels: tuple[str, ...]
+    thresholds: Thresholds
+
+
+def _served_outputs(ws: Workspace, name: str, pairs: Pairs, features: np.ndarray) -> _Served:
     """Train `name` through the product, export its head graph, run it on `features`."""
     from trainer.export.onnx_files import export_head
     from trainer.training.model_store import load_trained_model
-    from trainer.training.pipeline import TrainOptions, train
 
-    data = load_yaml_data(pairs, ws.root / "data" / f"{name}.yml")
-    result = train(
-        data,
-        model_name=name,
-        models_dir=ws.models_dir,
-        options=TrainOptions(),
-        cache_dir=ws.cache_dir,
-    )
-    trained = load_trained_model(result.model_dir)
+    train_and_export(ws, name, pairs, None, export=False)
+    trained = load_trained_model(ws.models_dir / name)
     path = ws.root / "heads" / f"{name}.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
     export_head(trained.head, trained.bank, path)
     session = make_session(path)
     probs, familiarity = session.run([HEAD_OUTPUT, FAMILIARITY_OUTPUT], {HEAD_INPUT: features})
-    return np.asarray(probs), np.asarray(familiarity), trained.labels
+    return _Served(
+        np.asarray(probs), np.asarray(familiarity), trained.labels, trained.card.thresholds
+    )
 
 
 def _score_bot(
-    probs: np.ndarray,
-    familiarity: np.ndarray,
-    labels: tuple[str, ...],
-    truth: Sequence[str],
-    thresholds: Any,
-    groups: dict[str, np.ndarray],
+    served: _Served, truth: Sequence[str], groups: dict[str, np.ndarray]
 ) -> dict[str, float]:
-    said = np.array(decisions(probs, labels, thresholds, familiarity), dtype=object)
+    probs, familiarity, labels = served.probs, served.familiarity, served.labels
+    said = np.array(decisions(probs, labels, served.thresholds, familiarity), dtype=object)
     argmax = np.array([labels[i] for i in probs.argmax(axis=1)], dtype=object)
     truth_arr = np.array(truth, dtype=object)
     inside, ood, near = groups["in_scope"], groups["oos_test"], groups["withheld"]
@@ -126,13 +117,9 @@ def run_small_bots(
             }
             for size in plan.sizes:
                 name = f"bot-{domain}-{size}-{seed}"
-                _say(f"small bot {name}")
                 pairs = _bot(clinc, chosen, size, rng)
-                probs, familiarity, labels = _served_outputs(ws, name, pairs, features)
-                from intent_server.core.model_card import ModelCard
-
-                card = ModelCard.read(ws.models_dir / name / "model.json")
-                scores = _score_bot(probs, familiarity, labels, truth, card.thresholds, groups)
+                served = _served_outputs(ws, name, pairs, features)
+                scores = _score_bot(served, truth, groups)
                 rows.append({"domain": domain, "size": size, "seed": seed, **scores})
     return {
         "bots": rows,

@@ -26,6 +26,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class Calibration:
     labels: tuple[str, ...]
     method: str  # "cross-validated" or "held-out"
 
-    @property
+    @cached_property
     def is_oos(self) -> np.ndarray:
         return np.array([self.labels[t] == OUT_OF_SCOPE for t in self.truth], dtype=bool)
 

@@ -88,7 +88,9 @@ def _cross_validated(split: Split, labels: tuple[str, ...], options: TrainOption
     log.info("head: every example")
     fit = train_head(x, y, x[:0], y[:0], classes, options)
     bank = build_bank(x, y, _in_scope(labels))
-    familiarity = best_cosine(x, bank.vectors)  # rows outside the bank: held out already
+    familiarity = np.empty(len(y), dtype=np.float32)
+    outside = np.setdiff1d(np.arange(len(y)), bank.rows)  # out_of_scope rows, capped intents
+    familiarity[outside] = best_cosine(x[outside], bank.vectors)
     familiarity[bank.rows] = leave_one_out(bank.vectors)
     calibration = Calibration(probs, y, familiarity, labels, CROSS_VALIDATED)
     return _calibrated(fit, bank, calibration, split.train_texts, options, len(y))

@@ -32,17 +32,6 @@ class MLPHead(nn.Module):
         return self.layers(embeddings)  # type: ignore[no-any-return]
 
 
-class ProbabilityHead(nn.Module):
-    """Wraps a trained head so that forward returns softmax probabilities (used for export)."""
-
-    def __init__(self, head: nn.Module) -> None:
-        super().__init__()
-        self.head = head
-
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.head(embeddings), dim=-1)
-
-
 class ServedHead(nn.Module):
     """What `head.onnx` computes: the head's probabilities and each text's familiarity, its
     best cosine to the unit vectors of `bank` [M, input_dim]."""
