@@ -43,6 +43,8 @@ class ServerConfig:
     admin_token_file: Path | None = None
     metrics_port: int = 0
     watch_seconds: float = 0.0
+    http_port: int | None = None
+    fallback_intent: str = "nlu_fallback"
 
 
 def _positive_int(text: str) -> int:
@@ -64,6 +66,20 @@ def _threads(text: str) -> int:
     if text.strip().lower() == "auto":
         return 0
     return _positive_int(text)
+
+
+def _optional_port(text: str) -> int | None:
+    """A port, or off (also empty): the listener is not started."""
+    if text.strip().lower() in {"", "off"}:
+        return None
+    return _port(text)
+
+
+def _intent_name(text: str) -> str:
+    name = text.strip()
+    if not name or any(char.isspace() for char in name):
+        raise ValueError(f"must be one word, got {text!r}")
+    return name
 
 
 def _non_negative_float(text: str) -> float:
@@ -226,6 +242,23 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], Any, str]] = [
         _port,
         0,
         "serve Prometheus metrics on http://HOST:PORT/metrics (0 = off)",
+    ),
+    (
+        "--http-port",
+        "http_port",
+        _optional_port,
+        "off",
+        "also serve HTTP/JSON on this port of --host: /v1/classify, Rasa's /model/parse, "
+        "/healthz, /readyz, /openapi.json and a try-it page at / (off by default; 0 picks a "
+        "free port, logged at start); same models, limits, tokens, TLS and metrics as gRPC",
+    ),
+    (
+        "--fallback-intent",
+        "fallback_intent",
+        _intent_name,
+        "nlu_fallback",
+        "intent name /model/parse (Rasa's format) answers for out-of-scope messages; Rasa's "
+        "own FallbackClassifier uses nlu_fallback",
     ),
     (
         "--watch",

@@ -14,7 +14,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-pytest_plugins = ["tests.fixtures.training", "tests.fixtures.export", "tests.fixtures.server"]
+pytest_plugins = [
+    "tests.fixtures.training",
+    "tests.fixtures.export",
+    "tests.fixtures.server",
+    "tests.fixtures.http",
+    "tests.fixtures.certs",
+]
 
 # The roots of the fixtures that train or export (the others depend on them), and the
 # shared embedding cache that tests which train for themselves use.

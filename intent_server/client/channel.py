@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 
 import grpc
 
-from intent_server.grpc.security import AUTH_HEADER, SecurityConfigError, read_secret
+from intent_server.grpc.security import AUTH_HEADER
+from intent_server.serving.secrets import SecurityConfigError, read_secret
 
 
 def channel_credentials(

@@ -20,7 +20,7 @@ from intent_server.client.client import (
     IntentClientError,
     ModelDetails,
 )
-from intent_server.grpc.security import SecurityConfigError, load_tokens
+from intent_server.serving.secrets import SecurityConfigError, load_tokens
 
 TOKEN_ENV = "INTENT_CLIENT_TOKEN"
 

@@ -2,14 +2,13 @@
 
 grpcio runs each call on a thread of a fixed pool; when every thread is blocked waiting for
 the model, further calls, health checks included, wait in grpcio's own queue and probes time
-out. This interceptor keeps `reserved` threads free: beyond `limit` classification calls in
-progress, a call is refused at once with RESOURCE_EXHAUSTED. Health and admin calls are
+out. This interceptor keeps threads free: beyond the shared `Admission` limit a
+classification call is refused at once with RESOURCE_EXHAUSTED. Health and admin calls are
 never counted or refused. (grpcio's `maximum_concurrent_rpcs` would refuse them too.)
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,28 +16,22 @@ import grpc
 
 from intent_server.grpc.interceptors import is_unary, wrap_unary
 from intent_server.grpc.security import ADMIN_PREFIX, HEALTH_PREFIX
-
-# Handler threads kept for health checks and admin calls.
-RESERVED_THREADS = 2
-
-
-def admission_limit(handler_threads: int, reserved: int = RESERVED_THREADS) -> int:
-    """Classification calls allowed at once with `handler_threads` grpc threads."""
-    return max(1, handler_threads - reserved)
+from intent_server.grpc.status import abort
+from intent_server.serving.admission import Admission
+from intent_server.serving.errors import Overloaded
 
 
 class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
-        self.limit = limit
-        self._in_flight = 0
-        self._lock = threading.Lock()
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    @property
+    def limit(self) -> int:
+        return self.admission.limit
 
     @property
     def in_flight(self) -> int:
-        with self._lock:
-            return self._in_flight
+        return self.admission.in_flight
 
     def intercept_service(
         self,
@@ -52,19 +45,10 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         behavior = handler.unary_unary
 
         def admitted(request: Any, context: Any) -> Any:
-            with self._lock:
-                full = self._in_flight >= self.limit
-                if not full:
-                    self._in_flight += 1
-            if full:
-                context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"server overloaded: {self.limit} calls already in progress; retry later",
-                )
             try:
-                return behavior(request, context)
-            finally:
-                with self._lock:
-                    self._in_flight -= 1
+                with self.admission.admitted():
+                    return behavior(request, context)
+            except Overloaded as exc:
+                abort(context, exc)
 
         return wrap_unary(handler, admitted)

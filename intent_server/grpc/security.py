@@ -8,33 +8,18 @@ refused outright when none is configured). The client side is `intent_server.cli
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import grpc
 
+from intent_server.serving.secrets import bearer_value, read_secret, token_matches
+
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 ADMIN_PREFIX = "/intent.v1.Admin/"
 AUTH_HEADER = "authorization"
-SCHEME = "bearer "
-
-
-class SecurityConfigError(ValueError):
-    """A certificate or token file is missing, unreadable or empty; the message names it."""
-
-
-def read_secret(path: Path, what: str) -> bytes:
-    """A PEM or token file's bytes; SecurityConfigError naming it when unreadable or empty."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SecurityConfigError(f"{what} {path}: cannot read ({exc.strerror})") from None
-    if not data.strip():
-        raise SecurityConfigError(f"{what} {path} is empty")
-    return data
 
 
 @dataclass(frozen=True)
@@ -58,33 +43,11 @@ def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
     )
 
 
-def load_tokens(path: Path) -> tuple[str, ...]:
-    """Tokens from a file, one per line; blank lines and `#` comments are skipped."""
-    lines = read_secret(path, "token file").decode("utf-8", errors="replace").splitlines()
-    tokens = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
-    if not tokens:
-        raise SecurityConfigError(f"token file {path} holds no token")
-    return tokens
-
-
-def token_matches(presented: str, allowed: Iterable[str]) -> bool:
-    """Constant-time comparison against every allowed token (no early exit on a match)."""
-    given = presented.encode("utf-8")
-    found = False
-    for token in allowed:
-        found |= hmac.compare_digest(given, token.encode("utf-8"))
-    return found
-
-
 def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
     """The token of an `authorization: Bearer <token>` header, or ""."""
     for key, value in metadata or ():
-        if (
-            key.lower() == AUTH_HEADER
-            and isinstance(value, str)
-            and value[: len(SCHEME)].lower() == SCHEME
-        ):
-            return value[len(SCHEME) :].strip()
+        if key.lower() == AUTH_HEADER and isinstance(value, str):
+            return bearer_value(value)
     return ""
 
 

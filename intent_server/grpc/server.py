@@ -22,22 +22,24 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from intent_server.api.service import IntentService
 from intent_server.config import ServerConfig
 from intent_server.core.errors import ExportError
 from intent_server.core.exports import list_models
-from intent_server.grpc.admission import AdmissionInterceptor, admission_limit
+from intent_server.grpc.admission import AdmissionInterceptor
 from intent_server.grpc.logs import RequestIdInterceptor
-from intent_server.grpc.metrics import MetricsInterceptor, ServerMetrics
-from intent_server.grpc.security import (
-    TlsFiles,
-    TokenAuthInterceptor,
-    load_tokens,
-    server_credentials,
-)
+from intent_server.grpc.metrics import MetricsInterceptor
+from intent_server.grpc.security import TlsFiles, TokenAuthInterceptor, server_credentials
 from intent_server.grpc.servicer import AdminServicer, IntentServicer
+from intent_server.http.app import HttpDeps
+from intent_server.http.listener import HttpListener, HttpListenError, ssl_context
+from intent_server.http.routes import build_app
 from intent_server.proto import intent_pb2, intent_pb2_grpc
+from intent_server.serving.admission import Admission, admission_limit
+from intent_server.serving.metrics import ServerMetrics
 from intent_server.serving.registry import ModelRegistry, RunnerSettings, load_served_model
 from intent_server.serving.reload import PointerWatcher, Reloader, ReloadTrigger, verified_loader
+from intent_server.serving.secrets import load_tokens
 from intent_server.serving.validation import Limits
 
 log = logging.getLogger(__name__)
@@ -117,8 +119,9 @@ class IntentServer:
         self.metrics = ServerMetrics()
         self.health = health.HealthServicer()
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.admission = AdmissionInterceptor(admission_limit(config.handler_threads))
+        self.admission = Admission(admission_limit(config.handler_threads))
         tokens = load_tokens(config.token_file) if config.token_file else ()
+        self.serving = False
         admin_tokens = load_tokens(config.admin_token_file) if config.admin_token_file else ()
         self._server = _grpc_server(
             config,
@@ -126,7 +129,7 @@ class IntentServer:
                 RequestIdInterceptor(),
                 MetricsInterceptor(self.metrics),
                 TokenAuthInterceptor(tokens, admin_tokens),
-                self.admission,
+                AdmissionInterceptor(self.admission),
             ],
         )
         self.settings = runner_settings(config, self.metrics)
@@ -137,8 +140,12 @@ class IntentServer:
             retire_after_s=config.grace_seconds,
             metrics=self.metrics,
         )
+        self.limits = Limits(
+            max_text_bytes=config.max_text_bytes, max_batch_texts=config.max_batch_texts
+        )
         self._add_services()
         self.port = _bind(self._server, config)
+        self.http = None if config.http_port is None else self._http_listener(tokens)
         self.address = f"{config.host}:{self.port}"
         self.tls = config.tls_cert is not None
         self._stopped = False
@@ -147,11 +154,8 @@ class IntentServer:
 
     def _add_services(self) -> None:
         config = self.config
-        limits = Limits(
-            max_text_bytes=config.max_text_bytes, max_batch_texts=config.max_batch_texts
-        )
         intent_pb2_grpc.add_IntentClassifierServicer_to_server(  # type: ignore[no-untyped-call]
-            IntentServicer(self.registry, limits), self._server
+            IntentServicer(self.registry, self.limits), self._server
         )
         intent_pb2_grpc.add_AdminServicer_to_server(  # type: ignore[no-untyped-call]
             AdminServicer(self.reloader), self._server
@@ -162,6 +166,38 @@ class IntentServer:
 
             names = (SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
             reflection.enable_server_reflection(names, self._server)
+
+    def _http_listener(self, tokens: tuple[str, ...]) -> HttpListener:
+        """The HTTP/JSON listener, sharing models, limits, admission, tokens and metrics."""
+        config = self.config
+        self._http_pool = futures.ThreadPoolExecutor(
+            max_workers=config.handler_threads, thread_name_prefix="http"
+        )
+        deps = HttpDeps(
+            service=IntentService(self.registry, self.limits),
+            admission=self.admission,
+            executor=self._http_pool,
+            is_ready=lambda: self.serving,
+            tokens=tokens,
+            metrics=self.metrics,
+            fallback_intent=config.fallback_intent,
+        )
+        tls = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            tls = ssl_context(config.tls_cert, config.tls_key, config.tls_client_ca)
+        return HttpListener(
+            build_app(deps, config.max_receive_bytes),
+            config.host,
+            config.http_port or 0,
+            tls=tls,
+            reuse_port=config.workers > 1,
+            grace_seconds=config.grace_seconds,
+        )
+
+    @property
+    def http_port(self) -> int:
+        """The HTTP listener's real port (0: no HTTP listener)."""
+        return 0 if self.http is None else self.http.port
 
     def _set_health(self, status: Any) -> None:
         self.health.set("", status)
@@ -174,6 +210,14 @@ class IntentServer:
             self.address,
             "TLS" if self.tls else "plaintext",
         )
+        if self.http is not None:
+            try:
+                port = self.http.start()
+            except HttpListenError as exc:
+                self._server.stop(0)
+                raise ListenError(str(exc)) from None
+            scheme = "https" if self.tls else "http"
+            log.info("HTTP/JSON on %s://%s:%d (try-it page at /)", scheme, self.config.host, port)
         if self.config.metrics_port:
             port = self.metrics.start_http(self.config.metrics_port, self.config.host)
             log.info("metrics on http://%s:%d/metrics", self.config.host, port)
@@ -215,6 +259,7 @@ class IntentServer:
             self.metrics.set_model_version(name, served.version, served.export.encoder_variant)
             self.metrics.watch_queue(name, functools.partial(_pending, self.registry, name))
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self.serving = True
         if os.environ.get(LOG_MODULES_ENV):  # logged before the SERVING line tests wait for
             top_level = sorted({name.split(".")[0] for name in sys.modules})
             log.info("loaded top-level modules: %s", json.dumps(top_level))
@@ -231,6 +276,7 @@ class IntentServer:
         if self._stopped:
             return
         self._stopped = True
+        self.serving = False
         grace = self.config.grace_seconds if grace is None else grace
         self.health.enter_graceful_shutdown()
         if self._watcher is not None:
@@ -238,7 +284,11 @@ class IntentServer:
         if self._trigger is not None:
             self._trigger.stop()
         log.info("stopping: finishing in-flight calls (grace %.1f s)", grace)
-        self._server.stop(grace).wait()
+        stopped = self._server.stop(grace)
+        if self.http is not None:
+            self.http.stop()
+            self._http_pool.shutdown(wait=False)
+        stopped.wait()
         self.reloader.close()
         self.registry.close(timeout=grace)
         log.info("stopped")

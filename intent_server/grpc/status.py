@@ -8,7 +8,6 @@ from typing import Any, NoReturn
 
 import grpc
 
-from intent_server.grpc.logs import current_request_id
 from intent_server.serving.errors import (
     Cancelled,
     DeadlineExceeded,
@@ -18,6 +17,7 @@ from intent_server.serving.errors import (
     RequestError,
     Unavailable,
 )
+from intent_server.serving.logs import current_request_id
 
 log = logging.getLogger(__name__)
 

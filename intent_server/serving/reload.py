@@ -28,7 +28,7 @@ from intent_server.serving.errors import ModelNotFound
 from intent_server.serving.registry import ModelRegistry, RunnerSettings, ServedModel, serve_export
 
 if TYPE_CHECKING:
-    from intent_server.grpc.metrics import ServerMetrics
+    from intent_server.serving.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import pytest
 
 from intent_server.client import IntentClient
 from intent_server.client.channel import secure_channel
-from intent_server.grpc.logs import REQUEST_ID_HEADER
 from intent_server.proto import intent_pb2, intent_pb2_grpc
+from intent_server.serving.logs import REQUEST_ID_HEADER
 from tests.fixtures.export import add_model
 from tests.fixtures.server import ServerProcess
 from tests.fixtures.waiting import wait_until

@@ -12,10 +12,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import generate_latest
 
 from intent_server.client.channel import secure_channel
-from intent_server.grpc.metrics import MetricsInterceptor, ServerMetrics, method_name
+from intent_server.grpc.metrics import MetricsInterceptor, method_name
 from intent_server.grpc.security import TokenAuthInterceptor
 from intent_server.grpc.servicer import IntentServicer
 from intent_server.proto import intent_pb2, intent_pb2_grpc
+from intent_server.serving.metrics import ServerMetrics
 from intent_server.serving.registry import ModelRegistry
 from intent_server.serving.validation import Limits
 
@@ -140,13 +141,14 @@ def test_measure_interceptor_chain_cost() -> None:
 
     from intent_server.grpc.admission import AdmissionInterceptor
     from intent_server.grpc.logs import RequestIdInterceptor
+    from intent_server.serving.admission import Admission
 
     metrics = ServerMetrics()
     chain: list[grpc.ServerInterceptor] = [
         RequestIdInterceptor(),
         MetricsInterceptor(metrics),
         TokenAuthInterceptor(tokens=["tok"]),
-        AdmissionInterceptor(100),
+        AdmissionInterceptor(Admission(100)),
     ]
     base = grpc.unary_unary_rpc_method_handler(lambda request, _context: request * 2)
 

@@ -1,132 +1,34 @@
-"""TLS, mutual TLS and bearer tokens on a real gRPC server with the real model.
-
-Certificates are generated per test module (a throwaway CA, a server cert for localhost and
-127.0.0.1, a client cert).
-"""
+"""TLS, mutual TLS and bearer tokens on a real gRPC server with the real model (certificates
+from the `certs` fixture, tests/fixtures/certs.py)."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from intent_server.client import IntentClient
 from intent_server.client.channel import secure_channel
 from intent_server.client.cli import main as client_main
 from intent_server.grpc.security import (
-    SecurityConfigError,
     TlsFiles,
     TokenAuthInterceptor,
     bearer_token,
-    load_tokens,
     server_credentials,
-    token_matches,
 )
 from intent_server.grpc.servicer import IntentServicer
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from intent_server.serving.registry import ModelRegistry
+from intent_server.serving.secrets import SecurityConfigError, load_tokens, token_matches
 from intent_server.serving.validation import Limits
+from tests.fixtures.certs import Certs
 
 TOKEN = "s3cret-token-for-tests"
 StartServer = Callable[..., int]
-
-
-@dataclass(frozen=True)
-class Certs:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-    other_ca: Path
-
-
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
-def _write_cert(cert: x509.Certificate, path: Path) -> Path:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
-def _make_ca(name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _issue(
-    ca: x509.Certificate,
-    ca_key: ec.EllipticCurvePrivateKey,
-    name: str,
-    usage: x509.ObjectIdentifier,
-    sans: Sequence[x509.GeneralName] = (),
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-    return builder.sign(ca_key, hashes.SHA256()), key
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    folder = tmp_path_factory.mktemp("certs")
-    ca, ca_key = _make_ca("test CA")
-    sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    server, server_key = _issue(ca, ca_key, "localhost", ExtendedKeyUsageOID.SERVER_AUTH, sans)
-    client, client_key = _issue(ca, ca_key, "bot", ExtendedKeyUsageOID.CLIENT_AUTH)
-    other, _ = _make_ca("someone else's CA")
-    return Certs(
-        ca=_write_cert(ca, folder / "ca.pem"),
-        server_cert=_write_cert(server, folder / "server.pem"),
-        server_key=_write_key(server_key, folder / "server.key"),
-        client_cert=_write_cert(client, folder / "client.pem"),
-        client_key=_write_key(client_key, folder / "client.key"),
-        other_ca=_write_cert(other, folder / "other-ca.pem"),
-    )
 
 
 @pytest.fixture

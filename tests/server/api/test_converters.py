@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from intent_server.api.converters import to_response
 from intent_server.core.decision import Thresholds
 from intent_server.core.prediction import Prediction
-from intent_server.grpc.converters import to_response
 from intent_server.proto import intent_pb2
 from intent_server.serving.batching import DirectRunner
 from intent_server.serving.registry import ServedModel

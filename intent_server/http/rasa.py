@@ -1,0 +1,105 @@
+"""Rasa's NLU server endpoints, so a Rasa assistant can point `endpoints.yml` (`nlu: url:`)
+at this server: `POST /model/parse`, `GET /status`, `GET /version`.
+
+Rasa's `RasaNLUHttpInterpreter` posts `{"text", "message_id", "token"}` and reads `intent`
+(`name`, `confidence`), `entities` and `text` back. Out of scope answers the fallback intent
+(`--fallback-intent`, Rasa's `nlu_fallback` by default); `intent_ranking` holds the model's
+real probabilities; `entities` is always empty (this server recognises intents only). The
+server's own view of the decision is under `intent_server`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from intent_server.http.app import check_token, deps_of, package_version, run_admitted
+from intent_server.http.codec import json_object, json_response, read_json
+from intent_server.proto import intent_pb2
+from intent_server.serving.errors import InvalidArgument
+
+
+def _reason_name(reason: int) -> str:
+    return intent_pb2.OutOfScopeReason.Name(reason).removeprefix("OUT_OF_SCOPE_REASON_")
+
+
+def _score(name: str, confidence: float) -> dict[str, Any]:
+    # The model computes in float32: 8 significant digits say all it knows.
+    return {"name": name, "confidence": float(f"{confidence:.8g}")}
+
+
+def to_rasa(
+    text: str, response: intent_pb2.ClassifyIntentResponse, fallback: str
+) -> dict[str, Any]:
+    """A classification in Rasa's parse format."""
+    intent = fallback if response.out_of_scope else response.intent.name
+    extra: dict[str, Any] = {
+        "model": response.model,
+        "model_version": response.model_version,
+        "out_of_scope": response.out_of_scope,
+        "out_of_scope_reason": _reason_name(response.out_of_scope_reason),
+        "top_intent": {
+            "name": response.top_intent.name,
+            "confidence": response.top_intent.confidence,
+        },
+        "truncated": response.truncated,
+    }
+    if response.HasField("familiarity"):
+        extra["familiarity"] = float(f"{response.familiarity:.8g}")
+    return {
+        "text": text,
+        "intent": _score(intent, response.intent.confidence),
+        "entities": [],
+        "intent_ranking": [_score(score.name, score.confidence) for score in response.ranking],
+        "intent_server": extra,
+    }
+
+
+def _text_field(body: dict[str, Any]) -> str:
+    text = body.get("text")
+    if not isinstance(text, str):
+        got = "missing" if text is None else f"a {type(text).__name__}"
+        raise InvalidArgument(f'text must be a string, got {got}: send {{"text": "..."}}')
+    return text
+
+
+async def parse(request: web.Request) -> web.Response:
+    """`POST /model/parse`: Rasa's parse format. The token may come as `?token=`, in the body
+    (as Rasa's interpreter sends it) or as `Authorization: Bearer`; `?model=` picks a model."""
+    body = json_object(await read_json(request))
+    check_token(request, request.query.get("token") or body.get("token"))
+    text = _text_field(body)
+    # top_k 0 ranks min(10, labels) intents: Rasa's own ranking length is 10.
+    message = intent_pb2.ClassifyIntentRequest(text=text, model=request.query.get("model", ""))
+    deps = deps_of(request)
+    response = await run_admitted(request, lambda call: deps.service.classify(message, call))
+    return json_response(to_rasa(text, response, deps.fallback_intent))
+
+
+async def status(request: web.Request) -> web.Response:
+    """`GET /status`: the default model, as Rasa's server reports its loaded model."""
+    check_token(request, request.query.get("token"))
+    service = deps_of(request).service
+    info = service.model_info(intent_pb2.GetModelInfoRequest())
+    return json_response(
+        {
+            "model_file": f"{info.name}/{info.version}",
+            "model_id": info.version,
+            "num_active_training_jobs": 0,
+        }
+    )
+
+
+async def version(request: web.Request) -> web.Response:
+    """`GET /version` (open, as Rasa's is)."""
+    ours = package_version()
+    return json_response(
+        {"version": ours, "minimum_compatible_version": ours, "server": "intent-server"}
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/model/parse", parse)
+    app.router.add_get("/status", status)
+    app.router.add_get("/version", version)

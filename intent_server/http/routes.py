@@ -1,0 +1,73 @@
+"""The `/v1` API (the proto's JSON mapping), health, the OpenAPI document and the try-it page;
+`build_app` puts them together with Rasa's endpoints."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from intent_server.http import openapi, page, rasa
+from intent_server.http.app import DEPS, HttpDeps, check_token, deps_of, observe, run_admitted
+from intent_server.http.codec import json_response, read_json, to_json, to_message
+from intent_server.proto import intent_pb2
+
+
+async def classify(request: web.Request) -> web.Response:
+    check_token(request)
+    message = to_message(await read_json(request), intent_pb2.ClassifyIntentRequest)
+    service = deps_of(request).service
+    response = await run_admitted(request, lambda call: service.classify(message, call))
+    return json_response(to_json(response))
+
+
+async def classify_batch(request: web.Request) -> web.Response:
+    check_token(request)
+    message = to_message(await read_json(request), intent_pb2.ClassifyIntentBatchRequest)
+    service = deps_of(request).service
+    response = await run_admitted(request, lambda call: service.classify_batch(message, call))
+    return json_response(to_json(response))
+
+
+async def list_models(request: web.Request) -> web.Response:
+    check_token(request)
+    service = deps_of(request).service
+    names = service.registry.names()
+    infos = [
+        to_json(service.model_info(intent_pb2.GetModelInfoRequest(model=name))) for name in names
+    ]
+    return json_response({"models": infos, "defaultModel": names[0] if names else ""})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    check_token(request)
+    name = request.match_info["name"]
+    info = deps_of(request).service.model_info(intent_pb2.GetModelInfoRequest(model=name))
+    return json_response(to_json(info))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: every model is loaded and the server is not shutting down."""
+    deps = deps_of(request)
+    if not deps.is_ready():
+        return json_response({"status": "NOT_SERVING"}, status=503)
+    return json_response({"status": "SERVING", "models": deps.service.registry.names()})
+
+
+def build_app(deps: HttpDeps, max_body_bytes: int) -> web.Application:
+    """The application: every route behind the `observe` middleware."""
+    app = web.Application(middlewares=[observe], client_max_size=max_body_bytes)
+    app[DEPS] = deps
+    app.router.add_get("/", page.try_it_page)
+    app.router.add_get("/openapi.json", openapi.document)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_post("/v1/classify", classify)
+    app.router.add_post("/v1/classify:batch", classify_batch)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{name}", get_model)
+    rasa.add_routes(app)
+    return app
