@@ -12,13 +12,15 @@ MODEL ?= default
 DATA ?= examples/assistant
 MODELS_DIR ?= models
 EXPORT_DIR ?= exported
+TEST_DATA ?= tests/data/assistant_heldout.yml
+MIN_ACCURACY ?=
 PYTEST_ARGS ?=
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install serve test test-fast lint proto proto-check train validate export bench clean
+.PHONY: help install serve test test-fast lint proto proto-check train validate export evaluate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +52,10 @@ validate: $(STAMP) ## check DATA for mistakes without training
 export: $(STAMP) ## export the latest trained MODEL to exported/MODEL/
 	$(BIN)/intent-export --model $(MODEL) --models-dir $(MODELS_DIR) --export-dir $(EXPORT_DIR)
 
+evaluate: $(STAMP) ## score MODEL's export on labelled TEST_DATA (MIN_ACCURACY=0.9: exit 1 below)
+	$(BIN)/intent-train evaluate --model $(MODEL) --data $(TEST_DATA) --export-dir $(EXPORT_DIR) \
+		--models-dir $(MODELS_DIR) $(if $(MIN_ACCURACY),--min-accuracy $(MIN_ACCURACY))
+
 proto: $(STAMP) ## regenerate the committed gRPC code from protos/
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \
 		protos/intent_server/proto/intent.proto
@@ -77,5 +83,5 @@ test-fast: $(STAMP) ## the tests that neither train nor export (under a minute; 
 bench: $(STAMP) ## accuracy and speed benchmark; results under bench/results/
 	$(BIN)/python -m bench.run
 
-clean: ## remove trained models, exports, caches (keeps .venv)
-	rm -rf $(MODELS_DIR) .cache $(EXPORT_DIR)/*/ .pytest_cache .mypy_cache .ruff_cache
+clean: ## remove trained models, exports, evaluation reports, caches (keeps .venv)
+	rm -rf $(MODELS_DIR) .cache $(EXPORT_DIR)/*/ evaluation .pytest_cache .mypy_cache .ruff_cache

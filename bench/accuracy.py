@@ -23,12 +23,12 @@ from bench.scoring import (
     choose_oos_threshold,
     decisions,
     macro_f1,
-    oos_scores,
     top_inscope_probability,
 )
 from intent_server.core.decision import Thresholds
 from intent_server.core.exports import LoadedExport, load_export, resolve_current
 from intent_server.core.intent_model import IntentModel
+from trainer.evaluation.scoring import oos_scores
 from trainer.logs import progress
 
 VARIANTS = ("fp32", "int8")

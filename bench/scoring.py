@@ -1,13 +1,17 @@
-"""Accuracy, macro-F1, AUROC and out-of-scope metrics with numpy only (no sklearn)."""
+"""Accuracy, macro-F1, AUROC and out-of-scope metrics with numpy only (no sklearn).
+
+`oos_scores` (in-scope accuracy, OOS recall and precision) lives in
+`trainer.evaluation.scoring`, shared with `intent-train evaluate`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds, decide
+from trainer.evaluation.scoring import OosScores, oos_scores
 
 THRESHOLD_GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
 # The threshold may cost at most this much in-scope validation accuracy (vs no threshold):
@@ -73,34 +77,6 @@ def decisions(
         decide(row, labels, thresholds, float(f)).label
         for row, f in zip(probs, familiarity, strict=True)
     ]
-
-
-@dataclass(frozen=True)
-class OosScores:
-    inscope_accuracy: float  # in-scope examples answered with their own intent
-    oos_recall: float  # out-of-scope examples answered out_of_scope
-    oos_precision: float  # out_of_scope answers that were really out of scope
-    oos_f1: float
-
-    def to_json(self) -> dict[str, float]:
-        return {
-            "inscope_accuracy": self.inscope_accuracy,
-            "oos_recall": self.oos_recall,
-            "oos_precision": self.oos_precision,
-            "oos_f1": self.oos_f1,
-        }
-
-
-def oos_scores(predicted: Sequence[str], truth: Sequence[str]) -> OosScores:
-    """Scores where `truth` holds OUT_OF_SCOPE for out-of-scope examples."""
-    inscope = [(p, t) for p, t in zip(predicted, truth, strict=True) if t != OUT_OF_SCOPE]
-    oos = [p for p, t in zip(predicted, truth, strict=True) if t == OUT_OF_SCOPE]
-    said_oos = [t for p, t in zip(predicted, truth, strict=True) if p == OUT_OF_SCOPE]
-    in_acc = float(np.mean([p == t for p, t in inscope])) if inscope else 0.0
-    recall = float(np.mean([p == OUT_OF_SCOPE for p in oos])) if oos else 0.0
-    precision = float(np.mean([t == OUT_OF_SCOPE for t in said_oos])) if said_oos else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return OosScores(in_acc, recall, precision, f1)
 
 
 def choose_oos_threshold(

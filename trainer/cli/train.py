@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from trainer import logs
+from trainer.cli.evaluate import add_evaluate, run_evaluate
 from trainer.cli.flags import HelpFormatter, add_option_flags, options_from_args
 from trainer.errors import UserError
 from trainer.training.options import CROSS_FIT_BELOW, TrainOptions
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="intent-train",
         description="Train intent models from YAML examples (see README, section Training).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,validate}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,validate,evaluate}")
     _add_train(sub)
     v = sub.add_parser(
         "validate",
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--min-examples", type=_min_examples, default=3, help="fewest examples an intent may have"
     )
+    add_evaluate(sub)
     return parser
 
 
@@ -131,12 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from trainer.cli.validate import run_validate_command
 
             return run_validate_command(args.path, args.min_examples)
+        if args.command == "evaluate":
+            return run_evaluate(args)
         return _train(args)
     except UserError as exc:
         print(f"intent-train: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("intent-train: interrupted; the previous model was left unchanged", file=sys.stderr)
+        kept = "; the previous model was left unchanged" if args.command == "train" else ""
+        print(f"intent-train: interrupted{kept}", file=sys.stderr)
         return 130
     finally:
         if on_main_thread:

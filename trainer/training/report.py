@@ -58,6 +58,23 @@ def confusion_pairs(
     ]
 
 
+def label_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], texts: Sequence[str]
+) -> dict[str, Any]:
+    """The report's label metrics: `accuracy`, `macro_f1` (mean F1 of the intents with
+    support), `intents` (per-intent rows), `worst_intents` and `confusions` (confused pairs).
+    The training report and `intent-train evaluate` share them."""
+    intents = per_intent(y_true, y_pred, labels)
+    scored = [row for row in intents if row["support"] > 0]
+    return {
+        "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
+        "macro_f1": float(np.mean([row["f1"] for row in scored])) if scored else 0.0,
+        "intents": intents,
+        "worst_intents": sorted(scored, key=lambda r: (r["f1"], r["intent"]))[:WORST_SHOWN],
+        "confusions": confusion_pairs(y_true, y_pred, labels, texts),
+    }
+
+
 def _familiarity(cal: Calibration, thresholds: Thresholds) -> dict[str, Any]:
     scores = cal.inscope_familiarity
     return {
@@ -80,18 +97,10 @@ def build_report(
     cross-validated answers)."""
     probs, y_true, labels = cal.probs, cal.truth, cal.labels
     y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
-    intents = per_intent(y_true, y_pred, labels)
-    scored = [row for row in intents if row["support"] > 0]
-    accuracy = float((y_pred == y_true).mean()) if len(y_true) else 0.0
-    macro_f1 = float(np.mean([row["f1"] for row in scored])) if scored else 0.0
     return {
         "validation_examples": len(y_true),
         "validation_method": cal.method,
-        "accuracy": accuracy,
-        "macro_f1": macro_f1,
-        "intents": intents,
-        "worst_intents": sorted(scored, key=lambda r: (r["f1"], r["intent"]))[:WORST_SHOWN],
-        "confusions": confusion_pairs(y_true, y_pred, labels, texts),
+        **label_metrics(y_true, y_pred, labels, texts),
         "thresholds": {
             "confidence": thresholds.confidence,
             "margin": thresholds.margin,
@@ -130,6 +139,12 @@ def summary_text(report: dict[str, Any]) -> str:
         "in-scope validation examples answered correctly"
         + (f"; OOS recall {th['oos_recall']:.1%}" if th["oos_recall"] is not None else ""),
     ]
+    return "\n".join(lines + label_summary_lines(report))
+
+
+def label_summary_lines(report: dict[str, Any]) -> list[str]:
+    """The console lines of `label_metrics`: the worst intents and the most confused pairs."""
+    lines = []
     if report["worst_intents"]:
         lines.append(
             "worst intents (F1)    "
@@ -140,7 +155,7 @@ def summary_text(report: dict[str, Any]) -> str:
             f"confused              {pair['true']} -> {pair['predicted']} "
             f'x{pair["count"]}: "{pair["example"]}"'
         )
-    return "\n".join(lines)
+    return lines
 
 
 def markdown(report: dict[str, Any], name: str, version: str) -> str:
@@ -167,7 +182,12 @@ def markdown(report: dict[str, Any], name: str, version: str) -> str:
         )
     out += _operating_points_markdown(report["operating_points"])
     out += _familiarity_markdown(report["familiarity"])
-    out += [
+    return "\n".join(out + label_tables_markdown(report))
+
+
+def label_tables_markdown(report: dict[str, Any]) -> list[str]:
+    """The markdown of `label_metrics`: confused pairs, per-intent table, confusion.png."""
+    out = [
         "",
         "## Most confused pairs",
         "",
@@ -189,8 +209,7 @@ def markdown(report: dict[str, Any], name: str, version: str) -> str:
             f"| {row['intent']} | {row['precision']:.3f} | {row['recall']:.3f} | "
             f"{row['f1']:.3f} | {row['support']} |"
         )
-    out += ["", "![confusion matrix](confusion.png)", ""]
-    return "\n".join(out)
+    return [*out, "", "![confusion matrix](confusion.png)", ""]
 
 
 def _operating_points_markdown(rows: list[dict[str, Any]]) -> list[str]:
