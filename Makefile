@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 
 HOST ?= 127.0.0.1
 PORT ?= 50051
+HTTP_PORT ?=
 MODEL ?= default
 DATA ?= examples/assistant
 MODELS_DIR ?= models
@@ -35,13 +36,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with training and dev extras
 
-serve: $(STAMP) ## train + export the example bot if no export exists, then serve on HOST:PORT
+serve: $(STAMP) ## train + export the example bot if needed, serve gRPC on HOST:PORT (HTTP_PORT=8080: HTTP/JSON too)
 	@if [ ! -e $(EXPORT_DIR)/$(MODEL)/current ]; then \
 		echo "No export for model '$(MODEL)' yet: training and exporting $(DATA) first."; \
 		$(BIN)/intent-train train --data $(DATA) --model $(MODEL) --models-dir $(MODELS_DIR) && \
 		$(BIN)/intent-export --model $(MODEL) --models-dir $(MODELS_DIR) --export-dir $(EXPORT_DIR) || exit $$?; \
 	fi
-	$(BIN)/intent-server --host $(HOST) --port $(PORT) --export-dir $(EXPORT_DIR) --model $(MODEL)
+	$(BIN)/intent-server --host $(HOST) --port $(PORT) --export-dir $(EXPORT_DIR) --model $(MODEL) \
+		$(if $(HTTP_PORT),--http-port $(HTTP_PORT))
 
 train: $(STAMP) ## train MODEL from DATA (a YAML file or folder)
 	$(BIN)/intent-train train --data $(DATA) --model $(MODEL) --models-dir $(MODELS_DIR)

@@ -190,7 +190,33 @@ def _speed_section(speed: dict[str, Any]) -> list[str]:
         ("server_no_batching", "--no-batching"),
     ):
         lines += _server_lines(speed[key], title, article["p50_ms"], batched)
+    if "server_with_http" in speed:
+        lines += _http_lines(speed["server"], speed["server_with_http"])
     return lines
+
+
+def _http_lines(plain: dict[str, Any], with_http: dict[str, Any]) -> list[str]:
+    """gRPC with and without the HTTP listener in the same run, and HTTP's own latency."""
+    http = with_http["http_single_client"]
+
+    def grpc_row(title: str, run: dict[str, Any]) -> str:
+        one, many = run["single_client"], run["concurrent"]["32"]
+        return (
+            f"| {title} | {one['p50_ms']:.2f} | {one['p99_ms']:.2f} | "
+            f"{many['throughput_rps']:.0f} | {run['rss_mb_after_load']:.0f} |"
+        )
+
+    return [
+        "",
+        "### HTTP/JSON listener (`--http-port`)",
+        "",
+        "| server | 1-client p50 ms | p99 ms | 32 clients req/s | RSS MB |",
+        "|---|---|---|---|---|",
+        grpc_row("gRPC, default server", plain),
+        grpc_row("gRPC, server with --http-port", with_http),
+        f"| HTTP POST /v1/classify (1 client, keep-alive, {http['requests']} calls, "
+        f"{http['errors']} errors) | {http['p50_ms']:.2f} | {http['p99_ms']:.2f} | | |",
+    ]
 
 
 def _server_lines(

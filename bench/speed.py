@@ -5,11 +5,14 @@ Baselines, measured in the same run on the same texts:
    in rounds alternating with the server's 1-client phase (`paired_single_client`);
 2. the exported encoder + head in a tight in-process loop (batch 1 and batch 32), with the
    server's default thread count;
-3. the server with micro-batching off (`--no-batching`).
+3. the server with micro-batching off (`--no-batching`);
+4. the server with the HTTP/JSON listener on (`--http-port`): its gRPC numbers against the
+   default server's, and an HTTP client's 1-client latency.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from bench.loadgen import percentiles_ms
-from bench.server_process import intent_server
+from bench.server_process import free_port, intent_server
 from intent_server.core.cpus import auto_threads
 from intent_server.core.exports import load_export, resolve_current
 
@@ -173,6 +176,31 @@ def run_loadgen(
     return phases
 
 
+def http_single_client(port: int, texts: Sequence[str], seconds: float) -> dict[str, Any]:
+    """One HTTP client, one keep-alive connection, `POST /v1/classify` back to back."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    bodies = [json.dumps({"text": text}).encode("utf-8") for text in texts]
+
+    def call(body: bytes) -> int:
+        connection.request("POST", "/v1/classify", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return int(response.status)
+
+    for body in bodies[:10]:
+        call(body)
+    latencies: list[float] = []
+    errors = 0
+    ends = time.perf_counter() + seconds
+    while time.perf_counter() < ends:
+        began = time.perf_counter()
+        errors += call(bodies[len(latencies) % len(bodies)]) != 200
+        latencies.append(time.perf_counter() - began)
+    connection.close()
+    return {"clients": 1, "requests": len(latencies), "errors": errors, **percentiles_ms(latencies)}
+
+
 def server_run(
     export_dir: Path,
     model: str,
@@ -182,11 +210,13 @@ def server_run(
     log_path: Path,
     article: Callable[[str], object] | None = None,
     texts: Sequence[str] = (),
+    http_port: int = 0,
 ) -> dict[str, Any]:
     """One server process: start-up time, 1-client latency, concurrent phases, RSS. With
     `article`, the 1-client phase alternates with the article path (`paired_single_client`)
     (over `texts`, those in `texts_file`) and the result holds the article's numbers under
-    "article_inprocess"."""
+    "article_inprocess". With `http_port` (the server's `--http-port`), an HTTP client's
+    1-client phase over `texts` follows, under "http_single_client"."""
     with intent_server(export_dir, model, extra_args, log_path) as server:
         rss_idle = server.rss_mb()
         label = " ".join(extra_args) or "(default)"
@@ -201,6 +231,11 @@ def server_run(
             )
         _say(f"  concurrent clients {list(CONCURRENCY)}, {settings.load_seconds:.0f} s each")
         phases = run_loadgen(server.target, texts_file, CONCURRENCY, settings.load_seconds)
+        if http_port:
+            _say("  HTTP/JSON: 1 client")
+            paired["http_single_client"] = http_single_client(
+                http_port, texts, settings.latency_seconds
+            )
         return {
             **paired,
             "args": list(extra_args),
@@ -248,5 +283,16 @@ def run_speed(
     results["article_inprocess"] = results["server"].pop("article_inprocess")
     results["server_no_batching"] = server_run(
         export_dir, model, texts_file, settings, ["--no-batching"], work / "server-nb.log"
+    )
+    port = free_port()
+    results["server_with_http"] = server_run(
+        export_dir,
+        model,
+        texts_file,
+        settings,
+        ["--http-port", str(port)],
+        work / "server-http.log",
+        texts=mix,
+        http_port=port,
     )
     return results

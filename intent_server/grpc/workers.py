@@ -6,7 +6,7 @@ does not survive a fork). Each worker loads its own models and serves; the kerne
 incoming connections across them. The parent forwards SIGTERM/SIGINT/SIGHUP to every worker
 and waits; when one worker dies unexpectedly, the others are stopped too (a supervisor such
 as Kubernetes restarts the whole set). With `--metrics-port P`, worker i serves its metrics
-on port P + i.
+on port P + i. `--http-port` is shared the same way as the gRPC port.
 """
 
 from __future__ import annotations
@@ -58,6 +58,14 @@ def run_workers(config: ServerConfig, serve: ServeFn) -> int:
     reservation = reserve_port(config.host, config.port)
     port = int(reservation.getsockname()[1])
     worker_config = replace(config, port=port)
+    http_reservation = None
+    if config.http_port is not None:
+        try:
+            http_reservation = reserve_port(config.host, config.http_port)
+        except OSError:
+            reservation.close()
+            raise
+        worker_config = replace(worker_config, http_port=int(http_reservation.getsockname()[1]))
     children: list[int] = []
     stopping = False
 
@@ -77,6 +85,8 @@ def run_workers(config: ServerConfig, serve: ServeFn) -> int:
                 code = 1
                 try:
                     reservation.close()
+                    if http_reservation is not None:
+                        http_reservation.close()
                     code = _worker(worker_config, index, serve)
                 except BaseException:
                     log.exception("worker %d failed", index + 1)
@@ -96,6 +106,8 @@ def run_workers(config: ServerConfig, serve: ServeFn) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         reservation.close()
+        if http_reservation is not None:
+            http_reservation.close()
 
 
 def _wait(

@@ -55,7 +55,7 @@ def test_json_has_every_section(small_results: Path) -> None:
             assert 0.0 <= oos["threshold"] < 1.0
         assert 0.0 <= acc[variant]["banking"]["test"]["accuracy"] <= 1.0
     speed = results["speed"]
-    for key in ("server", "server_no_batching"):
+    for key in ("server", "server_no_batching", "server_with_http"):
         run = speed[key]
         assert run["start_to_serving_s"] > 0 and run["rss_mb_after_load"] > 0
         assert run["single_client"]["requests"] > 0
@@ -63,6 +63,8 @@ def test_json_has_every_section(small_results: Path) -> None:
         for phase in run["concurrent"].values():
             assert phase["requests"] > 0 and not phase["errors"]
     assert speed["article_inprocess"]["p50_ms"] > 0
+    http = speed["server_with_http"]["http_single_client"]
+    assert http["requests"] > 0 and not http["errors"] and http["p50_ms"] > 0
     assert speed["onnx_inprocess"]["int8"]["batch32"]["throughput_tps"] > 0
     keys = {bar["key"] for bar in results["bars"]}
     assert keys == {
@@ -98,6 +100,7 @@ def test_markdown_has_every_table(small_results: Path) -> None:
         "### In-process baselines",
         "### Server, micro-batching on",
         "### Server, --no-batching",
+        "### HTTP/JSON listener",
         "SMALL mode",
     ):
         assert heading in text
