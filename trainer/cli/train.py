@@ -7,10 +7,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from intent_server.core.layout import MODEL_CARD
 from trainer import logs
 from trainer.cli.evaluate import add_evaluate, run_evaluate
 from trainer.cli.flags import HelpFormatter, add_option_flags, options_from_args
@@ -120,10 +122,24 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _model_after_interrupt(args: argparse.Namespace, started: float) -> str:
+    """What an interrupted `train` left in MODELS_DIR/MODEL (the interrupt may come after the
+    new model was swapped in)."""
+    folder = Path(args.models_dir) / args.model
+    try:
+        written = (folder / MODEL_CARD).stat().st_mtime
+    except OSError:
+        return "; no model was written"
+    if written >= started:
+        return f"; the new model was already published to {folder}"
+    return "; the previous model was left unchanged"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    started = time.time()
     args = build_parser().parse_args(argv)
     logs.configure(quiet=getattr(args, "quiet", False))
     on_main_thread = threading.current_thread() is threading.main_thread()
@@ -140,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"intent-train: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        kept = "; the previous model was left unchanged" if args.command == "train" else ""
+        kept = _model_after_interrupt(args, started) if args.command == "train" else ""
         print(f"intent-train: interrupted{kept}", file=sys.stderr)
         return 130
     finally:

@@ -12,28 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trainer.data.checks import merge_and_check
+from trainer.data.folders import scan_data_folder
 from trainer.data.model import ERROR, Example, Problem, TrainingData, ValidationResult
 from trainer.data.parse import parse_file
 from trainer.data.text import collapse_spaces
 from trainer.errors import UserError
 
 log = logging.getLogger(__name__)
-
-YAML_SUFFIXES = (".yml", ".yaml")
-
-
-def find_data_files(path: Path) -> list[Path]:
-    """A file is itself; a folder is every *.yml/*.yaml inside, recursively, sorted."""
-    if path.is_file():
-        return [path]
-    found = [
-        item
-        for item in path.rglob("*")
-        if item.suffix.lower() in YAML_SUFFIXES
-        and item.is_file()
-        and not any(part.startswith(".") for part in item.relative_to(path).parts)
-    ]
-    return sorted(found, key=lambda item: item.relative_to(path).as_posix())
 
 
 def validate_path(path: Path, *, min_examples: int = 3) -> ValidationResult:
@@ -42,14 +27,16 @@ def validate_path(path: Path, *, min_examples: int = 3) -> ValidationResult:
     if not path.exists():
         message = "not found; pass a YAML file or a folder of them"
         return ValidationResult(None, (Problem(ERROR, path, None, None, message),))
-    files = find_data_files(path)
+    scan = None if path.is_file() else scan_data_folder(path)
+    files = list(scan.files) if scan is not None else [path]
+    found = list(scan.problems) if scan is not None else []  # loops, broken links, ...
     if not files:
         message = "no *.yml or *.yaml files in this folder"
-        return ValidationResult(None, (Problem(ERROR, path, None, None, message),))
+        return ValidationResult(None, (*found, Problem(ERROR, path, None, None, message)))
     parsed = [parse_file(file) for file in files]
     examples, cross_file = merge_and_check(parsed, min_examples, path)
     order = {file: index for index, file in enumerate(files)}
-    problems = [problem for item in parsed for problem in item.problems] + cross_file
+    problems = found + [problem for item in parsed for problem in item.problems] + cross_file
     # File order, then line; a problem about a whole file or the whole data comes after its lines.
     last = len(files)
     problems.sort(

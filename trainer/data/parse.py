@@ -9,8 +9,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from trainer.data.reader import IntentBlock, ParsedFile, Reader
 from trainer.data.yaml_nodes import (
+    Alias,
     Entry,
     YamlSyntaxError,
+    alias_message,
     compose_text,
     describe,
     is_null,
@@ -44,7 +46,7 @@ class _FileParser(Reader):
     """Tells the format apart and walks the native or Rasa structure."""
 
     def run(self) -> None:
-        root = self._compose()
+        root, aliases = self._compose()
         if root is None:
             self.result.unreadable = True
             return
@@ -58,7 +60,13 @@ class _FileParser(Reader):
             return
         top = self.mapping(root)
         keys = {entry.key for entry in top}
-        if "nlu" in keys:
+        # Refused before the reader walks into them (it would read an anchor's examples once
+        # per alias); those in sections never read (Rasa stories, say) are harmless.
+        read = [alias for alias in aliases if alias.section not in RASA_OTHER_SECTIONS]
+        if read and keys & {"nlu", "intents"}:
+            self.error(read[0].line, alias_message(read))
+            self.result.unreadable = True
+        elif "nlu" in keys:
             self.rasa(top)
         elif "intents" in keys:
             self.native(top)
@@ -73,21 +81,21 @@ class _FileParser(Reader):
             )
             self.result.unreadable = True
 
-    def _compose(self) -> Node | None:
+    def _compose(self) -> tuple[Node | None, list[Alias]]:
         try:
-            root = compose_text(read_text(self.path))
+            root, aliases = compose_text(read_text(self.path))
         except OSError as exc:
             self.error(None, f"cannot read the file: {exc.strerror or exc}")
-            return None
+            return None, []
         except UnicodeDecodeError as exc:
             self.error(None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8")
-            return None
+            return None, []
         except YamlSyntaxError as exc:
             self.error(exc.line, f"malformed YAML: {exc.message}")
-            return None
+            return None, []
         if root is None:
             self.error(None, "the file is empty; write 'version: 1' and 'intents:' (see README)")
-        return root
+        return root, aliases
 
     def native(self, top: list[Entry]) -> None:
         self.unknown_keys(top, NATIVE_KEYS)

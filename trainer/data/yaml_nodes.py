@@ -7,6 +7,15 @@ from pathlib import Path
 from typing import TypeGuard
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    Event,
+    MappingStartEvent,
+    NodeEvent,
+    ScalarEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 # libyaml is ~10x faster on big files (CLINC150 as YAML); both keep start marks.
@@ -33,10 +42,70 @@ class YamlSyntaxError(Exception):
         self.line = line
 
 
-def compose_text(text: str) -> Node | None:
-    """The document's root node, or None for an empty document."""
+@dataclass(frozen=True)
+class Alias:
+    """A `*name` in the text, and the top-level key it is written under (None: not under a
+    plain key, or itself a top-level key)."""
+
+    name: str
+    line: int | None
+    anchor_line: int | None
+    section: str | None
+
+
+def find_aliases(text: str) -> list[Alias]:
+    """Every alias, from the parser's events (linear in the text), before any node is built.
+
+    An alias shares its anchor's node, so every reader after the composer sees the anchored
+    examples once per alias: 40 KB of aliases became 21 s, 853 MB and 194 MB of warnings.
+    """
+    if "*" not in text:  # no alias can be written without one; skips the second parse
+        return []
+    anchors: dict[str, int | None] = {}
+    found: list[Alias] = []
+    depth, children, section, top_is_mapping = 0, 0, None, False
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, CollectionEndEvent):
+            depth -= 1
+        if not isinstance(event, NodeEvent):
+            continue
+        if depth == 1 and top_is_mapping:
+            if children % 2 == 0:  # a key of the top-level mapping
+                section = event.value if isinstance(event, ScalarEvent) else None
+            children += 1
+        if isinstance(event, AliasEvent):
+            name = str(event.anchor)
+            found.append(Alias(name, _event_line(event), anchors.get(name), section))
+        elif event.anchor is not None:
+            anchors.setdefault(event.anchor, _event_line(event))
+        if isinstance(event, CollectionStartEvent):
+            top_is_mapping = top_is_mapping or (depth == 0 and isinstance(event, MappingStartEvent))
+            depth += 1
+    return found
+
+
+def alias_message(aliases: list[Alias]) -> str:
+    """The error for a file whose data uses aliases (the first one is where it is reported)."""
+    first = aliases[0]
+    anchor = f" on line {first.anchor_line}" if first.anchor_line is not None else ""
+    where = [f"*{first.name} here repeats &{first.name}{anchor}"]
+    where += [f"{len(aliases)} aliases in this file"] if len(aliases) > 1 else []
+    return (
+        f"YAML aliases are not allowed in training data: write the examples out "
+        f"({'; '.join(where)})"
+    )
+
+
+def _event_line(event: Event) -> int | None:
+    return event.start_mark.line + 1 if event.start_mark is not None else None
+
+
+def compose_text(text: str) -> tuple[Node | None, list[Alias]]:
+    """The document's root node (None for an empty document) and the aliases in the text.
+    The composer shares an alias's node rather than copying it, so this much is cheap."""
     try:
-        return yaml.compose(text, Loader=_LOADER)
+        aliases = find_aliases(text)
+        return yaml.compose(text, Loader=_LOADER), aliases
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -15,11 +15,18 @@ from typing import Any
 import numpy as np
 
 from intent_server.core.errors import ModelCardError
-from intent_server.core.files import shareable, write_json
+from intent_server.core.files import fsync_dir, shareable, write_json
 from intent_server.core.layout import FAMILIARITY_BANK, HEAD_WEIGHTS, MODEL_CARD, VALIDATION_SPLIT
 from intent_server.core.model_card import ModelCard
 from trainer.errors import UserError
-from trainer.staging import ensure_folder, remove_stale, temp_folder
+from trainer.staging import (
+    OLD_MARKER,
+    ensure_folder,
+    exchange,
+    remove_stale,
+    restore_preserved,
+    temp_folder,
+)
 from trainer.training.head import MLPHead
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -79,19 +86,44 @@ def staged_model_dir(models_dir: Path, name: str) -> Iterator[Path]:
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Two renames: old -> .old, tmp -> final; the old one is restored if the second fails."""
-    if not final.exists():
+    """Put the finished `tmp` at `final` so that a complete model is there at every instant:
+    exchanged with the old one in one step, then the old one (now at `tmp`) is removed."""
+    _sync_tree(tmp)  # a power cut must not leave `final` naming empty files
+    if not os.path.lexists(final):
         os.replace(tmp, final)
-        return
-    old = temp_folder(final.parent, final.name, kind=".old-")
+        fsync_dir(final.parent)
+    elif exchange(tmp, final):
+        fsync_dir(final.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        _replace_by_two_renames(tmp, final)
+
+
+def _replace_by_two_renames(tmp: Path, final: Path) -> None:
+    """Where folders cannot be exchanged: old -> `.NAME.old-*`, tmp -> final. The old one is
+    put back if the second step fails here, or by the next run's sweep after a crash."""
+    old = temp_folder(final.parent, final.name, kind=OLD_MARKER)
     old.rmdir()
-    os.replace(final, old)
     try:
+        os.replace(final, old)
         os.replace(tmp, final)
     except BaseException:
-        os.replace(old, final)
+        if not os.path.lexists(final) and os.path.lexists(old):
+            os.replace(old, final)
         raise
+    fsync_dir(final.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _sync_tree(folder: Path) -> None:
+    for path in [*folder.rglob("*"), folder]:
+        if path.is_symlink():
+            continue
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def save_head(head: MLPHead, path: Path) -> None:
@@ -137,6 +169,7 @@ def load_trained_model(model_dir: Path) -> TrainedModel:
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
+    restore_preserved(model_dir)  # a training run killed while replacing it
     if not (model_dir / MODEL_CARD).is_file():
         raise UserError(
             f"no trained model in {model_dir} ({MODEL_CARD} missing); run 'make train' first"
