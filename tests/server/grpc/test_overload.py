@@ -50,6 +50,9 @@ class GatedModel:
             raise self.fail
         return self.inner.predict(texts)
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.token_counts(texts)
+
 
 @pytest.fixture(scope="module")
 def loaded(exported_example_model: Path) -> Iterator[ServedModel]:
