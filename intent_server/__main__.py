@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -30,8 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_workers(config, _serve_reporting)
     except OSError as exc:
+        ports = f"{config.port}" + (f" or {config.http_port}" if config.http_port else "")
+        why = (
+            "the port is in use (another server?): choose another port or stop the other one"
+            if exc.errno == errno.EADDRINUSE
+            else exc.strerror or str(exc)
+        )
         print(
-            f"intent-server: error: cannot listen on {config.host}:{config.port}: {exc}",
+            f"intent-server: error: cannot listen on {config.host}:{ports}: {why}",
             file=sys.stderr,
         )
         return 2

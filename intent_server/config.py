@@ -29,6 +29,7 @@ class ServerConfig:
     max_queue: int = 256
     max_batch_texts: int = 64
     max_text_bytes: int = 2048
+    max_call_tokens: int = 8192
     max_receive_bytes: int = MIB
     handler_threads: int = 128
     grace_seconds: float = 5.0
@@ -42,6 +43,7 @@ class ServerConfig:
     token_file: Path | None = None
     admin_token_file: Path | None = None
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     watch_seconds: float = 0.0
     http_port: int | None = None
     fallback_intent: str = "nlu_fallback"
@@ -174,6 +176,15 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], Any, str]] = [
     ("--max-batch-texts", "max_batch_texts", _positive_int, 64, "texts per ClassifyIntentBatch"),
     ("--max-text-bytes", "max_text_bytes", _positive_int, 2048, "UTF-8 bytes per text"),
     (
+        "--max-call-tokens",
+        "max_call_tokens",
+        _positive_int,
+        8192,
+        "tokens (after truncation at the model's limit) all the texts of one call may hold; "
+        "bytes alone do not bound the work (2,048 bytes of punctuation are 2,048 tokens). "
+        "Batches run in chunks of about 256 tokens, so single calls are answered in between",
+    ),
+    (
         "--max-receive-bytes",
         "max_receive_bytes",
         _positive_int,
@@ -241,7 +252,15 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], Any, str]] = [
         "metrics_port",
         _port,
         0,
-        "serve Prometheus metrics on http://HOST:PORT/metrics (0 = off)",
+        "serve Prometheus metrics on http://METRICS_HOST:PORT/metrics (0 = off)",
+    ),
+    (
+        "--metrics-host",
+        "metrics_host",
+        str,
+        "127.0.0.1",
+        "address of the metrics listener: loopback unless told otherwise (0.0.0.0 lets a "
+        "Prometheus on another host scrape it; the metrics name your models and versions)",
     ),
     (
         "--http-port",

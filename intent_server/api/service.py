@@ -7,6 +7,7 @@ its own status codes, so both give the same answer and the same message.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, TimeoutError
 from typing import Protocol
@@ -16,7 +17,37 @@ from intent_server.core.prediction import Prediction
 from intent_server.proto import intent_pb2
 from intent_server.serving.errors import Cancelled, DeadlineExceeded
 from intent_server.serving.registry import ModelRegistry, ServedModel
-from intent_server.serving.validation import Limits, check_text, check_texts, resolve_top_k
+from intent_server.serving.validation import (
+    Limits,
+    check_call_tokens,
+    check_text,
+    check_texts,
+    resolve_top_k,
+)
+
+# A batch runs as chunks of at most this many tokens (a longer text is a chunk of its own),
+# one after the other through the runner, so single calls queued meanwhile run between two
+# chunks instead of after the whole batch, and a gone caller or passed deadline stops it.
+# (The encoder truncates every text at 256 tokens, so no chunk costs more than one such text.)
+CHUNK_TOKENS = 256
+# When other calls came in while a chunk ran, the batch waits as long as that chunk took
+# (at most this) before its next one: the model's time is shared about evenly, and a caller
+# sending one message after another finds the model free most of the time.
+MAX_YIELD_S = 0.25
+
+
+def chunks(counts: Sequence[int], budget: int = CHUNK_TOKENS) -> list[tuple[int, int]]:
+    """(start, stop) ranges of consecutive texts holding at most `budget` tokens each."""
+    ranges: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for index, count in enumerate(counts):
+        if index > start and used + count > budget:
+            ranges.append((start, index))
+            start, used = index, 0
+        used += count
+    if counts:
+        ranges.append((start, len(counts)))
+    return ranges
 
 
 class CallState(Protocol):
@@ -41,14 +72,17 @@ class NoDeadline:
         return None
 
 
-def predict(served: ServedModel, texts: Sequence[str], call: CallState) -> Prediction:
-    """Run texts through the model's runner unless the caller has gone or its deadline passed."""
+def predict(
+    served: ServedModel, texts: Sequence[str], call: CallState, tokens: int | None = None
+) -> Prediction:
+    """Run texts through the model's runner unless the caller has gone or its deadline passed
+    (`tokens`: what they cost, when known)."""
     remaining = call.time_remaining()
     if not call.is_active():
         raise Cancelled("the call was cancelled before classification started")
     if remaining is not None and remaining <= 0:
         raise DeadlineExceeded("the deadline passed before classification started")
-    future = served.runner.submit(texts, is_active=call.is_active)
+    future = served.runner.submit(texts, is_active=call.is_active, cost=tokens)
     try:
         return future.result(timeout=remaining)
     except TimeoutError:
@@ -56,6 +90,23 @@ def predict(served: ServedModel, texts: Sequence[str], call: CallState) -> Predi
         raise DeadlineExceeded("the deadline passed while waiting for the model") from None
     except CancelledError:
         raise Cancelled("the call was cancelled while waiting for the model") from None
+
+
+def _run_chunks(
+    served: ServedModel, texts: Sequence[str], counts: Sequence[int], call: CallState
+) -> list[Prediction]:
+    """The batch chunk by chunk, yielding to other callers between chunks (MAX_YIELD_S)."""
+    runner = served.runner
+    parts: list[Prediction] = []
+    ranges = chunks(counts)
+    for index, (start, stop) in enumerate(ranges):
+        seen = runner.submissions
+        began = time.monotonic()
+        parts.append(predict(served, texts[start:stop], call, sum(counts[start:stop])))
+        others = runner.submissions - seen - 1
+        if others > 0 and index + 1 < len(ranges):
+            time.sleep(min(time.monotonic() - began, MAX_YIELD_S))
+    return parts
 
 
 class IntentService:
@@ -81,7 +132,9 @@ class IntentService:
         check_texts(texts, self.limits)
         served = self.registry.get(request.model)
         top_k = resolve_top_k(request.top_k, request.all_intents, len(served.labels))
-        prediction = predict(served, texts, call)
+        counts = served.model.token_counts(texts)
+        check_call_tokens(counts, self.limits)
+        prediction = Prediction.concat(_run_chunks(served, texts, counts, call))
         return intent_pb2.ClassifyIntentBatchResponse(
             results=[to_response(prediction, row, served, top_k) for row in range(len(texts))]
         )

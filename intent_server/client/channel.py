@@ -24,7 +24,7 @@ def channel_credentials(
         raise SecurityConfigError("a client certificate needs its key, and a key its certificate")
     return grpc.ssl_channel_credentials(
         root_certificates=None if ca is None else read_secret(ca, "CA certificate"),
-        private_key=None if key is None else read_secret(key, "TLS key"),
+        private_key=None if key is None else read_secret(key, "TLS key", private=True),
         certificate_chain=None if cert is None else read_secret(cert, "TLS certificate"),
     )
 

@@ -82,12 +82,29 @@ def list_models(export_dir: Path) -> list[str]:
     )
 
 
+MANIFEST_SHA_KEY = "manifest-sha256="
+
+
+def pointer_text(version: str, manifest_sha256: str) -> str:
+    """What `current` holds: the version folder and the sha256 of its manifest, which lists
+    the sha256 of every other file: one chain from the pointer to every byte served."""
+    return f"{version} {MANIFEST_SHA_KEY}{manifest_sha256}\n"
+
+
+def parse_pointer(text: str) -> tuple[str, str | None]:
+    """(version, manifest sha256 or None for a pointer holding only a version)."""
+    version, _, rest = text.strip().partition(" ")
+    rest = rest.strip()
+    return version, rest.removeprefix(MANIFEST_SHA_KEY) if rest else None
+
+
 def read_pointer(export_dir: Path, model: str) -> str:
     """The version name in `export_dir/model/current` ("" when missing or unreadable)."""
     try:
-        return (export_dir / model / CURRENT).read_text(encoding="utf-8").strip()
+        text = (export_dir / model / CURRENT).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return ""
+    return parse_pointer(text)[0]
 
 
 def resolve_current(export_dir: Path, model: str) -> Path:
@@ -103,7 +120,7 @@ def resolve_current(export_dir: Path, model: str) -> Path:
     if not pointer.is_file():
         raise ExportError(f"{pointer} is missing: the export of '{model}' was never completed")
     try:
-        version = pointer.read_text(encoding="utf-8").strip()
+        version, manifest_sha = parse_pointer(pointer.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ExportError(f"{pointer} cannot be read: {exc}") from exc
     if not version or "/" in version or "\\" in version or version in (".", ".."):
@@ -113,7 +130,21 @@ def resolve_current(export_dir: Path, model: str) -> Path:
     target = model_dir / version
     if not target.is_dir():
         raise ExportError(f"{pointer} points at {version!r}, which does not exist in {model_dir}")
+    if manifest_sha is not None:
+        _check_manifest_sha(pointer, target / MANIFEST, manifest_sha)
     return target
+
+
+def _check_manifest_sha(pointer: Path, manifest: Path, expected: str) -> None:
+    try:
+        actual = sha256_file(manifest)
+    except OSError as exc:
+        raise ExportError(f"{manifest} cannot be read: {exc.strerror}") from None
+    if actual != expected:
+        raise ExportError(
+            f"{manifest} was changed after export (sha256 {actual[:12]}..., {pointer} says "
+            f"{expected[:12]}...): re-export the model rather than editing the export"
+        )
 
 
 def verify_files(version_dir: Path, manifest: Manifest, names: Iterable[str]) -> None:

@@ -160,6 +160,10 @@ class IntentModel:
             return [self._tokenizer.encode(texts[0])]
         return list(self._tokenizer.encode_batch(list(texts)))
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text is encoded as (after truncation): what a text costs the encoder."""
+        return [len(encoding.ids) for encoding in self.tokenize(texts)]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The head's input features [N, dim] float32."""
         return self._encode(self.tokenize(texts), FEATURES_OUTPUT, self.dim)

@@ -8,6 +8,7 @@ filled by `IntentModel.predict` and read by the converters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -38,6 +39,22 @@ class Prediction:
         if start == 0 and stop == len(self):
             return self  # one caller in the batch: nothing to cut
         return replace(self, **{name: rows[start:stop] for name, rows in self._rows().items()})
+
+    @staticmethod
+    def concat(parts: Sequence[Prediction]) -> Prediction:
+        """The rows of `parts`, in order (a field is kept only when every part has it)."""
+        if len(parts) == 1:
+            return parts[0]
+        joined: dict[str, Any] = {}
+        for name in _FIELDS:
+            values = [getattr(part, name) for part in parts]
+            if any(value is None for value in values):
+                joined[name] = None
+            elif isinstance(values[0], tuple):
+                joined[name] = tuple(row for value in values for row in value)
+            else:
+                joined[name] = np.concatenate(values)
+        return Prediction(**joined)
 
 
 _FIELDS = tuple(item.name for item in fields(Prediction))

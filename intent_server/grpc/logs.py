@@ -16,6 +16,13 @@ from intent_server.serving.logs import REQUEST_ID_HEADER, request_id_from, reque
 log = logging.getLogger(__name__)
 
 
+def _text(details: str | bytes | None) -> str:
+    """grpcio hands details back as bytes once set: log them as text, not b'...'."""
+    if isinstance(details, bytes):
+        return details.decode("utf-8", errors="replace")
+    return details or ""
+
+
 def _incoming_id(metadata: Any) -> str:
     for key, value in metadata or ():
         if key == REQUEST_ID_HEADER:
@@ -46,6 +53,6 @@ class RequestIdInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 finally:
                     code = context.code()
                     if isinstance(code, grpc.StatusCode) and code != grpc.StatusCode.OK:
-                        log.info("%s -> %s: %s", method, code.name, context.details() or "")
+                        log.info("%s -> %s: %s", method, code.name, _text(context.details()))
 
         return wrap_unary(handler, with_id)

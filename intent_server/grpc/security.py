@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import grpc
 
-from intent_server.serving.secrets import bearer_value, read_secret, token_matches
+from intent_server.serving.secrets import bearer_value, read_secret, tls_context, token_matches
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 ADMIN_PREFIX = "/intent.v1.Admin/"
@@ -33,6 +33,7 @@ class TlsFiles:
 
 def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
     """TLS credentials; with `client_ca`, clients must present a certificate it signed."""
+    tls_context(files.cert, files.key, files.client_ca)  # names the bad file, if any
     pair = (read_secret(files.key, "TLS key"), read_secret(files.cert, "TLS certificate"))
     if files.client_ca is None:
         return grpc.ssl_server_credentials([pair])

@@ -24,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from intent_server.api.service import IntentService
 from intent_server.config import ServerConfig
+from intent_server.core.cpus import usable_cpus
 from intent_server.core.errors import ExportError
 from intent_server.core.exports import list_models
 from intent_server.grpc.admission import AdmissionInterceptor
@@ -31,15 +32,16 @@ from intent_server.grpc.logs import RequestIdInterceptor
 from intent_server.grpc.metrics import MetricsInterceptor
 from intent_server.grpc.security import TlsFiles, TokenAuthInterceptor, server_credentials
 from intent_server.grpc.servicer import AdminServicer, IntentServicer
+from intent_server.grpc.wire import add_service
 from intent_server.http.app import HttpDeps
-from intent_server.http.listener import HttpListener, HttpListenError, ssl_context
+from intent_server.http.listener import HttpListener, HttpListenError
 from intent_server.http.routes import build_app
-from intent_server.proto import intent_pb2, intent_pb2_grpc
+from intent_server.proto import intent_pb2
 from intent_server.serving.admission import Admission, admission_limit
 from intent_server.serving.metrics import ServerMetrics
 from intent_server.serving.registry import ModelRegistry, RunnerSettings, load_served_model
 from intent_server.serving.reload import PointerWatcher, Reloader, ReloadTrigger, verified_loader
-from intent_server.serving.secrets import load_tokens
+from intent_server.serving.secrets import load_tokens, tls_context
 from intent_server.serving.validation import Limits
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ def runner_settings(config: ServerConfig, metrics: ServerMetrics | None = None) 
         max_batch_size=config.max_batch_size,
         max_batch_wait_ms=config.max_batch_wait_ms,
         max_queue=config.max_queue,
+        direct_running=max(1, usable_cpus() // max(1, config.threads)),
         on_batch=None if metrics is None else metrics.observe_batch,
     )
 
@@ -123,6 +126,12 @@ class IntentServer:
         tokens = load_tokens(config.token_file) if config.token_file else ()
         self.serving = False
         admin_tokens = load_tokens(config.admin_token_file) if config.admin_token_file else ()
+        if admin_tokens and config.tls_cert is None:
+            log.warning(
+                "the Admin service (model reloads) is on without TLS: its token crosses the "
+                "network in clear text; serve TLS (--tls-cert/--tls-key) or keep --host on "
+                "loopback"
+            )
         self._server = _grpc_server(
             config,
             [
@@ -141,7 +150,9 @@ class IntentServer:
             metrics=self.metrics,
         )
         self.limits = Limits(
-            max_text_bytes=config.max_text_bytes, max_batch_texts=config.max_batch_texts
+            max_text_bytes=config.max_text_bytes,
+            max_batch_texts=config.max_batch_texts,
+            max_call_tokens=config.max_call_tokens,
         )
         self._add_services()
         self.port = _bind(self._server, config)
@@ -154,12 +165,8 @@ class IntentServer:
 
     def _add_services(self) -> None:
         config = self.config
-        intent_pb2_grpc.add_IntentClassifierServicer_to_server(  # type: ignore[no-untyped-call]
-            IntentServicer(self.registry, self.limits), self._server
-        )
-        intent_pb2_grpc.add_AdminServicer_to_server(  # type: ignore[no-untyped-call]
-            AdminServicer(self.reloader), self._server
-        )
+        add_service(self._server, "IntentClassifier", IntentServicer(self.registry, self.limits))
+        add_service(self._server, "Admin", AdminServicer(self.reloader))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         if config.reflection:
             from grpc_reflection.v1alpha import reflection
@@ -184,7 +191,7 @@ class IntentServer:
         )
         tls = None
         if config.tls_cert is not None and config.tls_key is not None:
-            tls = ssl_context(config.tls_cert, config.tls_key, config.tls_client_ca)
+            tls = tls_context(config.tls_cert, config.tls_key, config.tls_client_ca)
         return HttpListener(
             build_app(deps, config.max_receive_bytes),
             config.host,
@@ -219,8 +226,16 @@ class IntentServer:
             scheme = "https" if self.tls else "http"
             log.info("HTTP/JSON on %s://%s:%d (try-it page at /)", scheme, self.config.host, port)
         if self.config.metrics_port:
-            port = self.metrics.start_http(self.config.metrics_port, self.config.host)
-            log.info("metrics on http://%s:%d/metrics", self.config.host, port)
+            host = self.config.metrics_host
+            try:
+                port = self.metrics.start_http(self.config.metrics_port, host)
+            except OSError as exc:
+                self.stop(grace=0)
+                raise ListenError(
+                    f"cannot serve metrics on {host}:{self.config.metrics_port}: "
+                    f"{exc.strerror or exc} (--metrics-port; in use by another process?)"
+                ) from None
+            log.info("metrics on http://%s:%d/metrics", host, port)
 
     def load_models(self) -> None:
         """Load, verify and warm up every configured model, then report SERVING."""

@@ -28,12 +28,29 @@ ServeFn = Callable[[ServerConfig], int]
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def reserve_port(host: str, port: int) -> socket.socket:
-    """A bound SO_REUSEPORT socket holding `port` (0: a free one) for the workers."""
+def _socket_for(host: str, port: int) -> tuple[socket.socket, Any]:
     family, kind, proto, _, address = socket.getaddrinfo(
         host.strip("[]"), port, type=socket.SOCK_STREAM
     )[0]
-    sock = socket.socket(family, kind, proto)
+    return socket.socket(family, kind, proto), address
+
+
+def check_port_free(host: str, port: int) -> None:
+    """OSError (EADDRINUSE) when some process already holds `port`, SO_REUSEPORT or not:
+    without this check a second `--workers` server would bind the same port and the kernel
+    would split connections between two unrelated servers."""
+    if port == 0:
+        return
+    probe, address = _socket_for(host, port)
+    with probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        probe.bind(address)
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A bound SO_REUSEPORT socket holding `port` (0: a free one) for the workers."""
+    check_port_free(host, port)
+    sock, address = _socket_for(host, port)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(address)

@@ -1,5 +1,5 @@
 """Run the aiohttp application on its own event-loop thread inside the server process, with
-TLS (and client certificates) from the same files as gRPC."""
+TLS (and client certificates) from the same files as gRPC (`serving.secrets.tls_context`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging
 import ssl
 import threading
 from concurrent.futures import Future
-from pathlib import Path
 
 from aiohttp import web
 
@@ -16,20 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class HttpListenError(RuntimeError):
-    """The HTTP port could not be opened (in use, bad host, unreadable certificate)."""
-
-
-def ssl_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
-    """Server TLS; with `client_ca`, clients must present a certificate it signed."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key)
-        if client_ca is not None:
-            context.load_verify_locations(client_ca)
-            context.verify_mode = ssl.CERT_REQUIRED
-    except (OSError, ssl.SSLError) as exc:
-        raise HttpListenError(f"HTTP TLS: cannot use {cert} / {key}: {exc}") from None
-    return context
+    """The HTTP port could not be opened (in use, bad host)."""
 
 
 class HttpListener:

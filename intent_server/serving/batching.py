@@ -6,6 +6,11 @@ request never waits: when the model is idle and nothing is queued, the caller's 
 runs it (no thread hand-off, which costs milliseconds on a busy host). Only one model run is
 in progress at a time. Results come back through futures. The queue is bounded: beyond
 `max_queue` waiting requests `submit` refuses at once (RESOURCE_EXHAUSTED for the client).
+
+A run also holds at most `max_batch_tokens` tokens of work (the first request always fits),
+so a short message is never answered only after someone else's long chunk. A request's cost
+is given by the caller in tokens (batches are tokenised to be chunked) or estimated from its
+length.
 """
 
 from __future__ import annotations
@@ -26,17 +31,32 @@ log = logging.getLogger(__name__)
 
 PredictFn = Callable[[Sequence[str]], Prediction]
 IsActive = Callable[[], bool]
+MAX_TEXT_COST = 256  # the encoder truncates every text at its max_tokens (256 here)
+
+
+def estimated_cost(texts: Sequence[str]) -> int:
+    """Tokens `texts` may cost, from their length (about 3 characters a token, plus the two
+    special tokens), without running the tokenizer."""
+    return sum(min(MAX_TEXT_COST, len(text) // 3 + 2) for text in texts)
 
 
 class Runner(Protocol):
     """Runs texts through the model; both the batcher and the direct runner implement it."""
 
-    def submit(self, texts: Sequence[str], is_active: IsActive | None = None) -> Future[Prediction]:
-        """Queue texts; the future yields their Prediction (one row per text)."""
+    def submit(
+        self, texts: Sequence[str], is_active: IsActive | None = None, cost: int | None = None
+    ) -> Future[Prediction]:
+        """Queue texts (`cost`: their tokens, when known); the future yields their Prediction
+        (one row per text)."""
         ...
 
     def close(self, timeout: float | None = None) -> None:
         """Refuse new work and finish what was accepted."""
+        ...
+
+    @property
+    def submissions(self) -> int:
+        """Requests submitted so far (a batch compares it around a chunk to see others)."""
         ...
 
 
@@ -44,6 +64,7 @@ class Runner(Protocol):
 class _Item:
     texts: list[str]
     is_active: IsActive | None
+    cost: int = 0
     future: Future[Prediction] = field(default_factory=Future)
 
     def wanted(self) -> bool:
@@ -63,17 +84,22 @@ class MicroBatcher:
         max_wait_s: float = 0.001,
         max_queue: int = 256,
         name: str = "default",
+        max_batch_tokens: int = 512,
     ) -> None:
-        if max_batch_size < 1 or max_queue < 1 or max_wait_s < 0:
-            raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_s >= 0")
+        if max_batch_size < 1 or max_queue < 1 or max_wait_s < 0 or max_batch_tokens < 1:
+            raise ValueError(
+                "max_batch_size, max_queue and max_batch_tokens must be >= 1, max_wait_s >= 0"
+            )
         self._predict = predict
         self._max_batch_size = max_batch_size
+        self._max_batch_tokens = max_batch_tokens
         self._max_wait_s = max_wait_s
         self._max_queue = max_queue
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._closing = False
         self._busy = False  # a model run (inline or by the worker) is in progress
+        self._submissions = 0
         self._worker = threading.Thread(target=self._run, name=f"batcher-{name}", daemon=True)
         self._worker.start()
 
@@ -82,9 +108,16 @@ class MicroBatcher:
         with self._cond:
             return len(self._queue)
 
-    def submit(self, texts: Sequence[str], is_active: IsActive | None = None) -> Future[Prediction]:
-        item = _Item(list(texts), is_active)
+    @property
+    def submissions(self) -> int:
+        return self._submissions
+
+    def submit(
+        self, texts: Sequence[str], is_active: IsActive | None = None, cost: int | None = None
+    ) -> Future[Prediction]:
+        item = _Item(list(texts), is_active, estimated_cost(texts) if cost is None else cost)
         with self._cond:
+            self._submissions += 1
             if self._closing:
                 raise Unavailable("the server is shutting down: retry on another instance")
             if len(self._queue) >= self._max_queue:
@@ -118,11 +151,18 @@ class MicroBatcher:
         self._worker.join(timeout)
 
     def _take_ready(self, batch: list[_Item], size: int) -> int:
-        """Move queued items into the batch while they fit; return the new text count."""
-        while self._queue and size + len(self._queue[0].texts) <= self._max_batch_size:
-            item = self._queue.popleft()
-            batch.append(item)
-            size += len(item.texts)
+        """Move queued items into the batch while they fit (texts and tokens); return the new
+        text count."""
+        cost = sum(item.cost for item in batch)
+        while self._queue:
+            head = self._queue[0]
+            if size + len(head.texts) > self._max_batch_size:
+                break
+            if cost + head.cost > self._max_batch_tokens:
+                break
+            batch.append(self._queue.popleft())
+            size += len(head.texts)
+            cost += head.cost
         return size
 
     def _next_batch(self) -> list[_Item] | None:
@@ -171,16 +211,24 @@ def run_batch(predict: PredictFn, batch: list[_Item]) -> None:
 
 
 class DirectRunner:
-    """No batching: each request runs the model in its own handler thread (bounded)."""
+    """No batching: each request runs the model in its own handler thread, at most
+    `max_running` at once (more would only share the same cores while every other thread,
+    health checks included, waits for CPU); up to `max_queue` wait, more are refused."""
 
-    def __init__(self, predict: PredictFn, max_queue: int = 256) -> None:
+    def __init__(self, predict: PredictFn, max_queue: int = 256, max_running: int = 2) -> None:
+        if max_running < 1:
+            raise ValueError(f"max_running must be >= 1, got {max_running}")
         self._predict = predict
         self._max_queue = max_queue
         self._in_flight = 0
         self._lock = threading.Lock()
+        self._running = threading.BoundedSemaphore(max_running)
         self._closing = False
+        self.submissions = 0
 
-    def submit(self, texts: Sequence[str], is_active: IsActive | None = None) -> Future[Prediction]:
+    def submit(
+        self, texts: Sequence[str], is_active: IsActive | None = None, cost: int | None = None
+    ) -> Future[Prediction]:
         with self._lock:
             if self._closing:
                 raise Unavailable("the server is shutting down: retry on another instance")
@@ -190,9 +238,11 @@ class DirectRunner:
                     f"(max_queue {self._max_queue}); retry later"
                 )
             self._in_flight += 1
+            self.submissions += 1
         try:
             item = _Item(list(texts), is_active)
-            run_batch(self._predict, [item])
+            with self._running:
+                run_batch(self._predict, [item])
             return item.future
         finally:
             with self._lock:

@@ -15,6 +15,7 @@ from intent_server.core.exports import LoadedExport, load_export, resolve_curren
 from intent_server.core.prediction import Prediction
 from intent_server.serving.batching import DirectRunner, MicroBatcher, Runner
 from intent_server.serving.errors import ModelNotFound, Unavailable
+from intent_server.serving.validation import shown
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ class Classifier(Protocol):
 
     def predict(self, texts: Sequence[str]) -> Prediction: ...
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]: ...
+
 
 @dataclass(frozen=True)
 class RunnerSettings:
@@ -31,6 +34,8 @@ class RunnerSettings:
     max_batch_size: int = 32
     max_batch_wait_ms: float = 1.0
     max_queue: int = 256
+    max_batch_tokens: int = 512  # tokens one micro-batched model run takes at most
+    direct_running: int = 2  # --no-batching: model runs at once (the rest wait or are refused)
     # Called with (model name, texts in the run) before every model run (batch-size metrics).
     on_batch: Callable[[str, int], None] | None = None
 
@@ -45,13 +50,14 @@ class RunnerSettings:
                 return model.predict(texts)
 
         if not self.batching:
-            return DirectRunner(predict, max_queue=self.max_queue)
+            return DirectRunner(predict, max_queue=self.max_queue, max_running=self.direct_running)
         return MicroBatcher(
             predict,
             max_batch_size=self.max_batch_size,
             max_wait_s=self.max_batch_wait_ms / 1000.0,
             max_queue=self.max_queue,
             name=name,
+            max_batch_tokens=self.max_batch_tokens,
         )
 
 
@@ -103,8 +109,8 @@ class ModelRegistry:
             if served is None:
                 available = ", ".join(self._names_locked())
                 raise ModelNotFound(
-                    f"model {name!r} is not loaded on this server; available models: {available} "
-                    "(leave model empty for the default)"
+                    f"model {shown(name)} is not loaded on this server; available models: "
+                    f"{available} (leave model empty for the default)"
                 )
             return served
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from intent_server.core.errors import ExportError
-from intent_server.core.exports import list_models, load_export, resolve_current
+from intent_server.core.exports import list_models, load_export, parse_pointer, resolve_current
 from intent_server.core.files import sha256_file
 from tests.fixtures.export import detach
 
@@ -165,3 +165,21 @@ def test_missing_pointer_and_unknown_model(export_copy: Path) -> None:
     with pytest.raises(ExportError, match=r"current is missing"):
         resolve_current(export_dir, "default")
     assert list_models(export_dir) == []
+
+
+def test_an_edited_manifest_is_refused_through_the_pointer(
+    exported_example_model: Path, export_copy: Path
+) -> None:
+    published = (exported_example_model / "default" / "current").read_text(encoding="utf-8")
+    version, manifest_sha = parse_pointer(published)
+    assert manifest_sha is not None  # the exporter writes the manifest's checksum
+    export_dir = export_copy.parent.parent
+    (export_copy.parent / "current").write_text(published)
+    assert resolve_current(export_dir, "default") == export_copy
+    manifest_path = detach(export_copy / "manifest.json")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["labels"] = list(reversed(manifest["labels"]))  # same files, labels reordered
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ExportError, match=r"manifest.json was changed after export"):
+        resolve_current(export_dir, "default")
+    assert version == export_copy.name

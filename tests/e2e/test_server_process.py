@@ -243,7 +243,10 @@ def test_workers_share_one_port(start_server_process: StartServer) -> None:
     ("args", "needle"),
     [
         (["--token-file", "/nonexistent/tokens"], "token file /nonexistent/tokens: cannot read"),
-        (["--tls-cert", "/nonexistent/s.pem", "--tls-key", "/nonexistent/s.key"], "TLS key"),
+        (
+            ["--tls-cert", "/nonexistent/s.pem", "--tls-key", "/nonexistent/s.key"],
+            "TLS certificate /nonexistent/s.pem: cannot read",
+        ),
     ],
 )
 def test_security_file_mistakes_exit_2_without_traceback(

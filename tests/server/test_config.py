@@ -125,3 +125,10 @@ def test_production_options() -> None:
     )
     assert config.models == ("all",) and config.handler_threads == 128
     assert parse_config([], env={"INTENT_SERVER_TOKEN_FILE": ""}).token_file is None
+
+
+def test_metrics_stay_on_loopback_unless_told_otherwise() -> None:
+    assert parse_config([], env={}).metrics_host == "127.0.0.1"
+    config = parse_config(["--host", "0.0.0.0", "--metrics-host", "0.0.0.0"], env={})
+    assert config.metrics_host == "0.0.0.0"
+    assert parse_config([], env={}).max_call_tokens == 8192

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from intent_server.core.exports import pointer_text
 from intent_server.core.files import atomic_write, fsync_dir, sha256_file
-from intent_server.core.layout import CURRENT, is_temp_name
+from intent_server.core.layout import CURRENT, MANIFEST, is_temp_name
 from trainer.errors import UserError
 from trainer.staging import ensure_folder, remove_stale, temp_folder
 
@@ -67,8 +68,10 @@ def promote(tmp: Path, model_dir: Path, version: str) -> Path:
 
 
 def switch_current(model_dir: Path, version: str) -> None:
-    """Point `model_dir/current` at `version` (an atomic replace of the pointer file)."""
-    atomic_write(model_dir / CURRENT, version + "\n")
+    """Point `model_dir/current` at `version` (an atomic replace of the pointer file), with
+    its manifest's sha256, so a manifest edited afterwards is refused by the loader."""
+    manifest_sha = sha256_file(model_dir / version / MANIFEST)
+    atomic_write(model_dir / CURRENT, pointer_text(version, manifest_sha))
     with contextlib.suppress(OSError):  # the switch happened; durability is best effort
         fsync_dir(model_dir)
 

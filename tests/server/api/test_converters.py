@@ -19,6 +19,9 @@ class NoModel:
     def predict(self, texts: Sequence[str]) -> Prediction:
         raise NotImplementedError
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        raise NotImplementedError
+
 
 def served() -> ServedModel:
     export = sample_export(thresholds=Thresholds(confidence=0.5, margin=0.1, familiarity=0.4))

@@ -50,6 +50,9 @@ class GatedModel:
             raise self.fail
         return self.inner.predict(texts)
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.token_counts(texts)
+
 
 @pytest.fixture(scope="module")
 def loaded(exported_example_model: Path) -> Iterator[ServedModel]:
@@ -71,7 +74,9 @@ def test_held_calls_then_refusal_health_serving_and_recovery(
     exported_example_model: Path, loaded: ServedModel
 ) -> None:
     # No batching: each held call occupies the model on its own handler thread.
-    registry, gate = gated_registry(loaded, lambda gated: DirectRunner(gated.predict))
+    registry, gate = gated_registry(
+        loaded, lambda gated: DirectRunner(gated.predict, max_running=HELD)
+    )
     config = example_server_config(exported_example_model, handler_threads=HANDLER_THREADS)
     with running_server(config, registry=registry) as server:
         assert server.admission.limit == HELD

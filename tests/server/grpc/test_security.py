@@ -3,6 +3,7 @@ from the `certs` fixture, tests/fixtures/certs.py)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from pathlib import Path
@@ -206,3 +207,19 @@ def test_server_options_enable_mutual_tls_and_tokens(
         assert client_main(["classify", "hi", *tls_args, "--token-file", str(token_path)]) == 0
         assert client_main(["classify", "hi", *tls_args]) == 1  # UNAUTHENTICATED
         assert client_main(["health", "--tls-cert", str(certs.client_cert)]) == 2  # no key
+
+
+def test_admin_without_tls_is_warned_about(
+    exported_example_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from intent_server.grpc.server import IntentServer
+    from tests.fixtures.server import example_server_config
+
+    admin = tmp_path / "admin-tokens"
+    admin.write_text("root\n")
+    admin.chmod(0o600)
+    config = example_server_config(exported_example_model, admin_token_file=admin)
+    with caplog.at_level(logging.WARNING):
+        server = IntentServer(config)
+        server.stop(grace=0)
+    assert "Admin service (model reloads) is on without TLS" in caplog.text

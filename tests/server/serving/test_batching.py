@@ -234,3 +234,41 @@ def test_direct_runner_runs_inline_and_bounds_concurrency() -> None:
 def test_bad_settings_are_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         MicroBatcher(FakeModel().predict, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_run_holds_at_most_the_token_budget() -> None:
+    """A short message queued behind someone's long chunk is not run together with it."""
+    model = FakeModel(block_first=True)
+    batcher = MicroBatcher(model.predict, max_wait_s=0.0, max_batch_tokens=260)
+    holder = occupy(batcher, model)
+    heavy = batcher.submit(["long chunk"], cost=256)
+    light = [batcher.submit([t], cost=10) for t in ("hi", "yes", "thanks")]
+    model.release.set()
+    holder.join(10)
+    heavy.result(timeout=10)
+    for future in light:
+        future.result(timeout=10)
+    batcher.close()
+    assert model.calls[1] == ["long chunk"]  # 256 + 10 > 260: the light ones wait for the next run
+    assert model.calls[2] == ["hi", "yes", "thanks"]
+
+
+def test_the_direct_runner_bounds_the_model_runs_at_once() -> None:
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def predict(texts: Sequence[str]) -> Prediction:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return fake_prediction(texts)
+
+    runner = DirectRunner(predict, max_queue=64, max_running=2)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda t: runner.submit([t]).result(timeout=30), "abcdefgh"))
+    assert len(results) == 8 and most == 2
