@@ -3,28 +3,43 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import Callable
+from typing import TypeVar
 
+from aiohttp import web
+from google.protobuf.message import Message
+
+from intent_server.api.service import CallState
 from intent_server.http import openapi, page, rasa
 from intent_server.http.app import DEPS, HttpDeps, check_token, deps_of, observe, run_admitted
 from intent_server.http.codec import json_response, read_json, to_json, to_message
 from intent_server.proto import intent_pb2
 
+M = TypeVar("M", bound=Message)
+
+
+async def _service_call(
+    request: web.Request,
+    message_type: type[M],
+    method: Callable[[M, CallState], Message],
+) -> web.Response:
+    """Token, JSON -> request message, the service method off the loop, message -> JSON."""
+    check_token(request)
+    message = to_message(await read_json(request), message_type)
+    response = await run_admitted(request, lambda call: method(message, call))
+    return json_response(to_json(response))
+
 
 async def classify(request: web.Request) -> web.Response:
-    check_token(request)
-    message = to_message(await read_json(request), intent_pb2.ClassifyIntentRequest)
     service = deps_of(request).service
-    response = await run_admitted(request, lambda call: service.classify(message, call))
-    return json_response(to_json(response))
+    return await _service_call(request, intent_pb2.ClassifyIntentRequest, service.classify)
 
 
 async def classify_batch(request: web.Request) -> web.Response:
-    check_token(request)
-    message = to_message(await read_json(request), intent_pb2.ClassifyIntentBatchRequest)
     service = deps_of(request).service
-    response = await run_admitted(request, lambda call: service.classify_batch(message, call))
-    return json_response(to_json(response))
+    return await _service_call(
+        request, intent_pb2.ClassifyIntentBatchRequest, service.classify_batch
+    )
 
 
 async def list_models(request: web.Request) -> web.Response:
