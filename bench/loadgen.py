@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -21,6 +23,29 @@ import numpy as np
 from intent_server.client import IntentClient, IntentClientError
 
 WARM_UP_CALLS = 10  # per client, before the measured phase
+
+
+def run_loadgen(
+    target: str, texts_file: Path, clients: Sequence[int], seconds: float, raw: bool = False
+) -> list[Any]:
+    """This module in its own process: the phases' results (one per client count)."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--target",
+        target,
+        "--texts",
+        str(texts_file),
+        "--seconds",
+        str(seconds),
+        "--clients",
+        *[str(c) for c in clients],
+        *(["--raw"] if raw else []),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    phases: list[Any] = json.loads(done.stdout)["phases"]
+    return phases
 
 
 def percentiles_ms(latencies: Sequence[float]) -> dict[str, float]:

@@ -8,13 +8,15 @@ Baselines, measured in the same run on the same texts:
 3. the server with micro-batching off (`--no-batching`);
 4. the server with the HTTP/JSON listener on (`--http-port`): its gRPC numbers against the
    default server's, and an HTTP client's 1-client latency.
+
+Every server here runs with `--cache-size 0`: the bars are measured on the model's path (the
+texts cycle, and a cache would answer repeats); `bench.repeated` measures the cache apart.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.loadgen import percentiles_ms
+from bench.loadgen import percentiles_ms, run_loadgen
+from bench.repeated import run_repeated
 from bench.server_process import free_port, intent_server
 from intent_server.core.cpus import auto_threads
 from intent_server.core.exports import load_export, resolve_current
 
 CONCURRENCY = (8, 32, 64)
+NO_CACHE = ("--cache-size", "0")
 BATCH = 32
 PAIRED_ROUNDS = 5
 
@@ -154,28 +158,6 @@ def onnx_baseline(
     }
 
 
-def run_loadgen(
-    target: str, texts_file: Path, clients: Sequence[int], seconds: float, raw: bool = False
-) -> list[Any]:
-    command = [
-        sys.executable,
-        "-m",
-        "bench.loadgen",
-        "--target",
-        target,
-        "--texts",
-        str(texts_file),
-        "--seconds",
-        str(seconds),
-        "--clients",
-        *[str(c) for c in clients],
-        *(["--raw"] if raw else []),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    phases: list[Any] = json.loads(done.stdout)["phases"]
-    return phases
-
-
 def http_single_client(port: int, texts: Sequence[str], seconds: float) -> dict[str, Any]:
     """One HTTP client, one keep-alive connection, `POST /v1/classify` back to back."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -217,7 +199,7 @@ def server_run(
     (over `texts`, those in `texts_file`) and the result holds the article's numbers under
     "article_inprocess". With `http_port` (the server's `--http-port`), an HTTP client's
     1-client phase over `texts` follows, under "http_single_client"."""
-    with intent_server(export_dir, model, extra_args, log_path) as server:
+    with intent_server(export_dir, model, [*NO_CACHE, *extra_args], log_path) as server:
         rss_idle = server.rss_mb()
         label = " ".join(extra_args) or "(default)"
         _say(f"server {label}: SERVING after {server.start_to_serving_s:.2f} s; 1 client")
@@ -294,5 +276,9 @@ def run_speed(
         work / "server-http.log",
         texts=mix,
         http_port=port,
+    )
+    _say("repeated messages: Zipf traffic, answer cache on and off")
+    results["repeated"] = run_repeated(
+        export_dir, model, texts, work, (settings.latency_seconds, settings.load_seconds)
     )
     return results

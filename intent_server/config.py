@@ -30,6 +30,7 @@ class ServerConfig:
     max_batch_texts: int = 64
     max_text_bytes: int = 2048
     max_call_tokens: int = 8192
+    cache_size: int = 4096
     max_receive_bytes: int = MIB
     handler_threads: int = 128
     grace_seconds: float = 5.0
@@ -53,6 +54,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise ValueError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
     return value
 
 
@@ -175,6 +183,15 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], Any, str]] = [
     ),
     ("--max-batch-texts", "max_batch_texts", _positive_int, 64, "texts per ClassifyIntentBatch"),
     ("--max-text-bytes", "max_text_bytes", _positive_int, 2048, "UTF-8 bytes per text"),
+    (
+        "--cache-size",
+        "cache_size",
+        _non_negative_int,
+        4096,
+        "answers to remember per model version for repeated single messages (texts up to "
+        "256 characters, whitespace and, for uncased models, case ignored); emptied on "
+        "reload; 0 = off",
+    ),
     (
         "--max-call-tokens",
         "max_call_tokens",

@@ -122,7 +122,12 @@ class IntentService:
         check_text(request.text, self.limits)
         served = self.registry.get(request.model)
         top_k = resolve_top_k(request.top_k, request.all_intents, len(served.labels))
-        prediction = predict(served, [request.text], call)
+        cache = served.cache
+        prediction = None if cache is None else cache.get(request.text)
+        if prediction is None:
+            prediction = predict(served, [request.text], call)
+            if cache is not None:
+                cache.put(request.text, prediction)
         return to_response(prediction, 0, served, top_k)
 
     def classify_batch(

@@ -18,6 +18,7 @@ all-MiniLM-L6-v2 embedding). `embed` returns the features, so
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,6 +78,17 @@ def load_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
     return tokenizer
 
 
+def lowercases(tokenizer: Tokenizer) -> bool:
+    """Whether the tokenizer's normalizer lowercases every text (BERT's uncased models do)."""
+    normalizer = json.loads(tokenizer.to_str()).get("normalizer") or {}
+    steps = normalizer.get("normalizers", [normalizer]) if normalizer else []
+    return any(
+        step.get("type") == "Lowercase"
+        or (step.get("type") == "BertNormalizer" and step.get("lowercase") is True)
+        for step in steps
+    )
+
+
 def pad_batch(encodings: Sequence[Encoding]) -> tuple[np.ndarray, np.ndarray]:
     """`input_ids` and `attention_mask` [N, longest] int64, zero-padded on the right."""
     longest = max(len(encoding.ids) for encoding in encodings)
@@ -127,6 +139,7 @@ class IntentModel:
         threads: int = 1,
     ) -> None:
         self._tokenizer = load_tokenizer(tokenizer, max_tokens)
+        self.lowercases = lowercases(self._tokenizer)
         self._encoder = make_session(encoder, threads)
         self._head = make_session(head, threads)
         names = tuple(feed.name for feed in self._encoder.get_inputs())

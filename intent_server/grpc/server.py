@@ -64,7 +64,9 @@ def runner_settings(config: ServerConfig, metrics: ServerMetrics | None = None) 
         max_batch_wait_ms=config.max_batch_wait_ms,
         max_queue=config.max_queue,
         direct_running=max(1, usable_cpus() // max(1, config.threads)),
+        cache_size=config.cache_size,
         on_batch=None if metrics is None else metrics.observe_batch,
+        on_cache=None if metrics is None else metrics.observe_cache,
     )
 
 

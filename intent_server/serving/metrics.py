@@ -81,6 +81,12 @@ class ServerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.cache_lookups = Counter(
+            f"{PREFIX}_answer_cache_lookups",
+            "answer cache lookups of single messages by model and result (hit, miss)",
+            ["model", "result"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             f"{PREFIX}_batch_size",
             "texts per model run (micro-batches and batch requests)",
@@ -115,6 +121,9 @@ class ServerMetrics:
         """A finished HTTP request (`route` is the route pattern, e.g. `POST /v1/classify`)."""
         self.http_requests.labels(route, str(status)).inc()
         self.http_latency.labels(route).observe(seconds)
+
+    def observe_cache(self, model: str, hit: bool) -> None:
+        self.cache_lookups.labels(model, "hit" if hit else "miss").inc()
 
     def observe_batch(self, model: str, size: int) -> None:
         self.batch_size.labels(model).observe(size)

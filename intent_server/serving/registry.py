@@ -14,6 +14,7 @@ from intent_server.core.decision import Thresholds
 from intent_server.core.exports import LoadedExport, load_export, resolve_current
 from intent_server.core.prediction import Prediction
 from intent_server.serving.batching import DirectRunner, MicroBatcher, Runner
+from intent_server.serving.cache import AnswerCache
 from intent_server.serving.errors import ModelNotFound, Unavailable
 from intent_server.serving.validation import shown
 
@@ -27,6 +28,11 @@ class Classifier(Protocol):
 
     def token_counts(self, texts: Sequence[str]) -> list[int]: ...
 
+    @property
+    def lowercases(self) -> bool:
+        """The tokenizer lowercases every text (the answer cache may ignore case)."""
+        ...
+
 
 @dataclass(frozen=True)
 class RunnerSettings:
@@ -36,8 +42,22 @@ class RunnerSettings:
     max_queue: int = 256
     max_batch_tokens: int = 512  # tokens one micro-batched model run takes at most
     direct_running: int = 2  # --no-batching: model runs at once (the rest wait or are refused)
+    cache_size: int = 0  # answers kept per model version for repeated texts (0: no cache)
+    # Called with (model name, hit) on every cache lookup (hit/miss metrics).
+    on_cache: Callable[[str, bool], None] | None = None
     # Called with (model name, texts in the run) before every model run (batch-size metrics).
     on_batch: Callable[[str, int], None] | None = None
+
+    def build_cache(self, name: str, model: Classifier) -> AnswerCache | None:
+        """An empty answer cache for a newly served version, or None when off."""
+        if self.cache_size <= 0:
+            return None
+        on_cache = self.on_cache
+        return AnswerCache(
+            self.cache_size,
+            lowercase=model.lowercases,
+            on_lookup=None if on_cache is None else lambda hit: on_cache(name, hit),
+        )
 
     def build(self, name: str, model: Classifier) -> Runner:
         """A runner feeding `model`, which is served as `name`."""
@@ -69,6 +89,7 @@ class ServedModel:
     model: Classifier
     export: LoadedExport
     runner: Runner
+    cache: AnswerCache | None = None  # answers to repeated texts (None: --cache-size 0)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -136,7 +157,13 @@ def serve_export(
     """Open a verified export, warm it up and start its runner."""
     model = export.open(threads)
     model.warm_up()
-    return ServedModel(name=name, model=model, export=export, runner=settings.build(name, model))
+    return ServedModel(
+        name=name,
+        model=model,
+        export=export,
+        runner=settings.build(name, model),
+        cache=settings.build_cache(name, model),
+    )
 
 
 def load_served_model(

@@ -63,6 +63,9 @@ def test_json_has_every_section(small_results: Path) -> None:
         for phase in run["concurrent"].values():
             assert phase["requests"] > 0 and not phase["errors"]
     assert speed["article_inprocess"]["p50_ms"] > 0
+    repeated = speed["repeated"]
+    assert repeated["cache_on"]["lookups"]["hit"] > 0
+    assert repeated["cache_off"]["lookups"] == {"hit": 0.0, "miss": 0.0}
     http = speed["server_with_http"]["http_single_client"]
     assert http["requests"] > 0 and not http["errors"] and http["p50_ms"] > 0
     assert speed["onnx_inprocess"]["int8"]["batch32"]["throughput_tps"] > 0
@@ -101,6 +104,7 @@ def test_markdown_has_every_table(small_results: Path) -> None:
         "### Server, micro-batching on",
         "### Server, --no-batching",
         "### HTTP/JSON listener",
+        "### Repeated messages: the answer cache",
         "SMALL mode",
     ):
         assert heading in text

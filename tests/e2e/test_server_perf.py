@@ -1,7 +1,8 @@
 """Measured, never asserted: single-client latency over loopback (the bar lives in `make bench`).
 
 Run: .venv/bin/pytest tests/test_server_perf.py -s
-Batching on and off are measured interleaved (call by call) so machine noise hits both alike.
+Batching on and off are measured interleaved (call by call) so machine noise hits both alike;
+the answer cache is off, since the texts repeat.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def test_measure_single_client_latency(
         clients = {}
         for mode, batching in (("micro-batching", True), ("--no-batching", False)):
             config = example_server_config(
-                exported_example_model, encoder_variant=variant, batching=batching
+                exported_example_model, encoder_variant=variant, batching=batching, cache_size=0
             )
             server = stack.enter_context(running_server(config))
             clients[mode] = stack.enter_context(IntentClient(server.address))

@@ -19,6 +19,8 @@ class NoModel:
     def predict(self, texts: Sequence[str]) -> Prediction:
         raise NotImplementedError
 
+    lowercases = False
+
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         raise NotImplementedError
 

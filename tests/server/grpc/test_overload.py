@@ -50,6 +50,8 @@ class GatedModel:
             raise self.fail
         return self.inner.predict(texts)
 
+    lowercases = False
+
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         return self.inner.token_counts(texts)
 
