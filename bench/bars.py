@@ -11,6 +11,7 @@ ANCHORS = {
     "clinc_oos": "BERT: in-scope 96.2 % with OOS recall 52.3 %",
     "int8_drop": "published: -0.2 to -0.4 points",
     "p50_latency": "Rasa users report tens of ms and up",
+    "overhead": "a gRPC health round trip is the floor of any call",
     "throughput_32": "",
     "memory_start": "Rasa: 0.6-2 GB, 20 s+ loads",
     "training_time": "the article: 2-3 minutes just to embed",
@@ -159,38 +160,67 @@ def _int8_bar(acc: dict[str, Any]) -> Bar:
     )
 
 
-def speed_bars(speed: dict[str, Any]) -> list[Bar]:
-    if not speed:
-        return [
-            Bar(k, w, b, "not run", None)
-            for k, w, b in (
-                ("p50_latency", "ClassifyIntent p50, 1 client", "<= 0.25 x article path"),
-                ("throughput_32", "throughput at 32 clients", ">= 0.7 x in-process batched ONNX"),
-                ("memory_start", "server RSS / start to SERVING", "<= 200 MB / <= 1.5 s"),
-            )
-        ]
-    served = speed["served_variant"]
-    server = speed["server"]
-    p50 = server["single_client"]["p50_ms"]
-    article = speed["article_inprocess"]["p50_ms"]
-    thr = server["concurrent"]["32"]["throughput_rps"]
-    batched = speed["onnx_inprocess"][served]["batch32"]["throughput_tps"]
-    rss = server["rss_mb_after_load"]
-    start = server["start_to_serving_s"]
+SPEED_BARS = (
+    ("p50_latency", "ClassifyIntent p50, 1 Node.js client", "<= 0.25 x article path"),
+    ("overhead", "server p50 - in-process model p50", "<= empty round trip + 0.5 ms"),
+    ("throughput_32", "throughput at 32 clients", ">= 0.9 x fastest gated in-process batch"),
+    ("memory_start", "server RSS / start to SERVING", "<= 200 MB / <= 1.5 s"),
+)
+
+
+def fastest_gated_batch(speed: dict[str, Any]) -> tuple[str, float]:
+    """The in-process variant with the most texts/s at batch 32 among those whose batched
+    answers equal single ones (every variant the server may run: INT8 one text at a time,
+    fp32 padded batches)."""
+    runs = speed["onnx_inprocess"]
+    rates = {variant: run["batch32"]["throughput_tps"] for variant, run in runs.items()}
+    best = max(rates, key=rates.__getitem__)
+    return best, rates[best]
+
+
+def _latency_bars(speed: dict[str, Any]) -> list[Bar]:
+    paired = speed["paired"]
+    article = paired["article_inprocess"]["p50_ms"]
+    client = "node_client" if "node_client" in paired else "python_client"
+    p50 = paired[client]["p50_ms"]
+    who = "Node.js" if client == "node_client" else "Python (node not installed)"
+    python, model = paired["python_client"]["p50_ms"], paired["model_inprocess"]["p50_ms"]
+    trip = paired["python_round_trip"]["p50_ms"]
     return [
         Bar(
             "p50_latency",
-            "ClassifyIntent p50 latency, 1 client, loopback",
+            f"ClassifyIntent p50 latency, 1 {who} client, loopback",
             f"<= 0.25 x article path ({0.25 * article:.2f} ms)",
             f"{p50:.2f} ms = {p50 / article:.3f} x article {article:.2f} ms",
             p50 <= 0.25 * article,
         ),
         Bar(
+            "overhead",
+            "server p50 (Python client) against the model in-process + an empty round trip",
+            f"<= {model:.2f} + {trip:.2f} + 0.5 = {model + trip + 0.5:.2f} ms",
+            f"{python:.2f} ms: {python - model - trip:+.2f} ms over model + round trip",
+            python <= model + trip + 0.5,
+        ),
+    ]
+
+
+def speed_bars(speed: dict[str, Any]) -> list[Bar]:
+    if not speed:
+        return [Bar(k, w, b, "not run", None) for k, w, b in SPEED_BARS]
+    server = speed["server"]
+    thr = server["concurrent"]["32"]["throughput_rps"]
+    errors = sum(server["concurrent"]["32"]["errors"].values())
+    variant, batched = fastest_gated_batch(speed)
+    rss = server["rss_mb_after_load"]
+    start = server["start_to_serving_s"]
+    return [
+        *_latency_bars(speed),
+        Bar(
             "throughput_32",
-            "throughput, 32 concurrent clients",
-            f">= 0.7 x in-process batched ONNX {served} ({0.7 * batched:.0f}/s)",
-            f"{thr:.0f}/s = {thr / batched:.2f} x {batched:.0f}/s",
-            thr >= 0.7 * batched,
+            "throughput, 32 concurrent clients, no errors",
+            f">= 0.9 x fastest gated in-process batch, ONNX {variant} ({0.9 * batched:.0f}/s)",
+            f"{thr:.0f}/s = {thr / batched:.2f} x {batched:.0f}/s, {errors} errors",
+            thr >= 0.9 * batched and errors == 0,
         ),
         Bar(
             "memory_start",

@@ -26,9 +26,15 @@ WARM_UP_CALLS = 10  # per client, before the measured phase
 
 
 def run_loadgen(
-    target: str, texts_file: Path, clients: Sequence[int], seconds: float, raw: bool = False
+    target: str,
+    texts_file: Path,
+    clients: Sequence[int],
+    seconds: float,
+    raw: bool = False,
+    method: str = "classify",
 ) -> list[Any]:
-    """This module in its own process: the phases' results (one per client count)."""
+    """This module in its own process: the phases' results (one per client count).
+    `method="health"`: health checks instead, the server's empty round trip."""
     command = [
         sys.executable,
         "-m",
@@ -42,6 +48,8 @@ def run_loadgen(
         "--clients",
         *[str(c) for c in clients],
         *(["--raw"] if raw else []),
+        "--method",
+        method,
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     phases: list[Any] = json.loads(done.stdout)["phases"]
@@ -69,12 +77,14 @@ def _worker(
     stop_at: float,
     latencies: list[float],
     errors: Counter[str],
+    method: str,
 ) -> None:
     with IntentClient(target, timeout=10.0) as client:
+        call = client.classify if method == "classify" else (lambda _text: client.health())
         # Connect and warm up before the clock starts, as the in-process baselines do
         # (bench.speed.time_calls): the first calls after an idle spell find cold caches.
         for warm in range(WARM_UP_CALLS):
-            client.classify(texts[(offset + warm) % len(texts)])
+            call(texts[(offset + warm) % len(texts)])
         index = offset
         while time.perf_counter() < start_at:
             time.sleep(0.001)
@@ -83,7 +93,7 @@ def _worker(
             if began >= stop_at:
                 return
             try:
-                client.classify(texts[index % len(texts)])
+                call(texts[index % len(texts)])
                 latencies.append(time.perf_counter() - began)
             except IntentClientError as exc:
                 errors[exc.code.name] += 1
@@ -91,7 +101,12 @@ def _worker(
 
 
 def run_load(
-    target: str, texts: Sequence[str], clients: int, seconds: float, raw: bool = False
+    target: str,
+    texts: Sequence[str],
+    clients: int,
+    seconds: float,
+    raw: bool = False,
+    method: str = "classify",
 ) -> dict[str, Any]:
     """`clients` threads for `seconds`; each thread keeps one call in flight. `raw` adds every
     call's latency (`latencies_ms`), so phases run at different times can be pooled."""
@@ -103,7 +118,7 @@ def run_load(
     threads = [
         threading.Thread(
             target=_worker,
-            args=(target, texts, i * 7, start_at, stop_at, per_thread[i], errors),
+            args=(target, texts, i * 7, start_at, stop_at, per_thread[i], errors, method),
             daemon=True,
         )
         for i in range(clients)
@@ -149,6 +164,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--raw", action="store_true", help="also print every call's latency (latencies_ms)"
     )
+    parser.add_argument(
+        "--method",
+        choices=("classify", "health"),
+        default="classify",
+        help="ClassifyIntent (default) or health Check, the server's empty round trip",
+    )
     return parser.parse_args(argv)
 
 
@@ -156,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     texts = json.loads(args.texts.read_text(encoding="utf-8"))
     phases = [
-        run_load(args.target, texts, clients, args.seconds, args.raw) for clients in args.clients
+        run_load(args.target, texts, clients, args.seconds, args.raw, args.method)
+        for clients in args.clients
     ]
     print(json.dumps({"phases": phases}))
     return 0

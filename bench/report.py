@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.bars import ANCHORS, REFERENCE_HERE, Bar, all_bars
+from bench.bars import ANCHORS, REFERENCE_HERE, Bar, all_bars, fastest_gated_batch
 
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "RESULTS.md"
@@ -184,7 +184,9 @@ def _speed_section(speed: dict[str, Any]) -> list[str]:
             f"| ONNX {variant}, batch 32, {unit} | | | | "
             f"{onnx[variant]['batch32']['throughput_tps']:.0f} |"
         )
-    batched = onnx[served]["batch32"]["throughput_tps"]
+    if "paired" in speed:
+        lines += _paired_lines(speed["paired"])
+    _, batched = fastest_gated_batch(speed)
     for key, title in (
         ("server", "micro-batching on (default)"),
         ("server_no_batching", "--no-batching"),
@@ -194,6 +196,37 @@ def _speed_section(speed: dict[str, Any]) -> list[str]:
         lines += _http_lines(speed["server"], speed["server_with_http"])
     if "repeated" in speed:
         lines += _repeated_lines(speed["repeated"])
+    return lines
+
+
+PAIRED_TITLES = {
+    "article_inprocess": "article path, in-process",
+    "model_inprocess": "the served export, in-process (server's variant and threads)",
+    "python_client": "server ClassifyIntent, Python client",
+    "python_round_trip": "server health Check (empty round trip), Python client",
+    "node_client": "server ClassifyIntent, Node.js client (@grpc/grpc-js)",
+    "node_round_trip": "server health Check (empty round trip), Node.js client",
+}
+
+
+def _paired_lines(paired: dict[str, Any]) -> list[str]:
+    """The 1-client phases measured in alternating rounds: where a call's time goes."""
+    lines = [
+        "",
+        "### One call, taken apart (1 client, alternating rounds)",
+        "",
+        "| path | p50 ms | p90 ms | p99 ms | calls |",
+        "|---|---|---|---|---|",
+    ]
+    for key, title in PAIRED_TITLES.items():
+        if key in paired:
+            run = paired[key]
+            lines.append(
+                f"| {title} | {run['p50_ms']:.2f} | {run['p90_ms']:.2f} | {run['p99_ms']:.2f} "
+                f"| {run['requests']} |"
+            )
+    if "node_client_skipped" in paired:
+        lines += ["", f"Node.js client not run: {paired['node_client_skipped']}."]
     return lines
 
 
@@ -264,7 +297,7 @@ def _server_lines(
         f"p99 {single['p99_ms']:.2f} ms, {single['throughput_rps']:.0f} req/s "
         f"(p50 = {single['p50_ms'] / article_p50_ms:.3f} x the article path)",
         "",
-        "| clients | req/s | x in-process batched ONNX | p50 ms | p99 ms | errors |",
+        "| clients | req/s | x fastest gated in-process batch | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|",
     ]
     for clients, phase in run["concurrent"].items():

@@ -2,7 +2,9 @@
 
 Baselines, measured in the same run on the same texts:
 1. the article's path: `SentenceTransformer.encode([text])` + the torch MLP, one text at a time,
-   in rounds alternating with the server's 1-client phase (`paired_single_client`);
+   the served export in-process, and the server's empty round trip (health Check), in rounds
+   alternating with the server's 1-client phase from a Python and a Node.js client
+   (`paired_single_client`);
 2. the exported encoder + head in a tight in-process loop (batch 1 and batch 32), with the
    server's default thread count;
 3. the server with micro-batching off (`--no-batching`);
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.loadgen import percentiles_ms, run_loadgen
+from bench.node_client import node_client_ready, run_node_loadgen
 from bench.repeated import run_repeated
 from bench.server_process import free_port, intent_server
 from intent_server.core.cpus import auto_threads
@@ -91,48 +94,83 @@ def load_article_path(models_dir: Path, model: str) -> Callable[[str], object]:
     return classify
 
 
+@dataclass(frozen=True)
+class InProcessPaths:
+    """What the server's 1-client phase is paired with: one text in, its answer out."""
+
+    article: Callable[[str], object]  # SentenceTransformer.encode + the torch MLP
+    model: Callable[[str], object]  # the served export, in-process, the server's threads
+
+
+# One measurement repeated in every round: (round index, seconds) -> latencies in seconds.
+PhaseRun = Callable[[int, float], list[float]]
+
+
+def _in_process(call: Callable[[str], object], texts: Sequence[str], count: int) -> PhaseRun:
+    def run(round_index: int, _seconds: float) -> list[float]:
+        start = round_index * count % len(texts)
+        return time_calls(call, [*texts[start:], *texts[:start]], count)
+
+    return run
+
+
+def _python_client(target: str, texts_file: Path, method: str) -> PhaseRun:
+    def run(_round_index: int, seconds: float) -> list[float]:
+        phase = run_loadgen(target, texts_file, [1], seconds, raw=True, method=method)[0]
+        if sum(phase["errors"].values()):
+            raise RuntimeError(f"the 1-client {method} phase saw errors: {phase['errors']}")
+        return [value / 1000.0 for value in phase["latencies_ms"]]
+
+    return run
+
+
+def _node_client(target: str, texts_file: Path, method: str) -> PhaseRun:
+    return lambda _round, seconds: run_node_loadgen(target, texts_file, seconds, method)
+
+
 def paired_single_client(
     target: str,
     texts_file: Path,
-    article: Callable[[str], object],
+    baselines: InProcessPaths,
     texts: Sequence[str],
     settings: SpeedSettings,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The server's 1-client latency and the article path, measured in alternating rounds.
+) -> dict[str, Any]:
+    """The server's 1-client latency against its baselines, measured in alternating rounds.
 
-    A shared VM drifts by 30 % over minutes; measuring the two back to back in PAIRED_ROUNDS
-    rounds puts the same machine state under both sides of the ratio. The server is idle
-    while the article path runs (its ORT threads stop spinning after each call)."""
+    A shared VM drifts by 30 % over minutes; measuring every side of a ratio back to back in
+    PAIRED_ROUNDS rounds puts the same machine state under each. Per round: the article
+    path, the exported model in-process (the server's variant and threads), the server's
+    1-client ClassifyIntent and health Check (the empty round trip) from the Python client,
+    and the same two from a Node.js client when node and npm are present. The server is
+    idle while the in-process paths run (its ORT threads stop spinning after each call).
+    Returns each phase's percentiles by name (client phases with their throughput too)."""
     import torch
 
-    server: list[float] = []
-    article_latencies: list[float] = []
-    requests, seconds, errors = 0, 0.0, 0
     per_round = max(1, settings.baseline_texts // PAIRED_ROUNDS)
+    seconds = settings.latency_seconds / PAIRED_ROUNDS
+    phases = {
+        "article_inprocess": _in_process(baselines.article, texts, per_round),
+        "model_inprocess": _in_process(baselines.model, texts, per_round),
+        "python_client": _python_client(target, texts_file, "classify"),
+        "python_round_trip": _python_client(target, texts_file, "health"),
+    }
+    skipped = node_client_ready()
+    if not skipped:
+        phases["node_client"] = _node_client(target, texts_file, "classify")
+        phases["node_round_trip"] = _node_client(target, texts_file, "health")
+    latencies: dict[str, list[float]] = {name: [] for name in phases}
     for round_index in range(PAIRED_ROUNDS):
-        start = round_index * per_round % len(texts)
-        article_latencies += time_calls(article, [*texts[start:], *texts[:start]], per_round)
-        phase = run_loadgen(
-            target, texts_file, [1], settings.latency_seconds / PAIRED_ROUNDS, raw=True
-        )[0]
-        server += [value / 1000.0 for value in phase["latencies_ms"]]
-        requests, seconds = requests + phase["requests"], seconds + phase["seconds"]
-        errors += sum(phase["errors"].values())
-    single = {
-        "clients": 1,
-        "rounds": PAIRED_ROUNDS,
-        "seconds": seconds,
-        "requests": requests,
-        "throughput_rps": requests / seconds if seconds > 0 else 0.0,
-        "errors": errors,
-        **percentiles_ms(server),
-    }
-    paired_article = {
-        "torch_threads": torch.get_num_threads(),
-        "rounds": PAIRED_ROUNDS,
-        **percentiles_ms(article_latencies),
-    }
-    return single, paired_article
+        for name, run in phases.items():
+            latencies[name] += run(round_index, seconds)
+    results: dict[str, Any] = {}
+    for name, values in latencies.items():
+        results[name] = {"clients": 1, "rounds": PAIRED_ROUNDS, **percentiles_ms(values)}
+        results[name]["requests"] = len(values)
+        results[name]["throughput_rps"] = len(values) / sum(values) if values else 0.0
+    results["article_inprocess"]["torch_threads"] = torch.get_num_threads()
+    if skipped:
+        results["node_client_skipped"] = skipped
+    return results
 
 
 def onnx_baseline(
@@ -190,27 +228,28 @@ def server_run(
     settings: SpeedSettings,
     extra_args: Sequence[str],
     log_path: Path,
-    article: Callable[[str], object] | None = None,
+    baselines: InProcessPaths | None = None,
     texts: Sequence[str] = (),
     http_port: int = 0,
 ) -> dict[str, Any]:
     """One server process: start-up time, 1-client latency, concurrent phases, RSS. With
-    `article`, the 1-client phase alternates with the article path (`paired_single_client`)
-    (over `texts`, those in `texts_file`) and the result holds the article's numbers under
-    "article_inprocess". With `http_port` (the server's `--http-port`), an HTTP client's
-    1-client phase over `texts` follows, under "http_single_client"."""
+    `baselines`, the 1-client phase alternates with them (`paired_single_client`, over
+    `texts`, those in `texts_file`) and the result holds every paired phase under "paired".
+    With `http_port` (the server's `--http-port`), an HTTP client's 1-client phase over
+    `texts` follows, under "http_single_client"."""
     with intent_server(export_dir, model, [*NO_CACHE, *extra_args], log_path) as server:
         rss_idle = server.rss_mb()
         label = " ".join(extra_args) or "(default)"
         _say(f"server {label}: SERVING after {server.start_to_serving_s:.2f} s; 1 client")
         paired: dict[str, Any] = {}
-        if article is None:
+        if baselines is None:
             single = run_loadgen(server.target, texts_file, [1], settings.latency_seconds)[0]
         else:
-            _say(f"  alternating with the article path in {PAIRED_ROUNDS} rounds")
-            single, paired["article_inprocess"] = paired_single_client(
-                server.target, texts_file, article, texts, settings
+            _say(f"  alternating with the in-process paths in {PAIRED_ROUNDS} rounds")
+            paired["paired"] = paired_single_client(
+                server.target, texts_file, baselines, texts, settings
             )
+            single = paired["paired"]["python_client"]
         _say(f"  concurrent clients {list(CONCURRENCY)}, {settings.load_seconds:.0f} s each")
         phases = run_loadgen(server.target, texts_file, CONCURRENCY, settings.load_seconds)
         if http_port:
@@ -258,11 +297,16 @@ def run_speed(
         _say(f"speed baseline 2: in-process ONNX ({variant})")
         results["onnx_inprocess"][variant] = onnx_baseline(version_dir, variant, mix, settings)
     _say("speed baseline 1: article path (SentenceTransformer.encode + torch MLP), paired")
-    article = load_article_path(models_dir, model)
-    results["server"] = server_run(
-        export_dir, model, texts_file, settings, [], work / "server.log", article, mix
+    inprocess = load_export(version_dir, served).open(auto_threads())
+    inprocess.warm_up()
+    baselines = InProcessPaths(
+        load_article_path(models_dir, model), lambda text: inprocess.predict([text])
     )
-    results["article_inprocess"] = results["server"].pop("article_inprocess")
+    results["server"] = server_run(
+        export_dir, model, texts_file, settings, [], work / "server.log", baselines, mix
+    )
+    results["paired"] = results["server"].pop("paired")
+    results["article_inprocess"] = results["paired"]["article_inprocess"]
     results["server_no_batching"] = server_run(
         export_dir, model, texts_file, settings, ["--no-batching"], work / "server-nb.log"
     )

@@ -63,6 +63,11 @@ def test_json_has_every_section(small_results: Path) -> None:
         for phase in run["concurrent"].values():
             assert phase["requests"] > 0 and not phase["errors"]
     assert speed["article_inprocess"]["p50_ms"] > 0
+    paired = speed["paired"]
+    for phase in ("model_inprocess", "python_client", "python_round_trip"):
+        assert paired[phase]["requests"] > 0 and paired[phase]["p50_ms"] > 0
+    if "node_client_skipped" not in paired:
+        assert paired["node_client"]["requests"] > 0 and paired["node_round_trip"]["p50_ms"] > 0
     repeated = speed["repeated"]
     assert repeated["cache_on"]["lookups"]["hit"] > 0
     assert repeated["cache_off"]["lookups"] == {"hit": 0.0, "miss": 0.0}
@@ -78,6 +83,7 @@ def test_json_has_every_section(small_results: Path) -> None:
         "clinc_default",
         "small_bots",
         "p50_latency",
+        "overhead",
         "throughput_32",
         "memory_start",
         "training_time",
@@ -101,6 +107,7 @@ def test_markdown_has_every_table(small_results: Path) -> None:
         "### The default out-of-scope decision",
         "### Small bots without out_of_scope examples",
         "### In-process baselines",
+        "### One call, taken apart",
         "### Server, micro-batching on",
         "### Server, --no-batching",
         "### HTTP/JSON listener",
