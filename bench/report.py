@@ -180,10 +180,9 @@ def _speed_section(speed: dict[str, Any]) -> list[str]:
             f"| ONNX {variant}, batch 1, {unit} | {one['p50_ms']:.2f} | {one['p90_ms']:.2f} | "
             f"{one['p99_ms']:.2f} | {one['throughput_tps']:.0f} |"
         )
-        lines.append(
-            f"| ONNX {variant}, batch 32, {unit} | | | | "
-            f"{onnx[variant]['batch32']['throughput_tps']:.0f} |"
-        )
+        for mode, rate in onnx[variant].get("batch32_modes", {}).items():
+            how = "" if variant != "int8" else f", texts {mode.replace('_', ' ')}"
+            lines.append(f"| ONNX {variant}, batch 32{how}, {unit} | | | | {rate:.0f} |")
     if "paired" in speed:
         lines += _paired_lines(speed["paired"])
     _, batched = fastest_gated_batch(speed)

@@ -67,6 +67,7 @@ def runner_settings(config: ServerConfig, metrics: ServerMetrics | None = None) 
         cache_size=config.cache_size,
         on_batch=None if metrics is None else metrics.observe_batch,
         on_cache=None if metrics is None else metrics.observe_cache,
+        on_row_mode=None if metrics is None else metrics.observe_row_mode,
     )
 
 

@@ -21,6 +21,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from intent_server.serving.row_mode import RowModeChoice
+
 PREFIX = "intent_server"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -106,6 +108,19 @@ class ServerMetrics:
             ["model", "result"],
             registry=self.registry,
         )
+        self.row_mode = Gauge(
+            f"{PREFIX}_batch_row_mode",
+            "1 for the way a model runs the texts of a batch (one_after_another or "
+            "side_by_side), chosen by timing both on this CPU after loading",
+            ["model", "mode"],
+            registry=self.registry,
+        )
+        self.row_mode_rate = Gauge(
+            f"{PREFIX}_batch_row_mode_texts_per_second",
+            "texts/s of each way to run a batch's texts, as timed after loading",
+            ["model", "mode"],
+            registry=self.registry,
+        )
         self._queues = _QueueDepthCollector()
         self.registry.register(self._queues)
         self._versions: dict[str, tuple[str, str]] = {}
@@ -127,6 +142,11 @@ class ServerMetrics:
 
     def observe_batch(self, model: str, size: int) -> None:
         self.batch_size.labels(model).observe(size)
+
+    def observe_row_mode(self, model: str, choice: RowModeChoice) -> None:
+        for mode, rate in choice.texts_per_second.items():
+            self.row_mode_rate.labels(model, mode).set(rate)
+            self.row_mode.labels(model, mode).set(1 if mode == choice.mode else 0)
 
     def watch_queue(self, model: str, pending: Callable[[], int]) -> None:
         self._queues.watch(model, pending)

@@ -16,6 +16,7 @@ from intent_server.core.prediction import Prediction
 from intent_server.serving.batching import DirectRunner, MicroBatcher, Runner
 from intent_server.serving.cache import AnswerCache
 from intent_server.serving.errors import ModelNotFound, Unavailable
+from intent_server.serving.row_mode import RowModeChoice, choose_in_background
 from intent_server.serving.validation import shown
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class RunnerSettings:
     on_cache: Callable[[str, bool], None] | None = None
     # Called with (model name, texts in the run) before every model run (batch-size metrics).
     on_batch: Callable[[str, int], None] | None = None
+    # Called with (model name, choice) once a served version's batch mode is timed.
+    on_row_mode: Callable[[str, RowModeChoice], None] | None = None
 
     def build_cache(self, name: str, model: Classifier) -> AnswerCache | None:
         """An empty answer cache for a newly served version, or None when off."""
@@ -157,6 +160,7 @@ def serve_export(
     """Open a verified export, warm it up and start its runner."""
     model = export.open(threads)
     model.warm_up()
+    choose_in_background(name, model, threads, settings.on_row_mode)
     return ServedModel(
         name=name,
         model=model,

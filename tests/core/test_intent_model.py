@@ -55,6 +55,29 @@ def test_batched_equals_single(model: IntentModel) -> None:
     np.testing.assert_allclose(model.classify_features(embedded), batched, atol=1e-6)
 
 
+def test_texts_side_by_side_give_the_single_answers(model: IntentModel) -> None:
+    texts = TEXTS * 3  # more texts than threads, of every length, in a mixed order
+    single = np.concatenate([model.predict([text]).probabilities for text in texts])
+    rows = model.open_parallel_rows(2)
+    try:
+        model.use_parallel_rows(rows)
+        assert model.parallel_rows is rows
+        side_by_side = model.predict(texts)
+        embedded = model.embed(texts)
+    finally:
+        model.use_parallel_rows(None)
+        rows.close()
+    np.testing.assert_allclose(side_by_side.probabilities, single, atol=1e-5)
+    one_by_one = np.concatenate([model.embed([text]) for text in texts])
+    np.testing.assert_allclose(embedded, one_by_one, atol=1e-5)
+    assert side_by_side.truncated == tuple(model.predict([t]).truncated[0] for t in texts)
+
+
+def test_parallel_rows_need_two_workers(model: IntentModel) -> None:
+    with pytest.raises(ValueError, match="at least 2 workers"):
+        model.open_parallel_rows(1)
+
+
 def test_predict_gives_probabilities_in_label_order(
     model: IntentModel, export: LoadedExport
 ) -> None:
