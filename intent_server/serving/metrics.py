@@ -52,6 +52,24 @@ class _QueueDepthCollector(Collector):
         yield family
 
 
+def _row_mode_gauges(registry: CollectorRegistry) -> tuple[Gauge, Gauge]:
+    """The batch mode chosen per model (1 / 0) and each mode's timed texts/s."""
+    chosen = Gauge(
+        f"{PREFIX}_batch_row_mode",
+        "1 for the way a model runs the texts of a batch (one_after_another or "
+        "side_by_side), chosen by timing both on this CPU after loading",
+        ["model", "mode"],
+        registry=registry,
+    )
+    rate = Gauge(
+        f"{PREFIX}_batch_row_mode_texts_per_second",
+        "texts/s of each way to run a batch's texts, as timed after loading",
+        ["model", "mode"],
+        registry=registry,
+    )
+    return chosen, rate
+
+
 class ServerMetrics:
     """All server metrics in one registry."""
 
@@ -108,19 +126,7 @@ class ServerMetrics:
             ["model", "result"],
             registry=self.registry,
         )
-        self.row_mode = Gauge(
-            f"{PREFIX}_batch_row_mode",
-            "1 for the way a model runs the texts of a batch (one_after_another or "
-            "side_by_side), chosen by timing both on this CPU after loading",
-            ["model", "mode"],
-            registry=self.registry,
-        )
-        self.row_mode_rate = Gauge(
-            f"{PREFIX}_batch_row_mode_texts_per_second",
-            "texts/s of each way to run a batch's texts, as timed after loading",
-            ["model", "mode"],
-            registry=self.registry,
-        )
+        self.row_mode, self.row_mode_rate = _row_mode_gauges(self.registry)
         self._queues = _QueueDepthCollector()
         self.registry.register(self._queues)
         self._versions: dict[str, tuple[str, str]] = {}
