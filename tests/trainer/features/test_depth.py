@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainer.cli.train import build_parser
+from trainer.cli.train import build_parser, main
 from trainer.errors import UserError
 from trainer.features.cache import EmbeddingCache, read_cache_file
 from trainer.features.encoder import encoder_identity
@@ -50,13 +50,17 @@ def test_depth_and_feature_layers_are_checked_together(
         encoder_identity(feature_layers=features, encoder_layers=layers)
 
 
-def test_the_option_and_its_flag() -> None:
+def test_the_option_and_its_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert TrainOptions().encoder_layers is None
     with pytest.raises(UserError, match="--encoder-layers must be at least 1, got 0"):
         TrainOptions(encoder_layers=0)
     args = build_parser().parse_args(["train", "--encoder-layers", "4"])
     assert args.encoder_layers == 4
     assert build_parser().parse_args(["train"]).encoder_layers is None
+    code = main(["train", "--models-dir", str(tmp_path), "--encoder-layers", "9", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--encoder-layers 9" in err and "1..6" in err
+    assert "Traceback" not in err and not (tmp_path / "default").exists()
 
 
 def test_the_loader_cuts_the_transformer_and_memoises_each_depth() -> None:
