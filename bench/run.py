@@ -55,8 +55,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--skip-depth",
         action="store_true",
         help="skip the speed/accuracy dial (--encoder-layers 6, 4, 3, 2: CLINC150 and "
-        "BANKING77 trained and exported at each depth, about 15 minutes; --small: 6 and 2 "
-        "on the tiny subsets) (default: off)",
+        "BANKING77 trained and exported at each depth, about 20 minutes on 2 cores; --small: 6 "
+        "and 2 on the tiny subsets) (default: off)",
     )
     parser.add_argument(
         "--datasets",

@@ -89,8 +89,7 @@ class TrainOptions:
             must="be at least 1",
             help="run only the encoder's first N transformer layers (default: all, the most "
             "accurate): fewer layers embed faster and make a smaller encoder.onnx, for some "
-            "accuracy (all-MiniLM-L6-v2 at 4 of 6 layers: about 1.5x the throughput; see "
-            "README, 'Speed/accuracy dial')",
+            "accuracy (see README, 'Speed/accuracy dial')",
         ),
     )
     feature_layers: tuple[int, ...] | None = field(
