@@ -78,6 +78,16 @@ def _say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+def _sizes(clinc: Any, banking: Any) -> dict[str, dict[str, int]]:
+    return {
+        "clinc": {
+            k: len(getattr(clinc, k))
+            for k in ("train", "val", "test", "oos_train", "oos_val", "oos_test")
+        },
+        "banking": {k: len(getattr(banking, k)) for k in ("train", "holdout", "test")},
+    }
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from bench import datasets
     from bench.accuracy import Workspace, run_accuracy, train_and_export
@@ -99,13 +109,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         else "make bench",
         "small": args.small,
         "machine": machine(),
-        "datasets": {
-            "clinc": {
-                k: len(getattr(clinc, k))
-                for k in ("train", "val", "test", "oos_train", "oos_val", "oos_test")
-            },
-            "banking": {k: len(getattr(banking, k)) for k in ("train", "holdout", "test")},
-        },
+        "datasets": _sizes(clinc, banking),
         "accuracy": None,
         "speed": None,
         "depth": None,
