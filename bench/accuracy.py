@@ -87,10 +87,17 @@ def one_intent_per_text(pairs: Pairs) -> Pairs:
 
 
 def train_and_export(
-    ws: Workspace, name: str, train: Pairs, validation: Pairs | None, *, export: bool = True
+    ws: Workspace,
+    name: str,
+    train: Pairs,
+    validation: Pairs | None,
+    *,
+    export: bool = True,
+    options: Any = None,
 ) -> TrainedExport:
     """Train `name` on `train` (early stopping and thresholds on `validation`; None: the
-    product's own hold-out or cross-validation), export it."""
+    product's own hold-out or cross-validation) with `options` (a `TrainOptions`; None: the
+    defaults), export it."""
     from trainer.export.pipeline import export_model
     from trainer.training.pipeline import TrainOptions
     from trainer.training.pipeline import train as run_training
@@ -106,7 +113,7 @@ def train_and_export(
         data,
         model_name=name,
         models_dir=ws.models_dir,
-        options=TrainOptions(),
+        options=options or TrainOptions(),
         cache_dir=ws.cache_dir,
         validation=val,
     )

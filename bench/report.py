@@ -229,6 +229,38 @@ def _paired_lines(paired: dict[str, Any]) -> list[str]:
     return lines
 
 
+def depth_section(depth: dict[str, Any]) -> list[str]:
+    """`--encoder-layers N`: accuracy against speed, one row per depth (`bench.depth`)."""
+    rows = depth["depths"]
+    full = rows.get(str(depth["encoder_layers"]))
+    lines = [
+        "## Speed/accuracy dial: encoder depth",
+        "",
+        f"`intent-train --encoder-layers N` keeps the encoder's first N of "
+        f"{depth['encoder_layers']} layers (features: the last three kept). Models trained, "
+        f"exported and scored as above ({depth['variant']} encoder, argmax); speed: the "
+        f"in-process ONNX {depth['variant']} model, {depth['threads']} threads, on the "
+        f"{depth['texts']} speed texts, the depths alternating in {depth['rounds']} rounds.",
+        "",
+        "| encoder layers | CLINC150 in-scope % | BANKING77 % | encoder MB | batch-1 p50 ms "
+        "| batch-32 texts/s | p50 vs full | batch-32 vs full |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for layers, row in rows.items():
+        p50, tps = row["batch1"]["p50_ms"], row["batch32_tps"]
+        versus = (
+            f"{p50 / full['batch1']['p50_ms']:.2f}x | {tps / full['batch32_tps']:.2f}x"
+            if full
+            else "- | -"
+        )
+        lines.append(
+            f"| {layers}{' (default)' if row is full else ''} | "
+            f"{_pct(row['clinc_inscope']['accuracy'])} | {_pct(row['banking']['accuracy'])} | "
+            f"{row['encoder_mb']:.1f} | {p50:.2f} | {tps:.0f} | {versus} |"
+        )
+    return lines
+
+
 def _repeated_lines(repeated: dict[str, Any]) -> list[str]:
     """The answer cache on a Zipf traffic mix (the bars above are measured without it)."""
     lines = [
@@ -327,6 +359,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [*_accuracy_section(results["accuracy"]), ""]
     if results.get("speed"):
         lines += [*_speed_section(results["speed"]), ""]
+    if results.get("depth"):
+        lines += [*depth_section(results["depth"]), ""]
     return "\n".join(lines)
 
 

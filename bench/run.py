@@ -1,6 +1,7 @@
 """`make bench` / `python -m bench.run`: accuracy and speed benchmark, results as JSON + Markdown.
 
 Accuracy: CLINC150 and BANKING77 trained, exported and scored through the product's path.
+Depth: the same at several `--encoder-layers` depths, with their in-process speed.
 Speed: the server in its own process under load from another process, with the in-process
 baselines measured in the same run. `--small` runs tiny subsets (used by the test suite).
 """
@@ -51,6 +52,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "speed part (default: off)",
     )
     parser.add_argument(
+        "--skip-depth",
+        action="store_true",
+        help="skip the speed/accuracy dial (--encoder-layers 6, 4, 3, 2: CLINC150 and "
+        "BANKING77 trained and exported at each depth, about 20 minutes on 2 cores; --small: 6 "
+        "and 2 on the tiny subsets) (default: off)",
+    )
+    parser.add_argument(
         "--datasets",
         type=Path,
         default=None,
@@ -70,9 +78,20 @@ def _say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+def _sizes(clinc: Any, banking: Any) -> dict[str, dict[str, int]]:
+    return {
+        "clinc": {
+            k: len(getattr(clinc, k))
+            for k in ("train", "val", "test", "oos_train", "oos_val", "oos_test")
+        },
+        "banking": {k: len(getattr(banking, k)) for k in ("train", "holdout", "test")},
+    }
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from bench import datasets
     from bench.accuracy import Workspace, run_accuracy, train_and_export
+    from bench.depth import SMALL, DepthSettings, run_depth
     from bench.report import machine
     from bench.small_bots import load_domains, run_small_bots, small_plan
     from bench.speed import SpeedSettings, run_speed
@@ -90,15 +109,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         else "make bench",
         "small": args.small,
         "machine": machine(),
-        "datasets": {
-            "clinc": {
-                k: len(getattr(clinc, k))
-                for k in ("train", "val", "test", "oos_train", "oos_val", "oos_test")
-            },
-            "banking": {k: len(getattr(banking, k)) for k in ("train", "holdout", "test")},
-        },
+        "datasets": _sizes(clinc, banking),
         "accuracy": None,
         "speed": None,
+        "depth": None,
     }
     started = time.perf_counter()
     if not args.skip_accuracy:
@@ -109,7 +123,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             banking,
             lambda scorer, export: run_small_bots(ws, full_clinc, plan, scorer, export),
         )
-    elif not args.skip_speed:
+    if not args.skip_depth:  # reuses the accuracy part's full-depth models
+        results["depth"] = run_depth(ws, clinc, banking, SMALL if args.small else DepthSettings())
+    if args.skip_accuracy and not args.skip_speed:
         train_and_export(ws, "clinc", clinc.train, clinc.val)
     from intent_server.core.exports import load_export, resolve_current
 

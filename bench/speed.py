@@ -86,7 +86,7 @@ def load_article_path(models_dir: Path, model: str) -> Callable[[str], object]:
 
     trained = load_trained_model(models_dir / model)
     identity = trained.card.encoder
-    st = load_sentence_transformer(identity.path)
+    st = load_sentence_transformer(identity.path, identity.num_layers)
 
     def classify(text: str) -> object:
         with torch.inference_mode():

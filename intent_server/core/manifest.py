@@ -47,6 +47,10 @@ class ExportedEncoder:
     feature_layers: tuple[int, ...]
     feature_dim: int  # the `features` output's width: the head's input
     max_tokens: int  # the tokenizer truncates here
+    # Transformer layers in the ONNX graph (the first ones of the source model: fewer than
+    # it has with --encoder-layers). None: an export from before the key, at full depth.
+    # Informative only: the graph is what runs, so the format version did not change.
+    num_layers: int | None = None
 
     @classmethod
     def of(cls, identity: EncoderIdentity) -> ExportedEncoder:
@@ -58,6 +62,7 @@ class ExportedEncoder:
             feature_layers=identity.feature_layers,
             feature_dim=identity.feature_dim,
             max_tokens=identity.max_seq_length,
+            num_layers=identity.num_layers,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -65,7 +70,8 @@ class ExportedEncoder:
 
     @classmethod
     def from_json(cls, fields: Fields) -> ExportedEncoder:
-        return fields.build(cls)
+        layers = fields.integer("num_layers") if fields.has("num_layers") else None
+        return fields.build(cls, num_layers=layers)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,10 @@ class EncoderIdentity:
     # Transformer layers (1 = first) whose mean-pooled, L2-normalised states are
     # concatenated into the features the head reads.
     feature_layers: tuple[int, ...]
+    # Transformer layers that run: the first `num_layers` of the folder's model. Fewer than
+    # the folder holds when trained with --encoder-layers; the exporter cuts the encoder to
+    # this depth again. Model cards from before that option hold the full depth, which is
+    # what they ran, so the format did not change.
     num_layers: int
     token_type_ids: bool = True  # the transformer takes token_type_ids (BERT does)
 
@@ -75,7 +79,15 @@ class EncoderIdentity:
         return self.dim * len(self.feature_layers)
 
     def cache_key(self) -> str:
-        """Short stable key of the identity, path left out."""
+        """Short stable key of the features, path left out.
+
+        `num_layers` is left out too: layer k's states depend only on layers 1..k, so an
+        encoder cut to N layers computes the same features as the full one for any layers
+        up to N, and both may share cached vectors. The depths' default features differ
+        (4,5,6 at 6 layers, 2,3,4 at 4), and the layer list is in the key. Whatever runs the
+        whole encoder (its sentence embedding, an ONNX graph of it) needs this key plus
+        `num_layers`.
+        """
         layers = ",".join(str(layer) for layer in self.feature_layers)
         material = f"{self.weights_sha256}|{self.max_seq_length}|{self.dim}|layers={layers}"
         return hashlib.sha256(f"{material}|{self.feature_dim}".encode()).hexdigest()[:16]

@@ -95,6 +95,15 @@ def test_json_has_every_section(small_results: Path) -> None:
     assert len(bots["bots"]) == 1 and set(bots["by_size"]) == {"10"}
     for key in ("inscope_accuracy", "oos_recall", "withheld_recall", "auroc_familiarity"):
         assert 0.0 <= bots["mean"][key] <= 1.0
+    depth = results["depth"]
+    assert depth["encoder_layers"] == 6 and set(depth["depths"]) == {"6", "2"}
+    full, cut = depth["depths"]["6"], depth["depths"]["2"]
+    assert full["train_seconds"] == {"clinc": 0.0, "banking": 0.0}  # the accuracy part's models
+    assert cut["encoder_mb"] < full["encoder_mb"]
+    for row in (full, cut):
+        assert 0.0 <= row["clinc_inscope"]["accuracy"] <= 1.0
+        assert 0.0 <= row["banking"]["accuracy"] <= 1.0
+        assert row["batch1"]["p50_ms"] > 0 and row["batch32_tps"] > 0
 
 
 def test_markdown_has_every_table(small_results: Path) -> None:
@@ -112,6 +121,7 @@ def test_markdown_has_every_table(small_results: Path) -> None:
         "### Server, --no-batching",
         "### HTTP/JSON listener",
         "### Repeated messages: the answer cache",
+        "## Speed/accuracy dial: encoder depth",
         "SMALL mode",
     ):
         assert heading in text
@@ -123,5 +133,5 @@ def test_help_explains_options() -> None:
         [sys.executable, "-m", "bench.run", "--help"], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0
-    for flag in ("--small", "--skip-speed", "--skip-accuracy", "--out"):
+    for flag in ("--small", "--skip-speed", "--skip-accuracy", "--skip-depth", "--out"):
         assert flag in done.stdout

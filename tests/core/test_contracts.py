@@ -34,6 +34,19 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
     assert written["verification"]["head_onnx_vs_pytorch"]["passed"] is True
 
 
+def test_manifest_records_the_encoder_depth_and_reads_one_from_before_it(
+    tmp_path: Path,
+) -> None:
+    manifest = sample_manifest()
+    manifest.write(tmp_path)
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["encoder"]["num_layers"] == 6
+    del data["encoder"]["num_layers"]  # an export made before --encoder-layers
+    older = Manifest.from_json(data, "manifest.json")
+    assert older.encoder.num_layers is None
+    assert older.encoder.feature_layers == manifest.encoder.feature_layers
+
+
 def _card_json(**changes: Any) -> dict[str, Any]:
     data = sample_card().to_json()
     for dotted, value in changes.items():

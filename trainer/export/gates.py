@@ -28,6 +28,7 @@ REFERENCE_TOLERANCE = 1e-3
 REFERENCE_TEXT = "hello world"
 REFERENCE_VALUES = (-0.0345, 0.0310, 0.0067, 0.0261, -0.0394)
 REFERENCE_WEIGHTS_PREFIX = "53aa5117"
+REFERENCE_LAYERS = 6  # the values are the full model's: a cut encoder (--encoder-layers) differs
 
 
 class GateFailure(Exception):
@@ -132,12 +133,16 @@ def allowed_disagreements(count: int) -> int:
     return max(math.floor((1.0 - INT8_MIN_AGREEMENT) * count + 1e-9), INT8_SMALL_SAMPLE_FLIPS)
 
 
-def reference_values(embedding: np.ndarray, weights_sha256: str) -> GateResult:
-    """The published all-MiniLM-L6-v2 values for "hello world" (skipped for other encoders)."""
+def reference_values(embedding: np.ndarray, weights_sha256: str, num_layers: int) -> GateResult:
+    """The published all-MiniLM-L6-v2 values for "hello world" (skipped for other encoders,
+    and for the stock one cut to fewer layers: its last layer is then another layer)."""
     name = "reference_hello_world"
     bar = f"first dims within {REFERENCE_TOLERANCE} of {list(REFERENCE_VALUES)}"
     if not weights_sha256.startswith(REFERENCE_WEIGHTS_PREFIX):
         return GateResult(name, True, None, bar, "skipped: not the default MiniLM", True)
+    if num_layers != REFERENCE_LAYERS:
+        detail = f"skipped: the default MiniLM cut to {num_layers} of {REFERENCE_LAYERS} layers"
+        return GateResult(name, True, None, bar, detail, True)
     first = embedding[: len(REFERENCE_VALUES)]
     diff = float(np.max(np.abs(first - np.asarray(REFERENCE_VALUES))))
     shown = ", ".join(f"{v:.4f}" for v in first)

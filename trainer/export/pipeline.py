@@ -87,14 +87,15 @@ class _Steps:
 
 
 def _encoder_of(trained: TrainedModel, encoder: Path | None) -> EncoderIdentity:
-    """The encoder folder the model was trained with (or `encoder`), with its feature layers,
-    checked to hold the same weights."""
+    """The encoder folder the model was trained with (or `encoder`), with its feature layers
+    and the depth it ran at (`num_layers`: a card from before --encoder-layers records the
+    full depth), checked to hold the same weights."""
     recorded = trained.card.encoder
     if encoder is None:
         encoder = Path(recorded.path)
         if not encoder.exists():  # e.g. .venv re-created: the bundled encoder moved
             encoder = default_encoder_path()
-    identity = encoder_identity(encoder, recorded.feature_layers)
+    identity = encoder_identity(encoder, recorded.feature_layers, recorded.num_layers)
     if identity.weights_sha256 != recorded.weights_sha256:
         raise UserError(
             f"encoder {identity.path} (weights sha256 {identity.weights_sha256[:12]}…) is not "
@@ -120,7 +121,9 @@ def _write_onnx(
 ) -> None:
     with steps.step("encoder onnx"):
         # Eager attention traces to the plain attention pattern ORT's fusions recognise.
-        st = load_sentence_transformer(identity.path, model_kwargs={"attn_implementation": "eager"})
+        st = load_sentence_transformer(
+            identity.path, identity.num_layers, model_kwargs={"attn_implementation": "eager"}
+        )
         transformer = getattr(st[0], "auto_model")  # noqa: B009
         export_encoder(transformer, identity, folder / ENCODER_FP32, opset)
         del st

@@ -1,9 +1,9 @@
 """Run the exporter's gates on a folder not yet published, through the server's runtime.
 
 fp32: the ONNX sentence embedding against sentence-transformers, the published "hello
-world" values (stock all-MiniLM-L6-v2 only), the ONNX features against the trainer's and the
-ONNX head against the torch head. INT8: its features and answers against fp32. Then the
-variant to serve by default.
+world" values (stock all-MiniLM-L6-v2 at full depth only), the ONNX features against the
+trainer's and the ONNX head against the torch head. INT8: its features and answers against
+fp32. Then the variant to serve by default.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def _check_fp32(
     reference = encode(probe, identity, sentence=True)
     results.append(gates.require(gates.encoder_parity(sentence, reference, probe)))
     hello = sentence[probe.index(gates.REFERENCE_TEXT)]
-    results.append(gates.require(gates.reference_values(hello, identity.weights_sha256)))
+    published = gates.reference_values(hello, identity.weights_sha256, identity.num_layers)
+    results.append(gates.require(published))
     features = fp32.embed(probe)
     trainer_features = encode(probe, identity)
     results.append(gates.require(gates.features_parity(features, trainer_features, probe)))

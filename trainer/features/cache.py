@@ -160,8 +160,11 @@ def read_cache_file(path: Path, identity: EncoderIdentity) -> tuple[np.ndarray, 
         payload_sha = str(header["payload_sha256"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise CacheFormatError(f"unreadable header ({exc})") from exc
-    expected = identity.to_json() | {"path": ""}
-    if stored_identity != expected or header.get("key") != identity.cache_key():
+    # Depth aside (see `EncoderIdentity.cache_key`: a cut encoder's features are the full
+    # one's), the writer's identity must be this one.
+    depth = {"path": "", "num_layers": None}
+    expected = identity.to_json() | depth
+    if stored_identity | depth != expected or header.get("key") != identity.cache_key():
         raise CacheFormatError("written by a different encoder")
     if dim != identity.feature_dim:
         raise CacheFormatError(f"dimension {dim} != encoder's {identity.feature_dim}")

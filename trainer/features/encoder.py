@@ -132,17 +132,24 @@ def default_feature_layers(num_layers: int) -> tuple[int, ...]:
     return tuple(range(max(1, num_layers - DEFAULT_FEATURE_DEPTH + 1), num_layers + 1))
 
 
-def check_feature_layers(layers: Sequence[int], num_layers: int, folder: Path) -> tuple[int, ...]:
-    """The layer list, or a UserError saying which numbers are allowed."""
+def check_feature_layers(
+    layers: Sequence[int], num_layers: int, folder: Path, cut: bool = False
+) -> tuple[int, ...]:
+    """The layer list, or a UserError saying which numbers are allowed (`cut`: the encoder
+    keeps only its first `num_layers` layers, by --encoder-layers)."""
     chosen = tuple(int(layer) for layer in layers)
     if not chosen:
         raise UserError("--feature-layers needs at least one layer number, such as 4,5,6")
     wrong = [layer for layer in chosen if not 1 <= layer <= num_layers]
     if wrong:
+        depth = (
+            f"with --encoder-layers {num_layers} the encoder keeps {num_layers} transformer layers"
+            if cut
+            else f"the encoder in {folder} has {num_layers} transformer layers"
+        )
         raise UserError(
-            f"--feature-layers {','.join(map(str, chosen))}: the encoder in {folder} has "
-            f"{num_layers} transformer layers, so layer numbers must be 1..{num_layers} "
-            f"(got {', '.join(map(str, wrong))}); e.g. "
+            f"--feature-layers {','.join(map(str, chosen))}: {depth}, so layer numbers must "
+            f"be 1..{num_layers} (got {', '.join(map(str, wrong))}); e.g. "
             f"{','.join(map(str, default_feature_layers(num_layers)))}"
         )
     if len(set(chosen)) != len(chosen):
@@ -161,13 +168,30 @@ def _encoder_name(folder: Path) -> str:
     return folder.name
 
 
+def kept_layers(encoder_layers: int | None, num_layers: int, folder: Path) -> int:
+    """How many transformer layers run: `encoder_layers` (None: all), checked against the
+    encoder's depth."""
+    if encoder_layers is None:
+        return num_layers
+    if not 1 <= encoder_layers <= num_layers:
+        raise UserError(
+            f"--encoder-layers {encoder_layers}: the encoder in {folder} has {num_layers} "
+            f"transformer layers, so it must be 1..{num_layers} (default: all {num_layers})"
+        )
+    return encoder_layers
+
+
 def encoder_identity(
-    path: Path | None = None, feature_layers: Sequence[int] | None = None
+    path: Path | None = None,
+    feature_layers: Sequence[int] | None = None,
+    encoder_layers: int | None = None,
 ) -> EncoderIdentity:
     """Identity from the folder's files alone (no model load, so a warm cache stays fast).
 
-    `feature_layers` None = the default, the last three layers; out-of-range layers, an
-    unsupported pooling or module, or an unknown layer count raise UserError.
+    `encoder_layers` None = every transformer layer, else only the first N run (the
+    identity's `num_layers` is then N); `feature_layers` None = the default, the last three
+    layers that run. Out-of-range layers, an unsupported pooling or module, or an unknown
+    layer count raise UserError.
     """
     folder = resolve_encoder_path(path)
     modules = _modules(folder)
@@ -181,9 +205,10 @@ def encoder_identity(
             f"cannot tell the depth and width of the encoder in {folder}: its config.json needs "
             f"hidden_size and one of {', '.join(LAYER_COUNT_KEYS)}"
         )
-    layers = default_feature_layers(num_layers)
+    kept = kept_layers(encoder_layers, num_layers, folder)
+    layers = default_feature_layers(kept)
     if feature_layers is not None:
-        layers = check_feature_layers(feature_layers, num_layers, folder)
+        layers = check_feature_layers(feature_layers, kept, folder, cut=kept < num_layers)
     st_config = folder / "sentence_bert_config.json"
     max_seq = DEFAULT_MAX_SEQ_LENGTH
     if st_config.is_file():
@@ -198,6 +223,6 @@ def encoder_identity(
         dim=hidden_size,
         max_seq_length=max_seq,
         feature_layers=layers,
-        num_layers=num_layers,
+        num_layers=kept,
         token_type_ids=int(transformer.get("type_vocab_size", 0) or 0) > 0,
     )

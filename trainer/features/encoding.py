@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 ENCODE_BATCH = 128
 THREADS_ENV = "INTENT_TRAIN_THREADS"
-_MODELS: dict[str, SentenceTransformer] = {}
+_MODELS: dict[tuple[str, int], SentenceTransformer] = {}
 
 
 def encode_threads() -> int:
@@ -48,26 +48,37 @@ def _hf_progress_bars(shown: bool) -> Iterator[None]:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
-def load_sentence_transformer(folder: str, **options: Any) -> SentenceTransformer:
-    """A sentence-transformers model from a local folder, offline, on the CPU."""
+def load_sentence_transformer(
+    folder: str, layers: int | None = None, **options: Any
+) -> SentenceTransformer:
+    """A sentence-transformers model from a local folder, offline, on the CPU; with `layers`,
+    only the transformer's first `layers` layers (`--encoder-layers`, an identity's
+    `num_layers`), cut here and nowhere else."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
+    from trainer.features.depth import keep_first_layers
+
     with _hf_progress_bars(verbose()):
         try:
-            return SentenceTransformer(folder, device="cpu", local_files_only=True, **options)
+            model = SentenceTransformer(folder, device="cpu", local_files_only=True, **options)
         except Exception as exc:
             raise UserError(
                 f"cannot load the sentence-transformers model in {folder}: {exc}"
             ) from exc
+    if layers is not None:
+        keep_first_layers(getattr(model[0], "auto_model"), layers)  # noqa: B009
+    return model
 
 
 def load_encoder(identity: EncoderIdentity) -> SentenceTransformer:
-    """The sentence-transformers model (memoised per folder), checked against its identity."""
-    if identity.path in _MODELS:
-        return _MODELS[identity.path]
-    model = load_sentence_transformer(identity.path)
+    """The sentence-transformers model cut to the identity's depth (memoised per folder and
+    depth), checked against its identity."""
+    memo = (identity.path, identity.num_layers)
+    if memo in _MODELS:
+        return _MODELS[memo]
+    model = load_sentence_transformer(identity.path, identity.num_layers)
     model.eval()
     dimension = getattr(model, "get_embedding_dimension", None)  # newer sentence-transformers
     actual = dimension() if dimension else model.get_sentence_embedding_dimension()
@@ -76,7 +87,7 @@ def load_encoder(identity: EncoderIdentity) -> SentenceTransformer:
             f"encoder {identity.path} produces {actual}-d embeddings but its config says "
             f"{identity.dim}; the folder is inconsistent"
         )
-    _MODELS[identity.path] = model
+    _MODELS[memo] = model
     return model
 
 

