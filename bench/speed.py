@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.loadgen import percentiles_ms, run_loadgen
-from bench.node_client import node_client_ready, run_node_loadgen
+from bench.loadgen import node_client_ready, percentiles_ms, run_loadgen, run_node_loadgen
 from bench.repeated import run_repeated
 from bench.server_process import free_port, intent_server
 from intent_server.core.cpus import auto_threads
