@@ -240,7 +240,8 @@ def depth_section(depth: dict[str, Any]) -> list[str]:
         f"{depth['encoder_layers']} layers (features: the last three kept). Models trained, "
         f"exported and scored as above ({depth['variant']} encoder, argmax); speed: the "
         f"in-process ONNX {depth['variant']} model, {depth['threads']} threads, on the "
-        f"{depth['texts']} speed texts, the depths alternating in {depth['rounds']} rounds.",
+        f"{depth['texts']} speed texts (INT8 batches with their texts side by side, as the "
+        f"server runs them), the depths alternating in {depth['rounds']} rounds.",
         "",
         "| encoder layers | CLINC150 in-scope % | BANKING77 % | encoder MB | batch-1 p50 ms "
         "| batch-32 texts/s | p50 vs full | batch-32 vs full |",

@@ -186,6 +186,7 @@ class IntentModel:
         self._tokenizer = load_tokenizer(tokenizer, max_tokens)
         self.lowercases = lowercases(self._tokenizer)
         self._encoder_path = encoder
+        self.threads = threads
         self._encoder = make_session(encoder, threads)
         self._parallel: ParallelRows | None = None
         self._head = make_session(head, threads)

@@ -160,7 +160,8 @@ def serve_export(
     """Open a verified export, warm it up and start its runner."""
     model = export.open(threads)
     model.warm_up()
-    choose_in_background(name, model, threads, settings.on_row_mode)
+    if settings.batching:  # --no-batching: single texts, no second session worth its memory
+        choose_in_background(name, model, threads, settings.on_row_mode)
     return ServedModel(
         name=name,
         model=model,
