@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from intent_server.core.exports import load_export, read_pointer, resolve_current
 from intent_server.serving.errors import ModelNotFound
 from intent_server.serving.registry import ModelRegistry, RunnerSettings, ServedModel, serve_export
+from intent_server.serving.row_mode import release_parallel_rows
 
 if TYPE_CHECKING:
     from intent_server.serving.metrics import ServerMetrics
@@ -160,6 +161,7 @@ class Reloader:
             except IndexError:
                 return
             served.runner.close(timeout=60.0)  # drains what it accepted, ends its worker
+            release_parallel_rows(served.model)  # its one-thread session and threads
             what = f"{served.name!r} version {served.version}"
             del served
             gc.collect()  # parts of a model sit in reference cycles

@@ -105,3 +105,14 @@ def choose_in_background(
     thread = threading.Thread(target=choose, name=f"row-mode-{name}", daemon=True)
     thread.start()
     return thread
+
+
+def release_parallel_rows(model: object) -> None:
+    """Stop a retired model's texts running side by side and free their session and threads
+    at once (test fakes without parallel rows are left alone)."""
+    use = getattr(model, "use_parallel_rows", None)
+    rows = getattr(model, "parallel_rows", None)
+    if use is not None:
+        use(None)
+    if isinstance(rows, ParallelRows):
+        rows.close()
