@@ -23,7 +23,7 @@ from typing import Any
 from bench.accuracy import Scorer, TrainedExport, Workspace, closed_set_scores, train_and_export
 from bench.datasets import Banking, Clinc
 from bench.loadgen import percentiles_ms
-from bench.speed import BATCH, text_mix, time_calls
+from bench.speed import BATCH, side_by_side, text_mix, time_calls
 from intent_server.core.cpus import auto_threads
 from intent_server.core.exports import load_export, resolve_current
 from intent_server.core.intent_model import IntentModel
@@ -91,8 +91,7 @@ def _served_like(model: IntentModel) -> IntentModel:
     """Warmed up, and with a batch's texts side by side as the server runs them on 2+ CPUs
     (`serving.row_mode`), so batch 32 is the server's best at every depth."""
     model.warm_up()
-    if model.row_wise and model.threads >= 2:
-        model.use_parallel_rows(model.open_parallel_rows(model.threads))
+    side_by_side(model)
     return model
 
 

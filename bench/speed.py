@@ -174,6 +174,15 @@ def paired_single_client(
     return results
 
 
+def side_by_side(model: IntentModel) -> bool:
+    """Run an INT8 model's batches with their texts side by side, as the server does on 2+
+    CPUs (`serving.row_mode`); False when there is nothing to switch (fp32, one thread)."""
+    if not model.row_wise or model.threads < 2:
+        return False
+    model.use_parallel_rows(model.open_parallel_rows(model.threads))
+    return True
+
+
 def _batched_rate(model: IntentModel, batches: Sequence[list[str]], rounds: int) -> float:
     model.predict(batches[0])
     began = time.perf_counter()
@@ -195,8 +204,7 @@ def onnx_baseline(
     single = time_calls(lambda t: model.predict([t]), texts, settings.baseline_texts)
     batches = [list(texts[i : i + BATCH]) for i in range(0, len(texts) - BATCH + 1, BATCH)]
     modes = {SEQUENTIAL: _batched_rate(model, batches, settings.batch_rounds)}
-    if model.row_wise and threads >= 2:
-        model.use_parallel_rows(model.open_parallel_rows(threads))
+    if side_by_side(model):
         modes[PARALLEL] = _batched_rate(model, batches, settings.batch_rounds)
     best = max(modes, key=modes.__getitem__)
     return {

@@ -39,6 +39,12 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
+def file_stem(identity: EncoderIdentity) -> str:
+    """`NAME-KEY` for files cached per encoder identity (the name made safe for any disk)."""
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in identity.name)
+    return f"{safe_name}-{identity.cache_key()}"
+
+
 def default_cache_dir() -> Path:
     """`.cache/embeddings/` at the project root (next to pyproject.toml), else in the cwd."""
     root = Path(__file__).resolve().parents[2]
@@ -52,8 +58,7 @@ class EmbeddingCache:
     def __init__(self, cache_dir: Path, identity: EncoderIdentity) -> None:
         self.cache_dir = Path(cache_dir)
         self.identity = identity
-        safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in identity.name)
-        self.path = self.cache_dir / f"{safe_name}-{identity.cache_key()}.bin"
+        self.path = self.cache_dir / f"{file_stem(identity)}.bin"
         self.status = "not loaded"  # how the file was found when first read
         self._keys: np.ndarray = np.zeros((0, HASH_BYTES), dtype=np.uint8)
         self._vectors: np.ndarray = np.zeros((0, identity.feature_dim), dtype=np.float32)

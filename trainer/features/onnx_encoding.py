@@ -25,6 +25,7 @@ from intent_server.core.errors import ExportError
 from intent_server.core.files import atomic_write, sha256_file
 from intent_server.core.layout import FEATURES_OUTPUT
 from intent_server.core.model_card import EncoderIdentity
+from trainer.features.cache import file_stem
 from trainer.features.encoding import encode_threads, load_encoder, torch_features
 from trainer.logs import progress
 
@@ -49,9 +50,9 @@ def graph_path(cache_dir: Path, identity: EncoderIdentity) -> Path:
     """Where the identity's fp32 graph is cached (inside the embedding cache folder)."""
     from trainer.export.onnx_files import DEFAULT_OPSET
 
-    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in identity.name)
-    key = f"{identity.cache_key()}-L{identity.num_layers}-opset{DEFAULT_OPSET}"
-    return Path(cache_dir) / f"{safe_name}-{key}.onnx"
+    return (
+        Path(cache_dir) / f"{file_stem(identity)}-L{identity.num_layers}-opset{DEFAULT_OPSET}.onnx"
+    )
 
 
 def _stamp(identity: EncoderIdentity, path: Path) -> dict[str, Any]:
