@@ -112,6 +112,8 @@ def _check_pooling(modules: dict[str, Path]) -> None:
         return  # plain HF folder: sentence-transformers adds mean pooling
     config = _config(config_path)
     modes = sorted(key for key, on in config.items() if key.startswith("pooling_mode_") and on)
+    if isinstance(config.get("pooling_mode"), str):  # the format sentence-transformers 6 saves
+        modes = [f"pooling_mode_{config['pooling_mode']}_tokens"]
     if modes != [MEAN_POOLING]:
         raise UserError(
             f"{config_path}: pooling {', '.join(modes) or 'none'} is not supported; the features "

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 ENCODE_BATCH = 128
 THREADS_ENV = "INTENT_TRAIN_THREADS"
-_MODELS: dict[tuple[str, int], SentenceTransformer] = {}
+_MODELS: dict[tuple[str, int, str], SentenceTransformer] = {}
 
 
 def encode_threads() -> int:
@@ -73,9 +73,10 @@ def load_sentence_transformer(
 
 
 def load_encoder(identity: EncoderIdentity) -> SentenceTransformer:
-    """The sentence-transformers model cut to the identity's depth (memoised per folder and
-    depth), checked against its identity."""
-    memo = (identity.path, identity.num_layers)
+    """The sentence-transformers model cut to the identity's depth (memoised per folder,
+    depth and weights: a retrained fine-tuned encoder replaces its folder), checked against
+    its identity."""
+    memo = (identity.path, identity.num_layers, identity.weights_sha256)
     if memo in _MODELS:
         return _MODELS[memo]
     model = load_sentence_transformer(identity.path, identity.num_layers)
@@ -92,7 +93,8 @@ def load_encoder(identity: EncoderIdentity) -> SentenceTransformer:
 
 
 def torch_features(model: SentenceTransformer, texts: list[str], identity: EncoderIdentity) -> Any:
-    """[N, feature_dim] tensor for one batch: the same `PooledEncoder` the export traces."""
+    """[N, feature_dim] tensor for one batch: the same `PooledEncoder` the export traces
+    (on the model's device; with gradients unless called under `inference_mode`)."""
     from trainer.features.pooling import PooledEncoder
 
     batch = model.tokenizer(
@@ -103,8 +105,9 @@ def torch_features(model: SentenceTransformer, texts: list[str], identity: Encod
         return_tensors="pt",
     )
     transformer = getattr(model[0], "auto_model")  # noqa: B009 - untyped ST attribute
+    device = next(transformer.parameters()).device
     pooled = PooledEncoder(transformer, identity.feature_layers, identity.token_type_ids)
-    return pooled(batch["input_ids"], batch["attention_mask"])[1]
+    return pooled(batch["input_ids"].to(device), batch["attention_mask"].to(device))[1]
 
 
 def _sentence_embeddings(model: SentenceTransformer, texts: list[str]) -> Any:
@@ -120,20 +123,33 @@ def encode(
     texts: Sequence[str], identity: EncoderIdentity, *, sentence: bool = False
 ) -> np.ndarray:
     """The head's features [N, feature_dim] float32 in the input order (`sentence=True`: the
-    standard sentence-transformers embedding [N, dim], L2-normalised, from its own `encode`).
-
-    Texts are sorted by length before batching so each batch pads to similar lengths.
-    """
+    standard sentence-transformers embedding [N, dim], L2-normalised, from its own `encode`)."""
     width = identity.dim if sentence else identity.feature_dim
     if not texts:
         return np.zeros((0, width), dtype=np.float32)
+    return encode_with(load_encoder(identity), texts, identity, sentence=sentence)
+
+
+def encode_with(
+    model: SentenceTransformer,
+    texts: Sequence[str],
+    identity: EncoderIdentity,
+    *,
+    sentence: bool = False,
+) -> np.ndarray:
+    """`encode` with a model already in memory (a fine-tuned one: never cached on disk).
+
+    Texts are sorted by length before batching so each batch pads to similar lengths.
+    """
     import torch
 
-    model = load_encoder(identity)
+    width = identity.dim if sentence else identity.feature_dim
     threads = torch.get_num_threads()
     torch.set_num_threads(encode_threads())
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.empty((len(texts), width), dtype=np.float32)
+    was_training = model.training
+    model.eval()
     try:
         with (
             torch.inference_mode(),
@@ -146,8 +162,9 @@ def encode(
                     vectors = _sentence_embeddings(model, batch)
                 else:
                     vectors = torch_features(model, batch, identity)
-                out[batch_idx] = vectors.float().numpy()
+                out[batch_idx] = vectors.float().cpu().numpy()
                 bar.update(len(batch_idx))
     finally:
         torch.set_num_threads(threads)
+        model.train(was_training)
     return out
