@@ -12,6 +12,8 @@ HEAD_WEIGHTS = "head.safetensors"
 FAMILIARITY_BANK = "familiarity.safetensors"  # unit vectors of the examples the head knows
 VALIDATION_SPLIT = "validation.json"
 REPORT_DIR = "report"
+# --fine-tune, when the tuned encoder is kept: a sentence-transformers folder
+TUNED_ENCODER = "encoder"
 
 # exported/MODEL/
 CURRENT = "current"  # text file naming the version folder being served

@@ -16,7 +16,12 @@ from intent_server.core.errors import ExportError
 from intent_server.core.fields import Fields
 from intent_server.core.files import write_json
 from intent_server.core.layout import MANIFEST, VARIANTS
-from intent_server.core.model_card import EncoderIdentity, FamiliarityBank, TrainingMetrics
+from intent_server.core.model_card import (
+    EncoderIdentity,
+    FamiliarityBank,
+    FineTuning,
+    TrainingMetrics,
+)
 
 FORMAT_VERSION = 3  # 3: head.onnx also outputs `familiarity` (2: encoder `features` output)
 REEXPORT = "; re-export the model (make export)"
@@ -51,9 +56,14 @@ class ExportedEncoder:
     # it has with --encoder-layers). None: an export from before the key, at full depth.
     # Informative only: the graph is what runs, so the format version did not change.
     num_layers: int | None = None
+    # How the encoder was fine-tuned (`weights_sha256` is then the tuned weights'); None:
+    # the stock encoder. Informative only, like num_layers.
+    fine_tuning: FineTuning | None = None
 
     @classmethod
-    def of(cls, identity: EncoderIdentity) -> ExportedEncoder:
+    def of(
+        cls, identity: EncoderIdentity, fine_tuning: FineTuning | None = None
+    ) -> ExportedEncoder:
         return cls(
             name=identity.name,
             source_path=identity.path,
@@ -63,15 +73,18 @@ class ExportedEncoder:
             feature_dim=identity.feature_dim,
             max_tokens=identity.max_seq_length,
             num_layers=identity.num_layers,
+            fine_tuning=fine_tuning if fine_tuning and fine_tuning.keeps_tuned else None,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"feature_layers": list(self.feature_layers)}
+        tuned = None if self.fine_tuning is None else self.fine_tuning.to_json()
+        return asdict(self) | {"feature_layers": list(self.feature_layers), "fine_tuning": tuned}
 
     @classmethod
     def from_json(cls, fields: Fields) -> ExportedEncoder:
         layers = fields.integer("num_layers") if fields.has("num_layers") else None
-        return fields.build(cls, num_layers=layers)
+        tuned = FineTuning.optional(fields, "fine_tuning")
+        return fields.build(cls, num_layers=layers, fine_tuning=tuned)
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,65 @@ class FamiliarityBank:
 
 
 @dataclass(frozen=True)
+class FineTuning:
+    """`--fine-tune`: how the encoder was tuned, and which model the comparison kept."""
+
+    recipe: str  # "contrastive" or "end-to-end"
+    mode: str  # "auto" (keep the better) or "force" (keep the tuned one)
+    kept: str  # TUNED or FROZEN: whose encoder and head the model holds
+    compared_on: str  # "held-out" or "cross-validated"
+    compared_examples: int
+    frozen_accuracy: float  # argmax accuracy on the compared examples
+    tuned_accuracy: float
+    base_weights_sha256: str  # the stock encoder the tuning started from
+    runs: int  # tuning runs (one per cross-validation fold, then the final one)
+    epochs: int  # of the final run
+    steps: int  # of the final run
+    stopped_early: bool  # --max-minutes cut a run short
+    minutes: float  # all tuning runs and their feature passes
+
+    TUNED = "tuned"
+    FROZEN = "frozen"
+
+    def __post_init__(self) -> None:
+        if self.kept not in (self.TUNED, self.FROZEN):
+            raise ValueError(f"fine_tuning.kept must be {self.TUNED!r} or {self.FROZEN!r}")
+
+    @property
+    def keeps_tuned(self) -> bool:
+        return self.kept == self.TUNED
+
+    @property
+    def gain_points(self) -> float:
+        return 100.0 * (self.tuned_accuracy - self.frozen_accuracy)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> FineTuning:
+        return fields.build(cls)
+
+    @classmethod
+    def optional(cls, fields: Fields, key: str) -> FineTuning | None:
+        """The record under `key`, None where the file has none (trained without it)."""
+        if not fields.has(key) or fields.raw(key) is None:
+            return None
+        return cls.from_json(fields.section(key))
+
+    def summary(self) -> str:
+        """One line for the log and the report."""
+        what = "the fine-tuned encoder" if self.keeps_tuned else "the frozen encoder"
+        why = " (--fine-tune=force)" if self.mode == "force" else ""
+        return (
+            f"fine-tuning ({self.recipe}, {self.minutes:.1f} min): kept {what}{why}: "
+            f"{self.compared_on} accuracy {self.tuned_accuracy:.2%} tuned against "
+            f"{self.frozen_accuracy:.2%} frozen ({self.gain_points:+.2f} points, "
+            f"{self.compared_examples} examples)"
+        )
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     version: str  # UTC time + 8 hex of the head weights' sha256
@@ -178,6 +237,7 @@ class ModelCard:
     metrics: TrainingMetrics
     created_at: str
     familiarity: FamiliarityBank
+    fine_tuning: FineTuning | None = None  # trained with --fine-tune
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
@@ -205,6 +265,7 @@ class ModelCard:
             "metrics": self.metrics.to_json(),
             "created_at": self.created_at,
             "familiarity": self.familiarity.to_json(),
+            "fine_tuning": None if self.fine_tuning is None else self.fine_tuning.to_json(),
         }
 
     @classmethod
@@ -217,7 +278,7 @@ class ModelCard:
                 f"{RETRAIN}"
             )
         try:
-            return fields.build(cls)
+            return fields.build(cls, fine_tuning=FineTuning.optional(fields, "fine_tuning"))
         except ValueError as exc:
             raise ModelCardError(f"{source}: {exc}{RETRAIN}") from None
 
