@@ -147,3 +147,37 @@ def test_small_data_trains_with_smaller_batches() -> None:
     assert effective_batch_size(415, 8) == 8
     assert effective_batch_size(5, 256) == 2  # BatchNorm needs two examples
     assert all(-(-n // effective_batch_size(n, 256)) >= MIN_STEPS_PER_EPOCH for n in (40, 999))
+
+
+def _copy_of_stock_encoder(folder: Path) -> Path:
+    """The stock encoder's small files next to a link to its weights."""
+    from trainer.features.encoder import default_encoder_path
+
+    stock = default_encoder_path()
+    for path in stock.rglob("*"):
+        target = folder / path.relative_to(stock)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif path.suffix in (".safetensors", ".bin"):
+            target.symlink_to(path)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("pooling", "accepted"),
+    [("mean", True), ("cls", False)],
+)
+def test_the_pooling_format_of_sentence_transformers_6_is_read(
+    tmp_path: Path, pooling: str, accepted: bool
+) -> None:
+    folder = _copy_of_stock_encoder(tmp_path / "encoder")
+    config = {"embedding_dimension": 384, "pooling_mode": pooling, "include_prompt": True}
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    if accepted:
+        assert encoder_identity(folder).feature_layers == (4, 5, 6)
+    else:
+        with pytest.raises(UserError, match="pooling pooling_mode_cls_tokens is not supported"):
+            encoder_identity(folder)
