@@ -16,6 +16,10 @@ EXPORT_DIR ?= exported
 TEST_DATA ?= tests/data/assistant_heldout.yml
 MIN_ACCURACY ?=
 PYTEST_ARGS ?=
+# FINETUNE=1: fine-tune the encoder too, keep it only when it scores better; FINETUNE=force
+FINETUNE ?=
+TRAIN_ARGS ?=
+FINETUNE_FLAG := $(if $(filter force,$(FINETUNE)),--fine-tune=force,$(if $(filter-out 0 no off,$(FINETUNE)),--fine-tune))
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -45,8 +49,9 @@ serve: $(STAMP) ## train + export the example bot if needed, serve gRPC on HOST:
 	$(BIN)/intent-server --host $(HOST) --port $(PORT) --export-dir $(EXPORT_DIR) --model $(MODEL) \
 		$(if $(HTTP_PORT),--http-port $(HTTP_PORT))
 
-train: $(STAMP) ## train MODEL from DATA (a YAML file or folder)
-	$(BIN)/intent-train train --data $(DATA) --model $(MODEL) --models-dir $(MODELS_DIR)
+train: $(STAMP) ## train MODEL from DATA (a YAML file or folder); FINETUNE=1 fine-tunes the encoder too
+	$(BIN)/intent-train train --data $(DATA) --model $(MODEL) --models-dir $(MODELS_DIR) \
+		$(FINETUNE_FLAG) $(TRAIN_ARGS)
 
 validate: $(STAMP) ## check DATA for mistakes without training
 	$(BIN)/intent-train validate $(DATA)

@@ -62,6 +62,9 @@ def add_option_flags(parser: argparse.ArgumentParser, options_type: type) -> Non
             )
             continue
         settings: dict[str, Any] = {"dest": item.name, "default": _shown(default)}
+        if option.bare:
+            settings["nargs"] = "?"
+            settings["const"] = option.bare
         if option.choices:
             settings["choices"] = option.choices
         elif option.parse is not None:

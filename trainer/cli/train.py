@@ -37,7 +37,9 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         f"{CROSS_FIT_BELOW} examples train the head on every example and calibrate on "
         "cross-validated answers; larger ones hold out --val-fraction (the epoch with the "
         "best validation accuracy is kept). A message unlike every training example "
-        "(low familiarity) is answered out_of_scope even without out_of_scope examples.",
+        "(low familiarity) is answered out_of_scope even without out_of_scope examples. "
+        "With --fine-tune the encoder itself is tuned on the examples too (minutes on a CPU) "
+        "and kept only when it answers more held-out examples correctly than the frozen one.",
         formatter_class=HelpFormatter,
     )
     p.add_argument(
@@ -114,6 +116,8 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.total_seconds:.1f} s in all\n"
         f"  report: {result.model_dir / 'report' / 'report.md'}"
     )
+    if result.card.fine_tuning is not None:
+        print(f"  {result.card.fine_tuning.summary()}")
     return 0
 
 

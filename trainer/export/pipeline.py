@@ -18,7 +18,13 @@ from pathlib import Path
 
 from intent_server.core.errors import ExportError
 from intent_server.core.exports import load_export
-from intent_server.core.layout import ENCODER_FP32, ENCODER_INT8, HEAD_ONNX, TOKENIZER
+from intent_server.core.layout import (
+    ENCODER_FP32,
+    ENCODER_INT8,
+    HEAD_ONNX,
+    TOKENIZER,
+    TUNED_ENCODER,
+)
 from intent_server.core.manifest import ExportedEncoder, ExportMetrics, GateResult, Manifest
 from intent_server.core.model_card import EncoderIdentity
 from trainer.errors import UserError
@@ -93,7 +99,10 @@ def _encoder_of(trained: TrainedModel, encoder: Path | None) -> EncoderIdentity:
     recorded = trained.card.encoder
     if encoder is None:
         encoder = Path(recorded.path)
-        if not encoder.exists():  # e.g. .venv re-created: the bundled encoder moved
+        tuned = trained.path / TUNED_ENCODER
+        if tuned.is_dir():  # --fine-tune kept its encoder: wherever the model folder is now
+            encoder = tuned
+        elif not encoder.exists():  # e.g. .venv re-created: the bundled encoder moved
             encoder = default_encoder_path()
     identity = encoder_identity(encoder, recorded.feature_layers, recorded.num_layers)
     if identity.weights_sha256 != recorded.weights_sha256:
@@ -156,7 +165,7 @@ def _manifest(
         model_version=trained.version,
         labels=trained.labels,
         thresholds=trained.card.thresholds,
-        encoder=ExportedEncoder.of(identity),
+        encoder=ExportedEncoder.of(identity, trained.card.fine_tuning),
         default_encoder=checked.default_encoder,
         encoders=encoders,
         head=HEAD_ONNX,

@@ -70,7 +70,7 @@ def fold_of(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def _in_scope(labels: tuple[str, ...]) -> np.ndarray:
+def in_scope_mask(labels: tuple[str, ...]) -> np.ndarray:
     return np.array([name != OUT_OF_SCOPE for name in labels], dtype=bool)
 
 
@@ -87,18 +87,23 @@ def _cross_validated(split: Split, labels: tuple[str, ...], options: TrainOption
         probs[held] = predict_proba(head, x[held])
     log.info("head: every example")
     fit = train_head(x, y, x[:0], y[:0], classes, options)
-    bank = build_bank(x, y, _in_scope(labels))
+    bank = build_bank(x, y, in_scope_mask(labels))
     familiarity = np.empty(len(y), dtype=np.float32)
     outside = np.setdiff1d(np.arange(len(y)), bank.rows)  # out_of_scope rows, capped intents
     familiarity[outside] = best_cosine(x[outside], bank.vectors)
     familiarity[bank.rows] = leave_one_out(bank.vectors)
     calibration = Calibration(probs, y, familiarity, labels, CROSS_VALIDATED)
-    return _calibrated(fit, bank, calibration, split.train_texts, options, len(y))
+    return calibrated(fit, bank, calibration, split.train_texts, options, len(y))
 
 
-def _held_out(split: Split, labels: tuple[str, ...], options: TrainOptions) -> Fitted:
-    fit = train_head(split.x_train, split.y_train, split.x_val, split.y_val, len(labels), options)
-    bank = build_bank(split.x_train, split.y_train, _in_scope(labels))
+def _held_out(
+    split: Split, labels: tuple[str, ...], options: TrainOptions, fit: FittedHead | None = None
+) -> Fitted:
+    if fit is None:
+        fit = train_head(
+            split.x_train, split.y_train, split.x_val, split.y_val, len(labels), options
+        )
+    bank = build_bank(split.x_train, split.y_train, in_scope_mask(labels))
     calibration = Calibration(
         predict_proba(fit.head, split.x_val),
         split.y_val,
@@ -106,10 +111,10 @@ def _held_out(split: Split, labels: tuple[str, ...], options: TrainOptions) -> F
         labels,
         HELD_OUT,
     )
-    return _calibrated(fit, bank, calibration, split.val_texts, options, len(split.y_train))
+    return calibrated(fit, bank, calibration, split.val_texts, options, len(split.y_train))
 
 
-def _calibrated(
+def calibrated(
     fit: FittedHead,
     bank: Bank,
     calibration: Calibration,
@@ -126,9 +131,17 @@ def _calibrated(
     return Fitted(fit, bank, calibration, texts, thresholds, cost, train_examples)
 
 
-def fit_and_calibrate(split: Split, labels: tuple[str, ...], options: TrainOptions) -> Fitted:
-    """Train the head, build its familiarity bank and choose the thresholds."""
-    fitted = (_cross_validated if split.cross_validated else _held_out)(split, labels, options)
+def fit_and_calibrate(
+    split: Split, labels: tuple[str, ...], options: TrainOptions, head: FittedHead | None = None
+) -> Fitted:
+    """Train the head (held-out split: or take `head`, trained elsewhere on the same
+    features), build its familiarity bank and choose the thresholds."""
+    if split.cross_validated:
+        if head is not None:
+            raise ValueError("a head trained elsewhere needs a held-out split to be scored on")
+        fitted = _cross_validated(split, labels, options)
+    else:
+        fitted = _held_out(split, labels, options, head)
     log.info(
         "head: %d epochs, best epoch %d (%.1f s)",
         fitted.fit.epochs_run,

@@ -17,6 +17,11 @@ from trainer.errors import UserError
 SCHEDULES = ("onecycle", "constant")
 FEATURES = "encoder and features"
 HEAD = "head and optimiser"
+FINE_TUNING = "fine-tuning the encoder (--fine-tune)"
+# off: the frozen encoder only; auto: also fine-tune, keep whichever scores better on
+# held-out data; force: keep the fine-tuned encoder whatever the comparison says.
+FINE_TUNE_MODES = ("off", "auto", "force")
+RECIPES = ("contrastive", "end-to-end")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Option:
     parse: Callable[[str], Any] | None = None  # flag text -> value (argparse `type`)
     choices: tuple[str, ...] = ()
     off_flag: str = ""  # a True-by-default switch is turned off by this flag
+    bare: str = ""  # the value of the flag given without one (`--fine-tune` = auto)
     cli: bool = True
 
     def flag(self, name: str) -> str:
@@ -218,6 +224,75 @@ class TrainOptions:
         metadata=option(
             off_flag="--no-class-weights",
             help="do not weight the loss by inverse intent frequency",
+        ),
+    )
+    fine_tune: str = field(
+        default="off",
+        metadata=option(
+            group=FINE_TUNING,
+            choices=FINE_TUNE_MODES,
+            bare="auto",
+            check=lambda v: v in FINE_TUNE_MODES,
+            must=f"be one of {', '.join(FINE_TUNE_MODES)}",
+            help="also fine-tune the encoder on the examples (minutes on a CPU, not seconds): "
+            "--fine-tune trains the frozen-encoder model as well, compares the two on held-out "
+            "data (cross-validated for small bots), keeps the better one and says which and by "
+            "how much; --fine-tune=force keeps the fine-tuned one whatever the comparison says",
+        ),
+    )
+    fine_tune_recipe: str = field(
+        default="end-to-end",
+        metadata=option(
+            group=FINE_TUNING,
+            choices=RECIPES,
+            check=lambda v: v in RECIPES,
+            must=f"be one of {', '.join(RECIPES)}",
+            help="end-to-end: the encoder and the head trained together on the cross-entropy "
+            "loss (the head is kept); contrastive: each intent's examples pulled together and "
+            "other intents' pushed apart (supervised contrastive loss), then the head trained "
+            "on the tuned features (see README, 'Fine-tuning')",
+        ),
+    )
+    fine_tune_epochs: int | None = field(
+        default=None,
+        metadata=option(
+            group=FINE_TUNING,
+            parse=int,
+            check=lambda v: v is None or v >= 1,
+            must="be at least 1",
+            help="passes over the examples (default: enough for about 240 steps, 1 to 20 passes)",
+        ),
+    )
+    encoder_lr: float = field(
+        default=1e-4,
+        metadata=option(
+            group=FINE_TUNING,
+            check=lambda v: 0.0 < v < 1.0,
+            must="be a small positive number",
+            help="peak learning rate of the encoder (warm-up over the first 10%% of the steps, "
+            "then linear decay); the word embeddings stay frozen",
+        ),
+    )
+    fine_tune_folds: int = field(
+        default=3,
+        metadata=option(
+            group=FINE_TUNING,
+            check=lambda v: v >= 2,
+            must="be at least 2",
+            help=f"bots under {CROSS_FIT_BELOW} examples: folds of the cross-validated "
+            "comparison; each fold tunes the encoder once more, so fine-tuning costs "
+            "folds + 1 runs (larger bots compare on their held-out split: one run)",
+        ),
+    )
+    max_minutes: float | None = field(
+        default=None,
+        metadata=option(
+            group=FINE_TUNING,
+            parse=float,
+            check=lambda v: v is None or v > 0.0,
+            must="be positive",
+            help="stop fine-tuning after about this many minutes in all (each run gets its "
+            "share); the encoder as tuned by then is compared and kept only if it is better",
         ),
     )
     batch_norm: bool = field(

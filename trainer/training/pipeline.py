@@ -21,12 +21,20 @@ from intent_server.core.layout import (
     REPORT_DIR,
     VALIDATION_SPLIT,
 )
-from intent_server.core.model_card import EncoderIdentity, ModelCard, TrainingMetrics, TrainingRun
+from intent_server.core.model_card import (
+    EncoderIdentity,
+    FineTuning,
+    ModelCard,
+    TrainingMetrics,
+    TrainingRun,
+)
 from trainer.data import TrainingData
 from trainer.errors import UserError
 from trainer.features.cache import EmbeddingCache, default_cache_dir
 from trainer.features.embed import EmbedStats, embed_with_stats
 from trainer.features.encoder import encoder_identity
+from trainer.finetune.comparison import Outcome, fine_tune
+from trainer.finetune.storage import save_tuned_encoder
 from trainer.training.fitting import HELD_OUT, Fitted, Split, fit_and_calibrate
 from trainer.training.model_store import (
     ValidationSplit,
@@ -139,6 +147,7 @@ def _publish(
     fitted: Fitted,
     identity: EncoderIdentity,
     run: TrainingRun,
+    fine_tuning: FineTuning | None = None,
 ) -> tuple[ModelCard, dict[str, Any]]:
     """Write the head, the familiarity bank, the calibration texts, the report and the model
     card into `folder`."""
@@ -160,6 +169,7 @@ def _publish(
         metrics=_metrics(fitted, report),
         created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         familiarity=fitted.bank.info,
+        fine_tuning=fine_tuning,
     )
     val_labels = tuple(cal.labels[i] for i in cal.truth.tolist())
     held_out = cal.method == HELD_OUT
@@ -184,6 +194,23 @@ def _without_oos_examples(fitted: Fitted) -> str:
         "then set the operating point), or pass --unfamiliar-sigmas (lower is stricter); the "
         "report's familiarity table shows the trade-off."
     )
+
+
+def _write_model(
+    models_dir: Path,
+    name: str,
+    fitted: Fitted,
+    identity: EncoderIdentity,
+    run: TrainingRun,
+    outcome: Outcome | None,
+) -> tuple[ModelCard, dict[str, Any]]:
+    """Publish `models_dir/name/` atomically, with the tuned encoder when it was kept."""
+    with staged_model_dir(models_dir, name) as folder:
+        if outcome is not None and outcome.model is not None:
+            final = models_dir.resolve() / name
+            identity = save_tuned_encoder(outcome.model, folder, final, identity)
+        record = outcome.record if outcome is not None else None
+        return _publish(folder, name, fitted, identity, run, record)
 
 
 def train(
@@ -219,6 +246,10 @@ def train(
     if len(split.y_val) == 0 and validation is not None:
         log.warning("warning: the validation data is empty: cross-validating instead")
     fitted = fit_and_calibrate(split, labels, options)
+    outcome = None
+    if options.fine_tune != "off":
+        outcome = fine_tune(split, labels, options, identity, fitted)
+        fitted = outcome.fitted or fitted
     run = TrainingRun(
         options=options.to_json(),
         epochs_run=fitted.fit.epochs_run,
@@ -227,8 +258,7 @@ def train(
         explicit_validation=validation is not None,
         data_sources=tuple(str(source) for source in data.sources),
     )
-    with staged_model_dir(Path(models_dir), model_name) as folder:
-        card, report = _publish(folder, model_name, fitted, identity, run)
+    card, report = _write_model(Path(models_dir), model_name, fitted, identity, run, outcome)
     log.info("%s", summary_text(report))
     if OUT_OF_SCOPE not in labels:
         log.info("%s", _without_oos_examples(fitted))
