@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bars import ANCHORS, REFERENCE_HERE, Bar, all_bars, fastest_gated_batch
+from bench.finetune.report import fine_tune_bars, fine_tune_section
 
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "RESULTS.md"
@@ -353,7 +354,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         "## Bars",
         "",
-        *_bars_table(all_bars(results)),
+        *_bars_table(every_bar(results)),
         "",
     ]
     if results.get("accuracy"):
@@ -362,13 +363,21 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [*_speed_section(results["speed"]), ""]
     if results.get("depth"):
         lines += [*depth_section(results["depth"]), ""]
+    if results.get("fine_tune"):
+        lines += [*fine_tune_section(results["fine_tune"]), ""]
     return "\n".join(lines)
+
+
+def every_bar(results: dict[str, Any]) -> list[Bar]:
+    """The bars of every part this run measured."""
+    tuned = results.get("fine_tune")
+    return all_bars(results) + (fine_tune_bars(tuned) if tuned else [])
 
 
 def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Both files, each written to a temp name and renamed (no half-written results)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = dict(results, bars=[bar.to_json() for bar in all_bars(results)])
+    results = dict(results, bars=[bar.to_json() for bar in every_bar(results)])
     written = []
     for name, text in (
         (JSON_NAME, json.dumps(results, indent=2, sort_keys=True) + "\n"),

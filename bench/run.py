@@ -59,6 +59,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "and 2 on the tiny subsets) (default: off)",
     )
     parser.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="also run the fine-tuning part: frozen against --fine-tune on CLINC150 and "
+        "BANKING77 (10-shot, 5-shot, full data; two seeds each) and a 10-shot bot served end "
+        "to end; several hours on 2 cores (alone: python -m bench.finetune) (default: off)",
+    )
+    parser.add_argument(
         "--datasets",
         type=Path,
         default=None,
@@ -88,11 +95,27 @@ def _sizes(clinc: Any, banking: Any) -> dict[str, dict[str, int]]:
     }
 
 
+def _empty_results(args: argparse.Namespace, clinc: Any, banking: Any) -> dict[str, Any]:
+    from bench.report import machine
+
+    return {
+        "command": "python -m bench.run " + " ".join(sys.argv[1:])
+        if sys.argv[1:]
+        else "make bench",
+        "small": args.small,
+        "machine": machine(),
+        "datasets": _sizes(clinc, banking),
+        "accuracy": None,
+        "speed": None,
+        "depth": None,
+        "fine_tune": None,
+    }
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from bench import datasets
     from bench.accuracy import Workspace, run_accuracy, train_and_export
     from bench.depth import SMALL, DepthSettings, run_depth
-    from bench.report import machine
     from bench.small_bots import load_domains, run_small_bots, small_plan
     from bench.speed import SpeedSettings, run_speed
 
@@ -103,17 +126,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if args.small:
         clinc, banking = datasets.small_clinc(clinc), datasets.small_banking(banking)
     ws = Workspace(work)
-    results: dict[str, Any] = {
-        "command": "python -m bench.run " + " ".join(sys.argv[1:])
-        if sys.argv[1:]
-        else "make bench",
-        "small": args.small,
-        "machine": machine(),
-        "datasets": _sizes(clinc, banking),
-        "accuracy": None,
-        "speed": None,
-        "depth": None,
-    }
+    results = _empty_results(args, clinc, banking)
     started = time.perf_counter()
     if not args.skip_accuracy:
         plan = small_plan(domains, args.small)
@@ -125,6 +138,12 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )
     if not args.skip_depth:  # reuses the accuracy part's full-depth models
         results["depth"] = run_depth(ws, clinc, banking, SMALL if args.small else DepthSettings())
+    if args.fine_tune:
+        from bench.finetune.plan import SMALL_PLAN, FineTunePlan
+        from bench.finetune.runner import run_fine_tune
+
+        tuning = SMALL_PLAN if args.small else FineTunePlan()
+        results["fine_tune"] = run_fine_tune(ws, clinc, banking, tuning)
     if args.skip_accuracy and not args.skip_speed:
         train_and_export(ws, "clinc", clinc.train, clinc.val)
     from intent_server.core.exports import load_export, resolve_current
