@@ -156,6 +156,8 @@ def _publish(
     report = build_report(
         cal, fitted.texts, fitted.thresholds, fitted.cost, run.options["unfamiliar_sigmas"]
     )
+    if fine_tuning is not None:
+        report["fine_tuning"] = fine_tuning.to_json() | {"summary": fine_tuning.summary()}
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
     save_bank(fitted.bank.vectors, folder / FAMILIARITY_BANK)
     card = ModelCard(

@@ -166,6 +166,11 @@ def markdown(report: dict[str, Any], name: str, version: str) -> str:
         f"Validation: {report['validation_examples']} examples, {report['validation_method']}. "
         f"Accuracy {report['accuracy']:.2%}, macro-F1 {report['macro_f1']:.2%} (argmax, "
         "no thresholds).",
+        *(
+            ["", f"Encoder: {report['fine_tuning']['summary']}."]
+            if report.get("fine_tuning")
+            else []
+        ),
         "",
         "## Out-of-scope thresholds",
         "",

@@ -49,6 +49,8 @@ def test_the_card_and_manifest_record_the_tuning(tuned: tuple[Path, Path, Path])
     assert record["base_weights_sha256"].startswith("53aa5117")
     assert not card["encoder"]["weights_sha256"].startswith("53aa5117")
     assert card["encoder"]["path"] == str((models / "bot" / TUNED_ENCODER).resolve())
+    report = (models / "bot" / "report" / "report.md").read_text()
+    assert "Encoder: fine-tuning (end-to-end" in report and "kept the fine-tuned encoder" in report
     manifest = json.loads((version_dir / "manifest.json").read_text())
     assert manifest["encoder"]["weights_sha256"] == card["encoder"]["weights_sha256"]
     assert manifest["encoder"]["fine_tuning"] == record
