@@ -126,8 +126,11 @@ def _fold_answers(
     share is the final run's, reserved here so every run is planned up front)."""
     y, texts, classes = split.y_train, split.train_texts, len(labels)
     folds = fold_of(y, options.fine_tune_folds, options.seed)
-    plans = [plan_run(options, y[folds != k]) for k in range(options.fine_tune_folds)]
-    ends = [budget.plan(plan.steps) for plan in [*plans, plan_run(options, y)]]
+    # Each fold runs the final run's epochs: its examples are seen as often as they will be.
+    final = plan_run(options, y)
+    used = sorted(set(folds.tolist()))  # a fold can be empty when intents are tiny
+    folds_plan = [plan_run(options, y[folds != k], final.epochs) for k in used]
+    ends = [budget.plan(plan.steps) for plan in [*folds_plan, final]]
     bar.total = ends[-1]
     bar.refresh()
     answers = _OutOfFold(
@@ -136,9 +139,9 @@ def _fold_answers(
         np.zeros((len(y), classes), dtype=np.float32),
     )
     in_scope = in_scope_mask(labels)
-    for k in range(options.fine_tune_folds):
+    for index, k in enumerate(used):
         held, rest = folds == k, folds != k
-        log.info("fine-tuning: fold %d of %d", k + 1, options.fine_tune_folds)
+        log.info("fine-tuning: fold %d of %d", index + 1, len(used))
         rest_texts = [texts[i] for i in np.flatnonzero(rest)]
         tuned = tune_encoder(
             rest_texts,
@@ -147,9 +150,10 @@ def _fold_answers(
             identity,
             options,
             budget,
-            ends[k],
+            ends[index],
             bar,
-            options.seed + 1 + k,
+            options.seed + 1 + index,
+            final.epochs,
         )
         x = encode_with(tuned.model, texts, identity)
         head = (tuned.head or train_head(x[rest], y[rest], x[:0], y[:0], classes, options)).head
@@ -174,7 +178,7 @@ def _cross_validated(
         answers, ends = _fold_answers(split, labels, options, identity, budget, bar)
         frozen_accuracy = _accuracy(answers.frozen_probs, y)
         tuned_accuracy = _accuracy(answers.tuned_probs, y)
-        runs = options.fine_tune_folds
+        runs = len(ends) - 1  # the folds that held examples
         if tuned_accuracy <= frozen_accuracy and options.fine_tune != "force":
             log.info("fine-tuning: no gain across the folds; the last run is skipped")
             return _Tuned(runs, None, None, len(y), frozen_accuracy, tuned_accuracy)

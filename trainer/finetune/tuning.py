@@ -69,11 +69,14 @@ class TunedEncoder:
     seconds: float
 
 
-def plan_run(options: TrainOptions, y: np.ndarray) -> RunPlan:
-    """Epochs (`--fine-tune-epochs`, else about TARGET_STEPS steps) and steps per epoch."""
+def plan_run(options: TrainOptions, y: np.ndarray, epochs: int | None = None) -> RunPlan:
+    """Epochs (`epochs`, else `--fine-tune-epochs`, else about TARGET_STEPS steps) and steps
+    per epoch."""
     per_epoch = max(1, steps_per_epoch(options.fine_tune_recipe, y, _batch(options)))
-    epochs = options.fine_tune_epochs or min(
-        MAX_AUTO_EPOCHS, max(1, math.ceil(TARGET_STEPS / per_epoch))
+    epochs = (
+        epochs
+        or options.fine_tune_epochs
+        or min(MAX_AUTO_EPOCHS, max(1, math.ceil(TARGET_STEPS / per_epoch)))
     )
     return RunPlan(epochs, per_epoch)
 
@@ -139,11 +142,13 @@ def tune_encoder(
     share_ends_at: int,
     bar: tqdm[Any],
     seed: int,
+    epochs: int | None = None,
 ) -> TunedEncoder:
-    """Tune a fresh copy of the identity's encoder on (texts, y); `bar` advances a step at
-    a time; stops early when `budget` says this run's share is spent."""
+    """Tune a fresh copy of the identity's encoder on (texts, y) for `epochs` (None: the
+    plan's); `bar` advances a step at a time; stops early when `budget` says this run's
+    share is spent."""
     started = time.perf_counter()
-    plan = plan_run(options, y)
+    plan = plan_run(options, y, epochs)
     device = training_device()
     with deterministic(seed):
         model = load_sentence_transformer(identity.path, identity.num_layers).to(device)
