@@ -4,6 +4,7 @@ file is refused with its path, the key and how to get a good one."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from intent_server.core.errors import ExportError, ModelCardError
 from intent_server.core.manifest import Manifest
-from intent_server.core.model_card import ModelCard
+from intent_server.core.model_card import FineTuning, ModelCard
 from tests.fixtures.contracts import sample_card, sample_manifest
 
 
@@ -107,3 +108,45 @@ def test_unreadable_files_are_contract_errors(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("[1, 2]")
     with pytest.raises(ExportError, match="must hold a JSON object, found list"):
         Manifest.read(tmp_path)
+
+
+def _tuning(kept: str = "tuned") -> FineTuning:
+    return FineTuning(
+        recipe="end-to-end",
+        mode="auto",
+        kept=kept,
+        compared_on="cross-validated",
+        compared_examples=1500,
+        frozen_accuracy=0.91,
+        tuned_accuracy=0.93,
+        base_weights_sha256="53aa5117" + "0" * 56,
+        runs=4,
+        epochs=10,
+        steps=470,
+        stopped_early=False,
+        minutes=9.5,
+    )
+
+
+def test_a_fine_tuning_record_round_trips_in_card_and_manifest(tmp_path: Path) -> None:
+    card = replace(sample_card(), fine_tuning=_tuning())
+    card.write(tmp_path / "model.json")
+    assert ModelCard.read(tmp_path / "model.json") == card
+    manifest = sample_manifest()
+    manifest = replace(manifest, encoder=replace(manifest.encoder, fine_tuning=_tuning()))
+    manifest.write(tmp_path)
+    assert Manifest.read(tmp_path) == manifest
+    assert "+2.00 points" in _tuning().summary()
+    older = sample_card().to_json()
+    del older["fine_tuning"]  # a card from before --fine-tune
+    assert ModelCard.from_json(older, "model.json").fine_tuning is None
+
+
+def test_a_damaged_fine_tuning_record_is_refused() -> None:
+    data = _card_json(fine_tuning=_tuning().to_json())
+    data["fine_tuning"]["kept"] = "both"
+    with pytest.raises(ModelCardError, match=r"fine_tuning\.kept must be 'tuned' or 'frozen'"):
+        ModelCard.from_json(data, "models/toy/model.json")
+    data["fine_tuning"] = {"recipe": "end-to-end"}
+    with pytest.raises(ModelCardError, match=r"lacks fine_tuning\.mode"):
+        ModelCard.from_json(data, "models/toy/model.json")
