@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from intent_server.core.exports import load_export, resolve_current
 from intent_server.core.layout import TUNED_ENCODER
@@ -119,3 +121,26 @@ def test_the_contrastive_recipe_stops_when_its_minutes_are_spent(tmp_path: Path)
     assert record is not None and record.recipe == "contrastive" and record.keeps_tuned
     assert record.stopped_early and record.epochs == 1 and record.steps < 50
     assert (result.model_dir / TUNED_ENCODER / "model.safetensors").is_file()
+
+
+def test_the_same_seed_tunes_the_same_weights() -> None:
+    from trainer.features.encoder import encoder_identity
+    from trainer.finetune.budget import Budget
+    from trainer.finetune.tuning import tune_encoder
+    from trainer.logs import progress
+
+    examples = small_data().examples[::3]
+    texts = [e.text for e in examples]
+    names = sorted({e.intent for e in examples})
+    y = np.array([names.index(e.intent) for e in examples])
+    options = TrainOptions(fine_tune="force", fine_tune_epochs=1)
+    identity = encoder_identity()
+
+    def weights(seed: int) -> dict[str, Any]:
+        with progress(total=1) as bar:
+            run = tune_encoder(texts, y, len(names), identity, options, Budget(None), 1, bar, seed)
+        return {k: v.clone() for k, v in run.model.state_dict().items()}
+
+    first, again, other = weights(5), weights(5), weights(6)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
