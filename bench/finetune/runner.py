@@ -140,7 +140,8 @@ def run_fine_tune(
                 _say(f"fine-tuning: {dataset}, {shots or 'all'} shots, seed {seed}")
                 row, tuned = _row(ws, scorer, dataset, shots, seed, data)
                 if dataset == "clinc" and shots == FULL:
-                    row["oos"] = evaluate_clinc(clinc, tuned, tuned, scorer)["without_oos_train"]
+                    scored = evaluate_clinc(clinc, tuned, tuned, scorer)
+                    row["oos"] = scored["without_oos_train"]["oos"]
                 results["rows"].append(row)
                 save(results)
     _say("fine-tuning: a 10-shot bot trained, exported and served")

@@ -39,6 +39,8 @@ def results() -> dict[str, Any]:
             _row("clinc", 10, 0, 0.913, 0.945),
             _row("clinc", 10, 1, 0.910, 0.941),
             _row("banking", FULL, 0, 0.935, 0.930),
+            _row("clinc", FULL, 0, 0.963, 0.967)
+            | {"oos": {"test": {"inscope_accuracy": 0.955, "oos_recall": 0.806}}},
         ],
         "served_bot": {
             "intents": 50,
@@ -72,6 +74,9 @@ def test_the_section_has_a_row_per_model_and_the_anchors(results: dict[str, Any]
     row = "| banking full | 0 | 1500 | 93.50 | 93.00 | cross-validated 93.50 / 93.00 | frozen"
     assert row in text
     assert "first gRPC answer after 7.2 min" in text
+    assert (
+        "out of scope with the threshold chosen on val: in-scope 95.50 %, OOS recall 80.60" in text
+    )
 
 
 def test_few_shot_subsets_are_seeded_and_complete() -> None:
