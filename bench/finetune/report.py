@@ -127,7 +127,7 @@ def fine_tune_section(results: dict[str, Any]) -> list[str]:
         "the fine-tuned one (trained with `--fine-tune=force`, so both are known); *auto "
         "keeps*: what `--fine-tune` chose on the bot's own held-out (full data) or "
         "cross-validated (few-shot) examples, and *product* is that model's test accuracy. "
-        "Few-shot bots: every intent's first examples drawn with the seed, trained without a "
+        "Few-shot bots: each intent's examples drawn at random with the seed, trained without a "
         "validation file as a user would. Minutes: `train()` with fine-tuning, on this machine.",
         "",
         *_row_lines(results),
