@@ -3,6 +3,8 @@ the plan of a run, and the command line's --fine-tune flag."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -83,3 +85,37 @@ def test_bad_fine_tuning_options_are_clear_errors() -> None:
         TrainOptions(max_minutes=0)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--fine-tune=sometimes"])
+
+
+@pytest.mark.parametrize(
+    ("frozen", "tuned", "mode", "kept"),
+    [
+        (0.90, 0.92, "auto", "tuned"),
+        (0.92, 0.92, "auto", "frozen"),  # a tie keeps the frozen model
+        (0.93, 0.92, "force", "tuned"),
+    ],
+)
+def test_the_comparison_keeps_the_better_model_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, frozen: float, tuned: float, mode: str, kept: str
+) -> None:
+    from trainer.features.encoder import encoder_identity
+    from trainer.finetune import comparison
+    from trainer.finetune.tuning import TunedEncoder
+    from trainer.training.fitting import Split
+
+    stand_in: Any = object()  # fine_tune only hands the model on
+    encoder = TunedEncoder(stand_in, None, epochs=3, steps=30, stopped_early=False, seconds=1.0)
+    result = comparison._Tuned(4, encoder, None, 60, frozen, tuned)
+    monkeypatch.setattr(comparison, "_cross_validated", lambda *args: result)
+    x, y = np.zeros((60, 4), dtype=np.float32), np.repeat(np.arange(3), 20)
+    split = Split(x, y, x[:0], y[:0], ["t"] * 60, [])
+    outcome = comparison.fine_tune(
+        split,
+        ("a", "b", "c"),
+        TrainOptions(fine_tune=mode),
+        encoder_identity(),
+        None,  # type: ignore[arg-type]
+    )
+    assert outcome.record.kept == kept and (outcome.model is not None) == (kept == "tuned")
+    assert outcome.record.compared_on == "cross-validated" and outcome.record.runs == 4
+    assert f"{100 * (tuned - frozen):+.2f} points" in outcome.record.summary()
