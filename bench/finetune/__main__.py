@@ -53,6 +53,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only", choices=("clinc", "banking"), default=None, help="one dataset (default: both)"
     )
     parser.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="the frozen/tuned rows only, without the 10-shot bot served end to end",
+    )
+    parser.add_argument(
         "--small", action="store_true", help="tiny subsets: checks the harness in minutes"
     )
     return parser.parse_args(argv)
@@ -74,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shots=args.shots,
         seeds=args.seeds,
         datasets=(args.only,) if args.only else FineTunePlan().datasets,
+        serve=not args.no_serve,
     )
     if args.small:
         clinc, plan = datasets.small_clinc(clinc, intents=5, per_intent=10), SMALL_PLAN

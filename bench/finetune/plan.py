@@ -28,6 +28,7 @@ class FineTunePlan:
     datasets: tuple[str, ...] = ("clinc", "banking")
     serve_intents: int = 50  # the "several dozen intents, 10-shot" bot timed end to end
     serve_shots: int = 10
+    serve: bool = True  # False: the rows only, no served bot
 
 
 SMALL_PLAN = FineTunePlan(

@@ -124,7 +124,8 @@ def run_fine_tune(
     plan: FineTunePlan,
     save: Callable[[dict[str, Any]], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Every row of `plan`, then the served bot; `save` gets the results after each step."""
+    """Every row of `plan`, then the served bot (unless `plan.serve` is off); `save` gets
+    the results after each step."""
     scorer = Scorer(VARIANT)
     results: dict[str, Any] = {
         "variant": VARIANT,
@@ -144,7 +145,8 @@ def run_fine_tune(
                     row["oos"] = scored["without_oos_train"]["oos"]
                 results["rows"].append(row)
                 save(results)
-    _say("fine-tuning: a 10-shot bot trained, exported and served")
-    results["served_bot"] = _served_bot(ws, clinc, plan)
-    save(results)
+    if plan.serve:
+        _say("fine-tuning: a 10-shot bot trained, exported and served")
+        results["served_bot"] = _served_bot(ws, clinc, plan)
+        save(results)
     return results
