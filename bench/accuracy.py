@@ -1,6 +1,6 @@
 """Accuracy through the product's own path: YAML -> loader -> train -> export -> ONNX runtime.
 
-Every model is trained by `trainer.training.pipeline.train` from YAML read back by the real loader,
+Every model is trained by `trainer.pipeline.train` from YAML read back by the real loader,
 exported by `trainer.export.export_model`, loaded by `intent_server.core.exports` and
 scored by `IntentModel` + `intent_server.core.decision.decide`, the code the server runs.
 """
@@ -99,8 +99,8 @@ def train_and_export(
     product's own hold-out or cross-validation) with `options` (a `TrainOptions`; None: the
     defaults), export it."""
     from trainer.export.pipeline import export_model
-    from trainer.training.pipeline import TrainOptions
-    from trainer.training.pipeline import train as run_training
+    from trainer.pipeline import TrainOptions
+    from trainer.pipeline import train as run_training
 
     data = load_yaml_data(train, ws.root / "data" / f"{name}.yml")
     val = (

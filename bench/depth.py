@@ -123,7 +123,7 @@ def run_depth(
     ws: Workspace, clinc: Clinc, banking: Banking, settings: DepthSettings
 ) -> dict[str, Any]:
     """Every depth's accuracy (trained and exported here), then their speed, timed together."""
-    from trainer.features.encoder import encoder_identity
+    from trainer.features.identity import encoder_identity
 
     full = encoder_identity().num_layers
     threads = auto_threads()

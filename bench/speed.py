@@ -80,7 +80,7 @@ def load_article_path(models_dir: Path, model: str) -> Callable[[str], object]:
     multi-layer features: the same transformer pass, pooled per layer)."""
     import torch
 
-    from trainer.features.encoding import load_sentence_transformer, torch_features
+    from trainer.features.torch_features import load_sentence_transformer, torch_features
     from trainer.training.model_store import load_trained_model
 
     trained = load_trained_model(models_dir / model)

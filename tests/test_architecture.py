@@ -1,9 +1,12 @@
 """The layering rules, checked on the source: who may import whom, no cycles, sizes.
 
 - `intent_server` never imports torch, sentence-transformers or the trainer (the server
-  runs without them; tests/core/test_intent_model.py checks the running process too);
+  runs without them; tests/intent_server/core/test_intent_model.py checks the running
+  process too);
 - the trainer uses the server package only through its torch-free core;
 - the core imports nothing of the transports (`grpc`, `serving`, `client`);
+- inside the trainer, a layer imports only the layers below it (`TRAINER_LAYERS`);
+- the tests mirror the package tree: every test folder is a package folder;
 - no import cycle among the project's modules;
 - no folder over 12 modules, no module over 450 lines, no function over 60 lines.
 """
@@ -22,6 +25,22 @@ PACKAGES = ("intent_server", "trainer", "bench")
 MAX_MODULES_PER_FOLDER = 12
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
+# Lowest first. `errors`, `logs` and `staging` serve every layer. The pipeline orchestrates
+# training and fine-tuning, so it sits above both; export reads what the pipeline wrote.
+TRAINER_LAYERS = (
+    "data",
+    "features",
+    "calibration",
+    "training",
+    "finetune",
+    "pipeline",
+    "export",
+    "evaluation",
+    "cli",
+)
+TRAINER_SHARED = ("errors", "logs", "staging")
+# Test folders that are not a package's mirror.
+TEST_SUPPORT = ("fixtures", "data", "e2e", "__pycache__")
 
 
 def _is_generated(path: Path) -> bool:
@@ -94,6 +113,40 @@ def test_the_core_knows_no_transport() -> None:
         or (name.startswith("intent_server.") and not name.startswith("intent_server.core"))
     ]
     assert not found
+
+
+def _trainer_layer(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "trainer" or len(parts) < 2 or parts[1] in TRAINER_SHARED:
+        return None
+    return TRAINER_LAYERS.index(parts[1])
+
+
+def test_trainer_layers_import_only_downwards(graph: dict[str, set[str]]) -> None:
+    modules = [module for module in graph if module.startswith("trainer.")]
+    unplaced = [m for m in modules if m.split(".")[1] not in (*TRAINER_LAYERS, *TRAINER_SHARED)]
+    assert not unplaced, f"trainer modules in no layer of TRAINER_LAYERS: {unplaced}"
+    upward = [
+        f"{module} imports {target}"
+        for module in modules
+        for target in sorted(graph[module])
+        if (low := _trainer_layer(module)) is not None
+        and (high := _trainer_layer(target)) is not None
+        and high > low
+    ]
+    assert not upward, upward
+
+
+def test_tests_mirror_the_packages() -> None:
+    tests = ROOT / "tests"
+    strays = [
+        str(folder.relative_to(ROOT))
+        for folder in tests.rglob("*")
+        if folder.is_dir()
+        and not set(folder.relative_to(tests).parts) & set(TEST_SUPPORT)
+        and not (ROOT / folder.relative_to(tests)).is_dir()
+    ]
+    assert not strays, f"test folders that mirror no package folder: {strays}"
 
 
 def test_no_import_cycles(graph: dict[str, set[str]]) -> None:

@@ -40,7 +40,7 @@ def small_bot_client(
 ) -> Iterator[tuple[IntentClient, tuple[str, ...]]]:
     from trainer.data import TrainingData, load_training_data, write_native_yaml
     from trainer.export.pipeline import export_model
-    from trainer.training.pipeline import TrainOptions, train
+    from trainer.pipeline import TrainOptions, train
 
     full = load_training_data(EXAMPLES)
     intents = [name for name in full.labels if name != OUT_OF_SCOPE][:INTENTS]

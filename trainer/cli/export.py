@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from trainer import logs
 from trainer.errors import UserError
-from trainer.export.onnx_files import DEFAULT_OPSET
+from trainer.features.onnx_graph import DEFAULT_OPSET
 
 if TYPE_CHECKING:
     from trainer.export.pipeline import ExportResult

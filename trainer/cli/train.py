@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args: argparse.Namespace) -> int:
     from trainer.data import load_training_data
-    from trainer.training.pipeline import train
+    from trainer.pipeline import train
 
     options = options_from_args(args, TrainOptions)
     data = load_training_data(args.data, min_examples=args.min_examples)

@@ -1,64 +1,18 @@
-"""Turn the sentence encoder and the trained head into ONNX files (plus INT8 and tokenizer)."""
+"""The trained head as ONNX, the INT8 encoder and the tokenizer of an export (the encoder's
+fp32 graph is traced by `trainer.features.onnx_graph`, which training embeds with too)."""
 
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from intent_server.core.layout import (
-    ENCODER_INPUTS,
-    FAMILIARITY_OUTPUT,
-    FEATURES_OUTPUT,
-    HEAD_INPUT,
-    HEAD_OUTPUT,
-    SENTENCE_OUTPUT,
-)
-from intent_server.core.model_card import EncoderIdentity
-from trainer.features.pooling import PooledEncoder
+from intent_server.core.layout import FAMILIARITY_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
+from trainer.features.onnx_graph import DEFAULT_OPSET, torch_to_onnx
 from trainer.training.head import ServedHead
-
-DEFAULT_OPSET = 17
-# Sample batch for tracing: the second row is padded so the traced graph keeps the mask path.
-_SAMPLE_IDS = [[101, 7592, 2088, 2003, 102], [101, 7592, 102, 0, 0]]
-
-
-def _export(module: nn.Module, args: tuple[Any, ...], path: Path, **kwargs: Any) -> None:
-    with warnings.catch_warnings():
-        # The TorchScript exporter warns about its own deprecation and about traced Python
-        # conditionals in transformers that do not depend on the sequence length.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), dynamo=False, **kwargs)
-
-
-def export_encoder(
-    transformer: nn.Module, identity: EncoderIdentity, path: Path, opset: int = DEFAULT_OPSET
-) -> None:
-    """Write `transformer` (a HF model, eager attention) + the trainer's pooling as ONNX with
-    the outputs `sentence_embedding` [B, dim] and `features` [B, feature_dim]."""
-    wrapper = PooledEncoder(transformer, identity.feature_layers, identity.token_type_ids).eval()
-    ids = torch.tensor(_SAMPLE_IDS, dtype=torch.int64)
-    mask = (ids != 0).to(torch.int64)
-    with torch.no_grad():
-        _export(
-            wrapper,
-            (ids, mask),
-            path,
-            input_names=list(ENCODER_INPUTS),
-            output_names=[SENTENCE_OUTPUT, FEATURES_OUTPUT],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "sequence"},
-                "attention_mask": {0: "batch", 1: "sequence"},
-                SENTENCE_OUTPUT: {0: "batch"},
-                FEATURES_OUTPUT: {0: "batch"},
-            },
-            opset_version=opset,
-        )
 
 
 def export_head(head: nn.Module, bank: np.ndarray, path: Path, opset: int = DEFAULT_OPSET) -> None:
@@ -67,7 +21,7 @@ def export_head(head: nn.Module, bank: np.ndarray, path: Path, opset: int = DEFA
     wrapper = ServedHead(head, torch.from_numpy(np.ascontiguousarray(bank))).eval()
     sample = torch.ones((2, bank.shape[1]), dtype=torch.float32)
     with torch.no_grad():
-        _export(
+        torch_to_onnx(
             wrapper,
             (sample,),
             path,

@@ -29,13 +29,7 @@ from intent_server.core.manifest import ExportedEncoder, ExportMetrics, GateResu
 from intent_server.core.model_card import EncoderIdentity
 from trainer.errors import UserError
 from trainer.export import gates
-from trainer.export.onnx_files import (
-    DEFAULT_OPSET,
-    export_encoder,
-    export_head,
-    quantize_encoder,
-    write_tokenizer,
-)
+from trainer.export.onnx_files import export_head, quantize_encoder, write_tokenizer
 from trainer.export.publish import (
     file_hashes,
     free_version_name,
@@ -45,8 +39,9 @@ from trainer.export.publish import (
     switch_current,
 )
 from trainer.export.verify import Verification, verify
-from trainer.features.encoder import default_encoder_path, encoder_identity
-from trainer.features.encoding import load_sentence_transformer
+from trainer.features.identity import default_encoder_path, encoder_identity
+from trainer.features.onnx_graph import DEFAULT_OPSET, export_encoder
+from trainer.features.torch_features import load_sentence_transformer
 from trainer.logs import progress
 from trainer.training.model_store import TrainedModel, check_model_name, load_trained_model
 

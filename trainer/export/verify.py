@@ -18,7 +18,7 @@ from intent_server.core.layout import HEAD_ONNX, TOKENIZER, VARIANT_FILES
 from intent_server.core.manifest import ExportMetrics, GateResult
 from intent_server.core.model_card import EncoderIdentity
 from trainer.export import gates
-from trainer.features.encoding import encode
+from trainer.features.torch_features import encode
 from trainer.training.model_store import TrainedModel
 
 # Added to the validation texts for the encoder gates: short, long, punctuation, non-ASCII.

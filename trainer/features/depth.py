@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainer.errors import UserError
-from trainer.features.encoder import LAYER_COUNT_KEYS
+from trainer.features.identity import LAYER_COUNT_KEYS
 
 # Where Hugging Face models keep their list of transformer layers (BERT, RoBERTa, MPNet,
 # XLM-R: encoder.layer; DistilBERT: transformer.layer).

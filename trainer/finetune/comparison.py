@@ -21,7 +21,7 @@ import numpy as np
 from intent_server.core.model_card import EncoderIdentity, FineTuning
 from trainer.calibration.familiarity import best_cosine, build_bank
 from trainer.calibration.thresholds import Calibration
-from trainer.features.encoding import encode_with
+from trainer.features.torch_features import encode_with
 from trainer.finetune.budget import Budget
 from trainer.finetune.tuning import TunedEncoder, plan_run, tune_encoder
 from trainer.logs import progress

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from intent_server.core.layout import TUNED_ENCODER
 from intent_server.core.model_card import EncoderIdentity
-from trainer.features.encoder import encoder_identity
+from trainer.features.identity import encoder_identity
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from intent_server.core.model_card import EncoderIdentity, HeadConfig
-from trainer.features.encoding import load_sentence_transformer, torch_features
+from trainer.features.torch_features import load_sentence_transformer, torch_features
 from trainer.finetune.batches import contrastive_batches, shuffled_batches, steps_per_epoch
 from trainer.finetune.budget import Budget
 from trainer.finetune.losses import supervised_contrastive

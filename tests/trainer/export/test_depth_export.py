@@ -15,8 +15,8 @@ import pytest
 from intent_server.core.exports import load_export, resolve_current
 from tests.trainer.training.test_pipeline import small_data
 from trainer.export.pipeline import export_model
-from trainer.features.encoder import weights_file
-from trainer.training.pipeline import TrainOptions, train
+from trainer.features.identity import weights_file
+from trainer.pipeline import TrainOptions, train
 
 pytestmark = pytest.mark.slow
 

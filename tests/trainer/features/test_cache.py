@@ -15,8 +15,8 @@ from trainer.features.cache import (
     read_cache_file,
     write_cache_file,
 )
-from trainer.features.embed import embed_with_stats
-from trainer.features.encoder import encoder_identity
+from trainer.features.extract import embed_with_stats
+from trainer.features.identity import encoder_identity
 
 TEXTS = ["set an alarm for 7", "what is my balance", "play some jazz"]
 

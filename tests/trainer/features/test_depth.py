@@ -12,8 +12,8 @@ import pytest
 from trainer.cli.train import build_parser, main
 from trainer.errors import UserError
 from trainer.features.cache import EmbeddingCache, read_cache_file
-from trainer.features.encoder import encoder_identity
-from trainer.features.encoding import encode, load_encoder
+from trainer.features.identity import encoder_identity
+from trainer.features.torch_features import encode, load_encoder
 from trainer.training.options import TrainOptions
 
 TEXTS = ["hello world", "book a table for two at eight", "¿qué tal? naïve café", "ok"]

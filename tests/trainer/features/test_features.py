@@ -19,8 +19,8 @@ from trainer.cli.train import main
 from trainer.errors import UserError
 from trainer.export.onnx_files import export_head
 from trainer.features.cache import CacheFormatError, EmbeddingCache, read_cache_file
-from trainer.features.encoder import encoder_identity
-from trainer.features.encoding import encode
+from trainer.features.identity import encoder_identity
+from trainer.features.torch_features import encode
 from trainer.training.head import MLPHead
 
 TEXTS = ["hello world", "book a table for two at eight", "¿qué tal? naïve café", "ok"]
@@ -151,7 +151,7 @@ def test_small_data_trains_with_smaller_batches() -> None:
 
 def _copy_of_stock_encoder(folder: Path) -> Path:
     """The stock encoder's small files next to a link to its weights."""
-    from trainer.features.encoder import default_encoder_path
+    from trainer.features.identity import default_encoder_path
 
     stock = default_encoder_path()
     for path in stock.rglob("*"):

@@ -19,7 +19,7 @@ from tests.trainer.training.test_pipeline import small_data
 from trainer.cli.train import main
 from trainer.export.pipeline import export_model
 from trainer.finetune import comparison
-from trainer.training.pipeline import TrainOptions, train
+from trainer.pipeline import TrainOptions, train
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ def test_the_contrastive_recipe_stops_when_its_minutes_are_spent(tmp_path: Path)
 
 
 def test_the_same_seed_tunes_the_same_weights() -> None:
-    from trainer.features.encoder import encoder_identity
+    from trainer.features.identity import encoder_identity
     from trainer.finetune.budget import Budget
     from trainer.finetune.tuning import tune_encoder
     from trainer.logs import progress

@@ -98,7 +98,7 @@ def test_bad_fine_tuning_options_are_clear_errors() -> None:
 def test_the_comparison_keeps_the_better_model_unless_forced(
     monkeypatch: pytest.MonkeyPatch, frozen: float, tuned: float, mode: str, kept: str
 ) -> None:
-    from trainer.features.encoder import encoder_identity
+    from trainer.features.identity import encoder_identity
     from trainer.finetune import comparison
     from trainer.finetune.tuning import TunedEncoder
     from trainer.training.fitting import Split

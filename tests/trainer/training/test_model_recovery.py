@@ -153,8 +153,8 @@ def test_loading_restores_a_lost_model(tmp_path: Path, caplog: pytest.LogCapture
 def test_a_model_interrupted_after_publishing_says_it_was_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from trainer import pipeline
     from trainer.cli import train as cli
-    from trainer.training import pipeline
 
     def publish_then_interrupt(*args: object, models_dir: Path, **kwargs: object) -> None:
         publish(models_dir, "new")

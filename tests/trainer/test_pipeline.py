@@ -15,10 +15,10 @@ from tests.fixtures.paths import EXAMPLES, HELDOUT
 from trainer.data import TrainingData, data_from_pairs, load_training_data
 from trainer.errors import UserError
 from trainer.features.cache import EmbeddingCache
-from trainer.features.embed import embed_with_stats
+from trainer.features.extract import embed_with_stats
+from trainer.pipeline import TrainOptions, train
 from trainer.training.loop import predict_proba
 from trainer.training.model_store import load_trained_model
-from trainer.training.pipeline import TrainOptions, train
 
 FAST = TrainOptions(epochs=12, patience=3)
 
@@ -181,7 +181,7 @@ def test_failed_run_leaves_previous_model_and_no_temp_folder(
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # as if Ctrl-C arrived while the model folder was written
 
-    monkeypatch.setattr("trainer.training.pipeline.write_report", broken)
+    monkeypatch.setattr("trainer.pipeline.write_report", broken)
     with pytest.raises(KeyboardInterrupt):
         train(
             data,

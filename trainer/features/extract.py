@@ -11,8 +11,8 @@ import numpy as np
 
 from intent_server.core.model_card import EncoderIdentity
 from trainer.features.cache import EmbeddingCache
-from trainer.features.encoding import encode
-from trainer.features.onnx_encoding import onnx_encode
+from trainer.features.onnx_features import onnx_encode
+from trainer.features.torch_features import encode
 
 
 @dataclass(frozen=True)

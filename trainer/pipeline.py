@@ -31,8 +31,8 @@ from intent_server.core.model_card import (
 from trainer.data import TrainingData
 from trainer.errors import UserError
 from trainer.features.cache import EmbeddingCache, default_cache_dir
-from trainer.features.embed import EmbedStats, embed_with_stats
-from trainer.features.encoder import encoder_identity
+from trainer.features.extract import EmbedStats, embed_with_stats
+from trainer.features.identity import encoder_identity
 from trainer.finetune.comparison import Outcome, fine_tune
 from trainer.finetune.storage import save_tuned_encoder
 from trainer.training.fitting import HELD_OUT, Fitted, Split, fit_and_calibrate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intent_server.core import cpus
-from trainer.features.encoding import encode_threads
+from trainer.features.torch_features import encode_threads
 
 
 def test_embedding_threads_follow_usable_cpus(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from intent_server.core.model_card import EncoderIdentity
-from trainer.features import onnx_encoding
-from trainer.features.embed import features
-from trainer.features.encoder import encoder_identity
-from trainer.features.encoding import encode
-from trainer.features.onnx_encoding import graph_path, onnx_encode
+from trainer.features import onnx_features
+from trainer.features.extract import features
+from trainer.features.identity import encoder_identity
+from trainer.features.onnx_features import graph_path, onnx_encode
+from trainer.features.torch_features import encode
 
 TEXTS = [
     "a much longer sentence about booking a flight to tokyo next friday morning",
@@ -30,9 +30,9 @@ TEXTS = [
 @pytest.fixture(autouse=True)
 def fresh_sessions() -> Iterator[None]:
     """Each test opens its graph itself (the process-wide memo would skip the checks)."""
-    onnx_encoding._SESSIONS.clear()
+    onnx_features._SESSIONS.clear()
     yield
-    onnx_encoding._SESSIONS.clear()
+    onnx_features._SESSIONS.clear()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def identity() -> EncoderIdentity:
 @pytest.fixture(scope="module")
 def graph_dir(tmp_path_factory: pytest.TempPathFactory, identity: EncoderIdentity) -> Path:
     folder = tmp_path_factory.mktemp("graph")
-    onnx_encoding.checked_session(identity, folder, TEXTS)
+    onnx_features.checked_session(identity, folder, TEXTS)
     return folder
 
 
@@ -89,7 +89,7 @@ def test_damaged_graph_is_rebuilt(
     assert "rebuilding" in caplog.text
     assert onnx is not None
     assert np.allclose(onnx, encode(TEXTS[:2], identity), atol=1e-4)
-    assert onnx_encoding._open_graph(identity, path) is not None  # graph and sidecar agree
+    assert onnx_features._open_graph(identity, path) is not None  # graph and sidecar agree
 
 
 @pytest.mark.slow
@@ -99,7 +99,7 @@ def test_graph_failing_parity_falls_back_to_torch(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(onnx_encoding, "PARITY_MAX_ABS_DIFF", -1.0)  # nothing can pass
+    monkeypatch.setattr(onnx_features, "PARITY_MAX_ABS_DIFF", -1.0)  # nothing can pass
     with caplog.at_level(logging.WARNING, logger="trainer"):
         assert onnx_encode(TEXTS, identity, graph_dir) is None
         vectors = features(TEXTS, identity, graph_dir)

@@ -26,7 +26,7 @@ from intent_server.core.files import atomic_write, sha256_file
 from intent_server.core.layout import FEATURES_OUTPUT
 from intent_server.core.model_card import EncoderIdentity
 from trainer.features.cache import file_stem
-from trainer.features.encoding import encode_threads, load_encoder, torch_features
+from trainer.features.torch_features import encode_threads, load_encoder, torch_features
 from trainer.logs import progress
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class GraphMismatch(Exception):
 
 def graph_path(cache_dir: Path, identity: EncoderIdentity) -> Path:
     """Where the identity's fp32 graph is cached (inside the embedding cache folder)."""
-    from trainer.export.onnx_files import DEFAULT_OPSET
+    from trainer.features.onnx_graph import DEFAULT_OPSET
 
     return (
         Path(cache_dir) / f"{file_stem(identity)}-L{identity.num_layers}-opset{DEFAULT_OPSET}.onnx"
@@ -62,7 +62,7 @@ def _stamp(identity: EncoderIdentity, path: Path) -> dict[str, Any]:
 def build_graph(model: SentenceTransformer, identity: EncoderIdentity, path: Path) -> None:
     """Trace the loaded encoder (eager attention: the pattern ORT's fusions recognise) with
     the exporter's `export_encoder`, then publish graph and sidecar atomically."""
-    from trainer.export.onnx_files import export_encoder
+    from trainer.features.onnx_graph import export_encoder
 
     path.parent.mkdir(parents=True, exist_ok=True)
     transformer = getattr(model[0], "auto_model")  # noqa: B009 - untyped ST attribute
