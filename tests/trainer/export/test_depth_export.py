@@ -13,7 +13,7 @@ import onnx
 import pytest
 
 from intent_server.core.exports import load_export, resolve_current
-from tests.trainer.training.test_pipeline import small_data
+from tests.trainer.test_pipeline import small_data
 from trainer.export.pipeline import export_model
 from trainer.features.identity import weights_file
 from trainer.pipeline import TrainOptions, train

@@ -15,7 +15,7 @@ import torch
 
 from intent_server.core.exports import load_export, resolve_current
 from intent_server.core.layout import TUNED_ENCODER
-from tests.trainer.training.test_pipeline import small_data
+from tests.trainer.test_pipeline import small_data
 from trainer.cli.train import main
 from trainer.export.pipeline import export_model
 from trainer.finetune import comparison
