@@ -1,9 +1,12 @@
-"""Temp folders next to their final place, for the model store and the export publisher.
+"""Atomic folder publishing, for the model store and the export publisher: the one place
+where folders are staged, swapped and swept (single files: `intent_server.core.files`).
 
-A folder being written is `.STEM.tmp-PID-RANDOM`; where a folder cannot be exchanged
-atomically, the one being replaced is kept as `.STEM.old-PID-RANDOM` while the new one is
-renamed in. The PID tells a running writer's folder from one a killed run left behind, which
-the next run removes, or, for a `.old` copy whose STEM is gone, renames back.
+A folder being written is `.STEM.tmp-PID-RANDOM` next to its final place (`staged_folder`);
+when complete it either replaces the folder at its final name (`replace_folder`: exchanged
+in one step on Linux, else the old one is kept as `.STEM.old-PID-RANDOM` while the new one
+is renamed in) or takes a name nobody has used (`rename_new_folder`). The PID tells a running
+writer's folder from one a killed run left behind, which the next run removes, or, for a
+`.old` copy whose STEM is gone, renames back.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from intent_server.core.files import shareable
+from intent_server.core.files import fsync_dir, shareable
 from intent_server.core.layout import TMP_MARKER
 from trainer.errors import UserError
 
@@ -147,3 +152,78 @@ def temp_folder(folder: Path, stem: str, kind: str = TMP_MARKER) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f".{stem}{kind}{os.getpid()}-", dir=folder))
     shareable(path, directory=True)
     return path
+
+
+@contextmanager
+def staged_folder(parent: Path, stem: str, what: str) -> Iterator[Path]:
+    """Yield a new empty temp folder for `parent/stem` (after sweeping what killed runs left
+    in `parent`); it is removed on any exception, Ctrl-C included, and whatever the caller
+    did not move into place by the end."""
+    ensure_folder(parent, what)
+    remove_stale(parent)
+    tmp = temp_folder(parent, stem)
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sync_tree(folder: Path) -> None:
+    """fsync every file and folder under `folder`, so that a power cut after the rename that
+    publishes it cannot leave names pointing at empty files."""
+    for path in [*folder.rglob("*"), folder]:
+        if path.is_symlink():
+            continue
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def replace_folder(tmp: Path, final: Path) -> None:
+    """Put the finished `tmp` at `final` so that a complete folder is there at every instant:
+    exchanged with the old one in one step, then the old one (now at `tmp`) is removed."""
+    sync_tree(tmp)
+    if not os.path.lexists(final):
+        os.replace(tmp, final)
+        fsync_dir(final.parent)
+    elif exchange(tmp, final):
+        fsync_dir(final.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        _replace_by_two_renames(tmp, final)
+
+
+def _replace_by_two_renames(tmp: Path, final: Path) -> None:
+    """Where folders cannot be exchanged: old -> `.NAME.old-*`, tmp -> final. The old one is
+    put back if the second step fails here, or by the next run's sweep after a crash."""
+    old = temp_folder(final.parent, final.name, kind=OLD_MARKER)
+    old.rmdir()
+    try:
+        os.replace(final, old)
+        os.replace(tmp, final)
+    except BaseException:
+        if not os.path.lexists(final) and os.path.lexists(old):
+            os.replace(old, final)
+        raise
+    fsync_dir(final.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def rename_new_folder(tmp: Path, final: Path, what: str) -> None:
+    """Rename the finished `tmp` to `final`, a name that must not exist (a folder a reader
+    may already hold is never replaced); UserError when another `what` (say, "export of the
+    same model") took it meanwhile."""
+    sync_tree(tmp)
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:
+        if final.exists():
+            raise UserError(
+                f"{final} appeared while it was being written (another {what} ran at the "
+                "same time); run it again"
+            ) from exc
+        raise
+    fsync_dir(final.parent)

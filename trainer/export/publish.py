@@ -1,4 +1,5 @@
-"""Atomic publishing of an export: temp folder -> rename -> `current` pointer switched last.
+"""Atomic publishing of an export: temp folder -> rename -> `current` pointer switched last
+(the folder steps are `trainer.staging`'s).
 
 A server polling `exported/MODEL/current` sees either the old complete version or the new
 complete one, never a half-written folder.
@@ -7,7 +8,6 @@ complete one, never a half-written folder.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +16,7 @@ from pathlib import Path
 from intent_server.core.exports import pointer_text
 from intent_server.core.files import atomic_write, fsync_dir, sha256_file
 from intent_server.core.layout import CURRENT, MANIFEST, is_temp_name
-from trainer.errors import UserError
-from trainer.staging import ensure_folder, remove_stale, temp_folder
+from trainer.staging import rename_new_folder, staged_folder
 
 
 def free_version_name(model_dir: Path, version: str) -> str:
@@ -33,14 +32,8 @@ def free_version_name(model_dir: Path, version: str) -> str:
 @contextmanager
 def staged_export(model_dir: Path, version: str) -> Iterator[Path]:
     """Yield an empty temp folder in `model_dir`; removed on any exception (Ctrl-C included)."""
-    ensure_folder(model_dir, "export folder")
-    remove_stale(model_dir)
-    tmp = temp_folder(model_dir, version)
-    try:
+    with staged_folder(model_dir, version, "export folder") as tmp:
         yield tmp
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
@@ -50,20 +43,8 @@ def file_hashes(folder: Path) -> dict[str, str]:
 
 def promote(tmp: Path, model_dir: Path, version: str) -> Path:
     """Rename the finished temp folder to its version name (same file system: atomic)."""
-    for path in tmp.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
     final = model_dir / version
-    try:
-        os.rename(tmp, final)
-    except OSError as exc:
-        if final.exists():
-            raise UserError(
-                f"{final} appeared while exporting (another export of the same model ran at "
-                "the same time); run the export again"
-            ) from exc
-        raise
-    fsync_dir(model_dir)
+    rename_new_folder(tmp, final, "export of the same model")
     return final
 
 

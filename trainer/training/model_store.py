@@ -1,11 +1,9 @@
-"""Write `models/MODEL/` atomically and read it back (see docs/ARCHITECTURE.md)."""
+"""Write `models/MODEL/` (staged and swapped in by `trainer.staging`) and read it back."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,18 +13,11 @@ from typing import Any
 import numpy as np
 
 from intent_server.core.errors import ModelCardError
-from intent_server.core.files import fsync_dir, shareable, write_json
+from intent_server.core.files import shareable, write_json
 from intent_server.core.layout import FAMILIARITY_BANK, HEAD_WEIGHTS, MODEL_CARD, VALIDATION_SPLIT
 from intent_server.core.model_card import ModelCard
 from trainer.errors import UserError
-from trainer.staging import (
-    OLD_MARKER,
-    ensure_folder,
-    exchange,
-    remove_stale,
-    restore_preserved,
-    temp_folder,
-)
+from trainer.staging import replace_folder, restore_preserved, staged_folder
 from trainer.training.head import MLPHead
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -74,56 +65,9 @@ def staged_model_dir(models_dir: Path, name: str) -> Iterator[Path]:
     """Yield an empty temp folder next to `models_dir/name`; on success it replaces that folder,
     on any exception (Ctrl-C included) it is removed and the previous model stays."""
     check_model_name(name)
-    ensure_folder(models_dir, "models folder")
-    remove_stale(models_dir)
-    tmp = temp_folder(models_dir, name)
-    try:
+    with staged_folder(models_dir, name, "models folder") as tmp:
         yield tmp
-        _swap_into_place(tmp, models_dir / name)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Put the finished `tmp` at `final` so that a complete model is there at every instant:
-    exchanged with the old one in one step, then the old one (now at `tmp`) is removed."""
-    _sync_tree(tmp)  # a power cut must not leave `final` naming empty files
-    if not os.path.lexists(final):
-        os.replace(tmp, final)
-        fsync_dir(final.parent)
-    elif exchange(tmp, final):
-        fsync_dir(final.parent)
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        _replace_by_two_renames(tmp, final)
-
-
-def _replace_by_two_renames(tmp: Path, final: Path) -> None:
-    """Where folders cannot be exchanged: old -> `.NAME.old-*`, tmp -> final. The old one is
-    put back if the second step fails here, or by the next run's sweep after a crash."""
-    old = temp_folder(final.parent, final.name, kind=OLD_MARKER)
-    old.rmdir()
-    try:
-        os.replace(final, old)
-        os.replace(tmp, final)
-    except BaseException:
-        if not os.path.lexists(final) and os.path.lexists(old):
-            os.replace(old, final)
-        raise
-    fsync_dir(final.parent)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _sync_tree(folder: Path) -> None:
-    for path in [*folder.rglob("*"), folder]:
-        if path.is_symlink():
-            continue
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        replace_folder(tmp, models_dir / name)
 
 
 def save_head(head: MLPHead, path: Path) -> None:
