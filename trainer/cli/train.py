@@ -68,7 +68,7 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="intent-train",
-        description="Train intent models from YAML examples (see README, section Training).",
+        description="Train intent models from YAML examples (see docs/training.md).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,validate,evaluate}")
     _add_train(sub)

@@ -1,7 +1,8 @@
 """Load training data (native or Rasa NLU YAML, a file or a folder) and validate it.
 
 `validate_path` reports every problem at once and never raises for user mistakes;
-`load_training_data` raises one `UserError` listing all errors. See README "Training data".
+`load_training_data` raises one `UserError` listing all errors. The format: docs/training.md,
+"Training data".
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class Problem:
             raise ValueError(f"severity must be {ERROR!r} or {WARNING!r}, got {self.severity!r}")
 
     def format(self) -> str:
-        """`examples/x.yml:12: error: intent 'book_flight': ...` (parts left out when unknown)."""
+        """`bot.yml:12: error: intent 'book_flight': ...` (parts left out when unknown)."""
         where = ""
         if self.source is not None:
             where = f"{self.source}:{self.line}: " if self.line is not None else f"{self.source}: "

@@ -77,7 +77,7 @@ class _FileParser(Reader):
             self.error(
                 1,
                 "no 'intents:' (native format) or 'nlu:' (Rasa format) section found; "
-                "see the README for the training data format",
+                "see docs/training.md for the training data format",
             )
             self.result.unreadable = True
 
@@ -94,7 +94,9 @@ class _FileParser(Reader):
             self.error(exc.line, f"malformed YAML: {exc.message}")
             return None, []
         if root is None:
-            self.error(None, "the file is empty; write 'version: 1' and 'intents:' (see README)")
+            self.error(
+                None, "the file is empty; write 'version: 1' and 'intents:' (see docs/training.md)"
+            )
         return root, aliases
 
     def native(self, top: list[Entry]) -> None:

@@ -2,7 +2,7 @@
 (the exporter's own `export_encoder`), cached on disk, checked against torch before use.
 
 On the 2-CPU build machine ORT embeds CLINC150's 18,000 texts faster than torch does (see
-bench/results/RESEARCH.md, "Training under a minute"); the features are the same to
+docs/research/training-speed.md); the features are the same to
 ~1e-6. The graph lives in the embedding cache folder, named by the encoder's cache key,
 its layer count (a truncated encoder gets its own graph) and the opset; a sidecar JSON
 holds the same key and the graph's sha256. A file that does not match is rebuilt, and a
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ORT_BATCH = 128  # 64 and 128 measured alike (RESEARCH.md); the torch path uses 128 too
+ORT_BATCH = 128  # 64 and 128 measured alike (docs/research/training-speed.md); torch uses 128 too
 PARITY_TEXTS = 8  # texts checked against torch before a graph is used
 PARITY_MAX_ABS_DIFF = 1e-4
 _PROBES = ("ok", "Could you please move my 3:30 meeting to Thursday afternoon?", "naïve café")

@@ -7,7 +7,7 @@ one of two recipes, on the GPU when torch sees one.
 - end-to-end (the default): the article's second approach, encoder and an MLP head trained
   together on the cross-entropy loss, a small rate for the encoder and a normal one for the
   head. The head is kept: on CLINC150 10-shot a head retrained on the tuned features scored
-  0.8 points lower (bench/results/RESEARCH.md, "Fine-tuning the encoder on a CPU").
+  0.8 points lower (docs/research/fine-tuning.md, "Fine-tuning the encoder on a CPU").
 
 After the contrastive recipe the caller trains the usual head on the tuned features.
 """

@@ -4,8 +4,8 @@ Why not `torch.optim.Adam` + `OneCycleLR`: the first call into any `torch.optim`
 imports `torch._dynamo`, which costs about 2 s here, a fifth of the 10 s warm-training
 budget for CLINC150 (docs/TARGETS.md). The update below is the same single-tensor Adam
 step and the same schedule (cosine warm-up over the first 30 % of steps, cosine annealing,
-momentum cycled inversely between 0.95 and 0.85); tests/test_optim.py checks it against
-torch's own classes.
+momentum cycled inversely between 0.95 and 0.85);
+tests/trainer/training/test_optim.py checks it against torch's own classes.
 """
 
 from __future__ import annotations

@@ -74,8 +74,8 @@ class TrainOptions:
     one 1024-wide hidden layer, label smoothing 0.1, batch 128, and a one-cycle schedule of
     8 epochs peaking at lr 3e-3: CLINC150 96.6 %, BANKING77 93.8 %, in about a third of the
     time of Adam at a constant 1e-3 with early stopping (`schedule="constant"`, `lr=1e-3`,
-    `epochs=200`, `patience=8`: 96.3 %, 92.9 %). See README, training, "Default recipe and
-    why". Small data sets train with smaller batches (`loop.effective_batch_size`)."""
+    `epochs=200`, `patience=8`: 96.3 %, 92.9 %). See docs/training.md, "The default recipe
+    and why". Small data sets train with smaller batches (`loop.effective_batch_size`)."""
 
     encoder: Path | None = field(
         default=None,
@@ -95,7 +95,7 @@ class TrainOptions:
             must="be at least 1",
             help="run only the encoder's first N transformer layers (default: all, the most "
             "accurate): fewer layers embed faster and make a smaller encoder.onnx, for some "
-            "accuracy (see README, 'Speed/accuracy dial')",
+            "accuracy (see docs/training.md, 'The speed/accuracy dial')",
         ),
     )
     feature_layers: tuple[int, ...] | None = field(
@@ -250,7 +250,7 @@ class TrainOptions:
             help="end-to-end: the encoder and the head trained together on the cross-entropy "
             "loss (the head is kept); contrastive: each intent's examples pulled together and "
             "other intents' pushed apart (supervised contrastive loss), then the head trained "
-            "on the tuned features (see README, 'Fine-tuning')",
+            "on the tuned features (see docs/fine-tuning.md)",
         ),
     )
     fine_tune_epochs: int | None = field(
@@ -260,7 +260,7 @@ class TrainOptions:
             parse=int,
             check=lambda v: v is None or v >= 1,
             must="be at least 1",
-            help="passes over the examples (default: enough for about 240 steps, 1 to 20 passes)",
+            help="passes over the examples (default: enough for about 480 steps, 1 to 20 passes)",
         ),
     )
     encoder_lr: float = field(
