@@ -168,7 +168,7 @@ def test_token_helpers(tmp_path: Path) -> None:
 def test_server_options_enable_mutual_tls_and_tokens(
     exported_example_model: Path, certs: Certs, tmp_path: Path
 ) -> None:
-    from intent_server.grpc.server import running_server
+    from intent_server.process import running_server
     from tests.fixtures.server import example_server_config
 
     token_file = tmp_path / "tokens"
@@ -213,7 +213,7 @@ def test_server_options_enable_mutual_tls_and_tokens(
 def test_admin_without_tls_is_warned_about(
     exported_example_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from intent_server.grpc.server import IntentServer
+    from intent_server.process import IntentServer
     from tests.fixtures.server import example_server_config
 
     admin = tmp_path / "admin-tokens"
