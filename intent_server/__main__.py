@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 from intent_server.config import ServerConfig, parse_config
 from intent_server.core.errors import ExportError
-from intent_server.grpc.server import ListenError, serve
-from intent_server.grpc.workers import run_workers
+from intent_server.process import ListenError, serve
 from intent_server.serving.logs import configure_logging
 from intent_server.serving.secrets import SecurityConfigError
+from intent_server.workers import run_workers
 
 
 def _serve_reporting(config: ServerConfig) -> int:

@@ -5,6 +5,8 @@
   process too);
 - the trainer uses the server package only through its torch-free core;
 - the core imports nothing of the transports (`grpc`, `serving`, `client`);
+- each transport (`intent_server.grpc`, `intent_server.http`) imports neither the other nor
+  the process that assembles both (`intent_server.process`, `workers`, `__main__`);
 - inside the trainer, a layer imports only the layers below it (`TRAINER_LAYERS`);
 - the tests mirror the package tree: every test folder is a package folder;
 - no import cycle among the project's modules;
@@ -111,6 +113,27 @@ def test_the_core_knows_no_transport() -> None:
         for name in imported_names(path)
         if name.split(".")[0] in ("grpc", "grpc_health", "prometheus_client")
         or (name.startswith("intent_server.") and not name.startswith("intent_server.core"))
+    ]
+    assert not found
+
+
+TRANSPORTS = ("grpc", "http")
+PROCESS_MODULES = ("process", "workers", "__main__")
+
+
+def _server_part(name: str) -> str:
+    """`intent_server.grpc.server` -> `grpc`; "" outside the server package."""
+    parts = name.split(".")
+    return parts[1] if parts[0] == "intent_server" and len(parts) > 1 else ""
+
+
+def test_each_transport_knows_neither_the_other_nor_the_process() -> None:
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for transport in TRANSPORTS
+        for path in (ROOT / "intent_server" / transport).rglob("*.py")
+        for name in imported_names(path)
+        if (part := _server_part(name)) != transport and part in (*TRANSPORTS, *PROCESS_MODULES)
     ]
     assert not found
 

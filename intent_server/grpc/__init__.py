@@ -1,2 +1,2 @@
-"""The gRPC transport: server, servicers, converters to protobuf, interceptors (request ids,
-metrics, tokens, admission), TLS, status codes, and `--workers` processes."""
+"""The gRPC transport: the grpc.Server with its services and interceptors (request ids,
+metrics, tokens, admission), TLS, status codes. `intent_server.process` runs it."""

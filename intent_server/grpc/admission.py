@@ -9,19 +9,16 @@ never counted or refused. (grpcio's `maximum_concurrent_rpcs` would refuse them 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import grpc
-
-from intent_server.grpc.interceptors import is_unary, wrap_unary
+from intent_server.grpc.interceptors import Metadata, UnaryBehavior, UnaryInterceptor
 from intent_server.grpc.security import ADMIN_PREFIX, HEALTH_PREFIX
 from intent_server.grpc.status import abort
 from intent_server.serving.admission import Admission
 from intent_server.serving.errors import Overloaded
 
 
-class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class AdmissionInterceptor(UnaryInterceptor):
     def __init__(self, admission: Admission) -> None:
         self.admission = admission
 
@@ -33,16 +30,9 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def in_flight(self) -> int:
         return self.admission.in_flight
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        method = handler_call_details.method
-        if not is_unary(handler) or method.startswith((HEALTH_PREFIX, ADMIN_PREFIX)):
-            return handler
-        behavior = handler.unary_unary
+    def around(self, method: str, metadata: Metadata, behavior: UnaryBehavior) -> UnaryBehavior:
+        if method.startswith((HEALTH_PREFIX, ADMIN_PREFIX)):
+            return behavior
 
         def admitted(request: Any, context: Any) -> Any:
             try:
@@ -51,4 +41,4 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             except Overloaded as exc:
                 abort(context, exc)
 
-        return wrap_unary(handler, admitted)
+        return admitted

@@ -5,12 +5,11 @@ metadata and logs failed calls with it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from intent_server.grpc.interceptors import is_unary, wrap_unary
+from intent_server.grpc.interceptors import Metadata, UnaryBehavior, UnaryInterceptor
 from intent_server.serving.logs import REQUEST_ID_HEADER, request_id_from, request_scope
 
 log = logging.getLogger(__name__)
@@ -23,28 +22,17 @@ def _text(details: str | bytes | None) -> str:
     return details or ""
 
 
-def _incoming_id(metadata: Any) -> str:
+def _incoming_id(metadata: Metadata) -> str:
     for key, value in metadata or ():
         if key == REQUEST_ID_HEADER:
             return request_id_from(value)
     return request_id_from(None)
 
 
-class RequestIdInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class RequestIdInterceptor(UnaryInterceptor):
     """Sets the call's request id for logging, returns it to the client, logs failures."""
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if not is_unary(handler):
-            return handler
-        method = handler_call_details.method
-        metadata = handler_call_details.invocation_metadata
-        behavior = handler.unary_unary
-
+    def around(self, method: str, metadata: Metadata, behavior: UnaryBehavior) -> UnaryBehavior:
         def with_id(request: Any, context: Any) -> Any:
             with request_scope(_incoming_id(metadata)) as request_id:
                 context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
@@ -55,4 +43,4 @@ class RequestIdInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     if isinstance(code, grpc.StatusCode) and code != grpc.StatusCode.OK:
                         log.info("%s -> %s: %s", method, code.name, _text(context.details()))
 
-        return wrap_unary(handler, with_id)
+        return with_id

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from intent_server.grpc.interceptors import is_unary, wrap_unary
+from intent_server.grpc.interceptors import Metadata, UnaryBehavior, UnaryInterceptor
 from intent_server.serving.metrics import ServerMetrics
 
 
@@ -25,22 +24,14 @@ def _code_of(context: Any, failed: bool) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class MetricsInterceptor(UnaryInterceptor):
     """Counts and times unary calls (every RPC of this server but health Watch is unary)."""
 
     def __init__(self, metrics: ServerMetrics) -> None:
         self._metrics = metrics
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if not is_unary(handler):
-            return handler
-        method = method_name(handler_call_details.method)
-        behavior = handler.unary_unary
+    def around(self, method: str, metadata: Metadata, behavior: UnaryBehavior) -> UnaryBehavior:
+        name = method_name(method)
         metrics = self._metrics
 
         def timed(request: Any, context: Any) -> Any:
@@ -52,6 +43,6 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 return response
             finally:
                 code = _code_of(context, failed)
-                metrics.observe_call(method, code.name, time.perf_counter() - started)
+                metrics.observe_call(name, code.name, time.perf_counter() - started)
 
-        return wrap_unary(handler, timed)
+        return timed

@@ -79,6 +79,9 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     `tokens` guard the classification service (empty: open); `admin_tokens` guard admin
     methods (empty: admin methods are refused, so they are never open by accident).
+    Not an `interceptors.UnaryInterceptor`: it refuses a method of any kind, streaming ones
+    included, by replacing its handler before the call starts, where that base passes
+    streaming handlers through and wraps unary ones.
     """
 
     def __init__(self, tokens: Sequence[str] = (), admin_tokens: Sequence[str] = ()) -> None:

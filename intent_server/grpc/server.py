@@ -1,74 +1,58 @@
-"""Build, start and stop the gRPC server: health, reflection, model loading, signals.
+"""The gRPC transport of the server process: a `grpc.Server` with its interceptors and
+services, bound to its address (TLS when configured), and its health statuses.
 
 Interceptors, outermost first: request id (logs), metrics, bearer tokens, admission control.
-Reloads (SIGHUP, Admin/ReloadModels, `--watch`) go through `reload.Reloader`.
+Services: the classifier, Admin (reloads through `serving.reload.Reloader`), health and,
+with `--reflection`, reflection. `intent_server.process` builds the process around it.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import os
-import signal
-import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from concurrent import futures
-from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from intent_server.api.service import IntentService
 from intent_server.config import ServerConfig
-from intent_server.core.cpus import usable_cpus
-from intent_server.core.errors import ExportError
-from intent_server.core.exports import list_models
 from intent_server.grpc.admission import AdmissionInterceptor
 from intent_server.grpc.logs import RequestIdInterceptor
 from intent_server.grpc.metrics import MetricsInterceptor
 from intent_server.grpc.security import TlsFiles, TokenAuthInterceptor, server_credentials
 from intent_server.grpc.servicer import AdminServicer, IntentServicer
 from intent_server.grpc.wire import add_service
-from intent_server.http.app import HttpDeps
-from intent_server.http.listener import HttpListener, HttpListenError
-from intent_server.http.routes import build_app
 from intent_server.proto import intent_pb2
-from intent_server.serving.admission import Admission, admission_limit
+from intent_server.serving.admission import Admission
 from intent_server.serving.metrics import ServerMetrics
-from intent_server.serving.registry import ModelRegistry, RunnerSettings, load_served_model
-from intent_server.serving.reload import PointerWatcher, Reloader, ReloadTrigger, verified_loader
-from intent_server.serving.secrets import load_tokens, tls_context
+from intent_server.serving.registry import ModelRegistry
+from intent_server.serving.reload import Reloader
 from intent_server.serving.validation import Limits
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME: str = intent_pb2.DESCRIPTOR.services_by_name["IntentClassifier"].full_name
 ADMIN_SERVICE_NAME: str = intent_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
-ALL_MODELS = "all"
-# Hidden switch for tests: log which top-level modules the serving process imported.
-LOG_MODULES_ENV = "INTENT_SERVER_LOG_MODULES"
 
 
-class ListenError(RuntimeError):
-    """The server could not bind its address (port in use, bad host)."""
+class GrpcListenError(RuntimeError):
+    """The gRPC port could not be opened (in use, bad host)."""
 
 
-def runner_settings(config: ServerConfig, metrics: ServerMetrics | None = None) -> RunnerSettings:
-    return RunnerSettings(
-        batching=config.batching,
-        max_batch_size=config.max_batch_size,
-        max_batch_wait_ms=config.max_batch_wait_ms,
-        max_queue=config.max_queue,
-        direct_running=max(2, usable_cpus()),
-        cache_size=config.cache_size,
-        on_batch=None if metrics is None else metrics.observe_batch,
-        on_cache=None if metrics is None else metrics.observe_cache,
-        on_row_mode=None if metrics is None else metrics.observe_row_mode,
-    )
+@dataclass(frozen=True)
+class GrpcDeps:
+    """What the gRPC side shares with the rest of the server process."""
+
+    registry: ModelRegistry
+    limits: Limits
+    reloader: Reloader
+    admission: Admission
+    metrics: ServerMetrics
+    tokens: tuple[str, ...] = ()
+    admin_tokens: tuple[str, ...] = ()
 
 
 def model_health_name(model: str) -> str:
@@ -76,25 +60,20 @@ def model_health_name(model: str) -> str:
     return f"{SERVICE_NAME}/{model}"
 
 
-def model_names(config: ServerConfig) -> list[str]:
-    """The configured models; `all` means every model in the export dir, default first."""
-    if config.models != (ALL_MODELS,):
-        return list(config.models)
-    names = list_models(config.export_dir)
-    if not names:
-        raise ExportError(f"{config.export_dir} holds no exported model (--model all)")
-    return sorted(names, key=lambda name: (name != "default", name))
+def interceptors(deps: GrpcDeps) -> list[grpc.ServerInterceptor]:
+    """Outermost first: request id, metrics, bearer tokens, admission."""
+    return [
+        RequestIdInterceptor(),
+        MetricsInterceptor(deps.metrics),
+        TokenAuthInterceptor(deps.tokens, deps.admin_tokens),
+        AdmissionInterceptor(deps.admission),
+    ]
 
 
-def _pending(registry: ModelRegistry, name: str) -> int:
-    """Queued requests of the version serving now (the direct runner has no queue)."""
-    return int(getattr(registry.get(name).runner, "pending", 0))
-
-
-def _grpc_server(config: ServerConfig, interceptors: list[grpc.ServerInterceptor]) -> grpc.Server:
+def _grpc_server(config: ServerConfig, chain: list[grpc.ServerInterceptor]) -> grpc.Server:
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.handler_threads, thread_name_prefix="grpc"),
-        interceptors=interceptors,
+        interceptors=chain,
         options=[
             ("grpc.max_receive_message_length", config.max_receive_bytes),
             # Without this a second server could bind the same port silently; several
@@ -113,254 +92,56 @@ def _bind(server: grpc.Server, config: ServerConfig) -> int:
             return int(server.add_secure_port(address, server_credentials(files)))
         return int(server.add_insecure_port(address))
     except RuntimeError as exc:
-        raise ListenError(f"cannot listen on {address}: {exc} (port in use?)") from None
+        raise GrpcListenError(f"cannot listen on {address}: {exc} (port in use?)") from None
 
 
-class IntentServer:
-    """The gRPC server. Listens NOT_SERVING at `start()`; `load_models()` switches to SERVING."""
+class GrpcServer:
+    """Bound at construction (`port`, `address`); health NOT_SERVING until `report_serving`."""
 
-    def __init__(self, config: ServerConfig, registry: ModelRegistry | None = None) -> None:
-        self.config = config
-        self.registry = registry if registry is not None else ModelRegistry()
-        self.metrics = ServerMetrics()
+    def __init__(self, config: ServerConfig, deps: GrpcDeps) -> None:
         self.health = health.HealthServicer()
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.admission = Admission(admission_limit(config.handler_threads))
-        tokens = load_tokens(config.token_file) if config.token_file else ()
-        self.serving = False
-        admin_tokens = load_tokens(config.admin_token_file) if config.admin_token_file else ()
-        if admin_tokens and config.tls_cert is None:
+        if deps.admin_tokens and config.tls_cert is None:
             log.warning(
                 "the Admin service (model reloads) is on without TLS: its token crosses the "
                 "network in clear text; serve TLS (--tls-cert/--tls-key) or keep --host on "
                 "loopback"
             )
-        self._server = _grpc_server(
-            config,
-            [
-                RequestIdInterceptor(),
-                MetricsInterceptor(self.metrics),
-                TokenAuthInterceptor(tokens, admin_tokens),
-                AdmissionInterceptor(self.admission),
-            ],
-        )
-        self.settings = runner_settings(config, self.metrics)
-        self.reloader = Reloader(
-            self.registry,
-            verified_loader(config.threads, config.encoder_variant, self.settings),
-            config.export_dir,
-            retire_after_s=config.grace_seconds,
-            metrics=self.metrics,
-        )
-        self.limits = Limits(
-            max_text_bytes=config.max_text_bytes,
-            max_batch_texts=config.max_batch_texts,
-            max_call_tokens=config.max_call_tokens,
-        )
-        self._add_services()
+        self._server = _grpc_server(config, interceptors(deps))
+        self._add_services(deps, config.reflection)
         self.port = _bind(self._server, config)
-        self.http = None if config.http_port is None else self._http_listener(tokens)
         self.address = f"{config.host}:{self.port}"
         self.tls = config.tls_cert is not None
-        self._stopped = False
-        self._trigger: ReloadTrigger | None = None
-        self._watcher: PointerWatcher | None = None
 
-    def _add_services(self) -> None:
-        config = self.config
-        add_service(self._server, "IntentClassifier", IntentServicer(self.registry, self.limits))
-        add_service(self._server, "Admin", AdminServicer(self.reloader))
+    def _add_services(self, deps: GrpcDeps, reflection: bool) -> None:
+        add_service(self._server, "IntentClassifier", IntentServicer(deps.registry, deps.limits))
+        add_service(self._server, "Admin", AdminServicer(deps.reloader))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        if config.reflection:
-            from grpc_reflection.v1alpha import reflection
+        if reflection:
+            from grpc_reflection.v1alpha import reflection as service
 
-            names = (SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-            reflection.enable_server_reflection(names, self._server)
-
-    def _http_listener(self, tokens: tuple[str, ...]) -> HttpListener:
-        """The HTTP/JSON listener, sharing models, limits, admission, tokens and metrics."""
-        config = self.config
-        self._http_pool = futures.ThreadPoolExecutor(
-            max_workers=config.handler_threads, thread_name_prefix="http"
-        )
-        deps = HttpDeps(
-            service=IntentService(self.registry, self.limits),
-            admission=self.admission,
-            executor=self._http_pool,
-            is_ready=lambda: self.serving,
-            tokens=tokens,
-            metrics=self.metrics,
-            fallback_intent=config.fallback_intent,
-        )
-        tls = None
-        if config.tls_cert is not None and config.tls_key is not None:
-            tls = tls_context(config.tls_cert, config.tls_key, config.tls_client_ca)
-        return HttpListener(
-            build_app(deps, config.max_receive_bytes),
-            config.host,
-            config.http_port or 0,
-            tls=tls,
-            reuse_port=config.workers > 1,
-            grace_seconds=config.grace_seconds,
-        )
-
-    @property
-    def http_port(self) -> int:
-        """The HTTP listener's real port (0: no HTTP listener)."""
-        return 0 if self.http is None else self.http.port
+            names = (SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, service.SERVICE_NAME)
+            service.enable_server_reflection(names, self._server)
 
     def _set_health(self, status: Any) -> None:
         self.health.set("", status)
         self.health.set(SERVICE_NAME, status)
 
+    def report_serving(self, models: Sequence[str]) -> None:
+        """SERVING under each model's health name, then for the server as a whole."""
+        for name in models:
+            self.health.set(model_health_name(name), health_pb2.HealthCheckResponse.SERVING)
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
     def start(self) -> None:
         self._server.start()
-        log.info(
-            "listening on %s (%s; NOT_SERVING until the model is loaded)",
-            self.address,
-            "TLS" if self.tls else "plaintext",
-        )
-        if self.http is not None:
-            try:
-                port = self.http.start()
-            except HttpListenError as exc:
-                self._server.stop(0)
-                raise ListenError(str(exc)) from None
-            scheme = "https" if self.tls else "http"
-            log.info("HTTP/JSON on %s://%s:%d (try-it page at /)", scheme, self.config.host, port)
-        if self.config.metrics_port:
-            host = self.config.metrics_host
-            try:
-                port = self.metrics.start_http(self.config.metrics_port, host)
-            except OSError as exc:
-                self.stop(grace=0)
-                raise ListenError(
-                    f"cannot serve metrics on {host}:{self.config.metrics_port}: "
-                    f"{exc.strerror or exc} (--metrics-port; in use by another process?)"
-                ) from None
-            log.info("metrics on http://%s:%d/metrics", host, port)
 
-    def load_models(self) -> None:
-        """Load, verify and warm up every configured model, then report SERVING."""
-        for name in model_names(self.config):
-            self.registry.add(
-                load_served_model(
-                    self.config.export_dir,
-                    name,
-                    self.config.threads,
-                    self.config.encoder_variant,
-                    self.settings,
-                )
-            )
-        self.mark_serving()
-
-    def start_reload_triggers(self) -> None:
-        """The SIGHUP worker thread and, with `--watch`, the pointer watcher."""
-        self._trigger = ReloadTrigger(self.reloader)
-        if self.config.watch_seconds > 0:
-            self._watcher = PointerWatcher(
-                self.reloader,
-                self.config.export_dir,
-                self.registry.names(),
-                self.config.watch_seconds,
-            )
-
-    def request_reload(self) -> None:
-        """Reload every model in the background (safe from a signal handler)."""
-        if self._trigger is not None:
-            self._trigger.request()
-
-    def mark_serving(self) -> None:
-        for name in self.registry.names():
-            served = self.registry.get(name)
-            self.health.set(model_health_name(name), health_pb2.HealthCheckResponse.SERVING)
-            self.metrics.set_model_version(name, served.version, served.export.encoder_variant)
-            self.metrics.watch_queue(name, functools.partial(_pending, self.registry, name))
-        self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        self.serving = True
-        if os.environ.get(LOG_MODULES_ENV):  # logged before the SERVING line tests wait for
-            top_level = sorted({name.split(".")[0] for name in sys.modules})
-            log.info("loaded top-level modules: %s", json.dumps(top_level))
-        log.info(
-            "now SERVING %s on %s (default model %r, batching %s)",
-            ", ".join(self.registry.names()),
-            self.address,
-            self.registry.names()[0] if self.registry.names() else "",
-            "on" if self.config.batching else "off",
-        )
-
-    def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self.serving = False
-        grace = self.config.grace_seconds if grace is None else grace
+    def enter_graceful_shutdown(self) -> None:
+        """Every health status NOT_SERVING from now on (load balancers stop sending calls)."""
         self.health.enter_graceful_shutdown()
-        if self._watcher is not None:
-            self._watcher.stop()
-        if self._trigger is not None:
-            self._trigger.stop()
-        log.info("stopping: finishing in-flight calls (grace %.1f s)", grace)
-        stopped = self._server.stop(grace)
-        if self.http is not None:
-            self.http.stop()
-            self._http_pool.shutdown(wait=False)
-        stopped.wait()
-        self.reloader.close()
-        self.registry.close(timeout=grace)
-        log.info("stopped")
 
-
-@contextmanager
-def running_server(
-    config: ServerConfig, registry: ModelRegistry | None = None, load: bool = True
-) -> Iterator[IntentServer]:
-    """Start a server (use port 0 for a free port; `server.port` is the real one), stop it after.
-
-    With `registry` given, its models are served as they are; otherwise `load` loads the
-    configured models (False leaves the server NOT_SERVING, for tests of that state).
-    """
-    server = IntentServer(config, registry)
-    server.start()
-    try:
-        if registry is not None:
-            server.mark_serving()
-        elif load:
-            server.load_models()
-        server.start_reload_triggers()
-        yield server
-    finally:
-        server.stop(grace=config.grace_seconds)
-
-
-def serve(config: ServerConfig) -> int:
-    """Run until SIGTERM/SIGINT; returns the process exit code."""
-    started = time.perf_counter()
-    stop_requested = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    server = IntentServer(config)
-
-    def on_hangup(_signum: int, _frame: Any) -> None:
-        log.info("received SIGHUP: reloading models")
-        server.request_reload()
-
-    signal.signal(signal.SIGHUP, on_hangup)
-    server.start()
-    try:
-        server.load_models()
-    except BaseException:
-        server.stop(grace=0)
-        raise
-    server.start_reload_triggers()
-    log.info("start to SERVING: %.2f s", time.perf_counter() - started)
-    while not stop_requested.wait(0.5):
-        pass
-    server.stop()
-    return 0
+    def stop(self, grace: float) -> threading.Event:
+        """Refuse new calls; the event is set once the calls in flight have finished (at the
+        latest after `grace` seconds)."""
+        stopped: threading.Event = self._server.stop(grace)
+        return stopped

@@ -1,5 +1,6 @@
 """The HTTP/JSON transport: `/v1/...` in the proto's JSON mapping, Rasa's `/model/parse`,
-health, an OpenAPI document and a try-it page, on aiohttp in the gRPC server's process.
+health, an OpenAPI document and a try-it page, on aiohttp beside gRPC in the server process
+(`intent_server.process`).
 
 It shares the model registry, runners, limits, admission, tokens, TLS files and metrics with
 gRPC: both call `api.service.IntentService`.

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from intent_server.grpc.server import IntentServer
+from intent_server.process import IntentServer
 from tests.fixtures.paths import ROOT
 
 NODE_BOT = ROOT / "examples" / "node-bot"

@@ -14,7 +14,7 @@ import pytest
 
 from intent_server.client import IntentClient
 from intent_server.core.decision import OUT_OF_SCOPE
-from intent_server.grpc.server import running_server
+from intent_server.process import running_server
 from tests.fixtures.paths import EXAMPLES, HELDOUT
 from tests.fixtures.server import example_server_config
 

@@ -11,7 +11,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from intent_server.client import Classification, IntentClient, IntentClientError
-from intent_server.grpc.server import SERVICE_NAME, IntentServer, running_server
+from intent_server.grpc.server import SERVICE_NAME
+from intent_server.process import IntentServer, running_server
 from intent_server.proto import intent_pb2
 from tests.fixtures.server import example_server_config
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from intent_server.client.cli import build_parser
-from intent_server.grpc.server import IntentServer
+from intent_server.process import IntentServer
 
 
 def client_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

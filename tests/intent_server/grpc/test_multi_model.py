@@ -11,8 +11,8 @@ import pytest
 
 from intent_server.client import IntentClient, IntentClientError
 from intent_server.client.channel import secure_channel
-from intent_server.config import ServerConfig
-from intent_server.grpc.server import IntentServer, model_health_name, model_names, running_server
+from intent_server.grpc.server import model_health_name
+from intent_server.process import IntentServer, running_server
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from tests.fixtures.export import add_model
 from tests.fixtures.server import example_server_config
@@ -35,14 +35,6 @@ def server(export_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     config = example_server_config(export_dir, models=("all",), admin_token_file=tokens)
     with running_server(config) as server:
         yield server
-
-
-def test_all_means_every_exported_model_default_first(export_dir: Path) -> None:
-    assert model_names(ServerConfig(export_dir=export_dir, models=("all",))) == [
-        "default",
-        "support",
-    ]
-    assert model_names(ServerConfig(export_dir=export_dir, models=("support",))) == ["support"]
 
 
 def test_model_field_picks_the_model(server: IntentServer) -> None:

@@ -14,7 +14,8 @@ import pytest
 
 from intent_server.client import IntentClient, IntentClientError
 from intent_server.core.prediction import Prediction
-from intent_server.grpc.server import model_health_name, running_server
+from intent_server.grpc.server import model_health_name
+from intent_server.process import running_server
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from intent_server.serving.admission import RESERVED_THREADS
 from intent_server.serving.batching import DirectRunner, MicroBatcher, Runner

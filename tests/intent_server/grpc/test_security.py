@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -167,7 +168,7 @@ def test_token_helpers(tmp_path: Path) -> None:
 def test_server_options_enable_mutual_tls_and_tokens(
     exported_example_model: Path, certs: Certs, tmp_path: Path
 ) -> None:
-    from intent_server.grpc.server import running_server
+    from intent_server.process import running_server
     from tests.fixtures.server import example_server_config
 
     token_file = tmp_path / "tokens"
@@ -212,7 +213,7 @@ def test_server_options_enable_mutual_tls_and_tokens(
 def test_admin_without_tls_is_warned_about(
     exported_example_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from intent_server.grpc.server import IntentServer
+    from intent_server.process import IntentServer
     from tests.fixtures.server import example_server_config
 
     admin = tmp_path / "admin-tokens"
@@ -223,3 +224,17 @@ def test_admin_without_tls_is_warned_about(
         server = IntentServer(config)
         server.stop(grace=0)
     assert "Admin service (model reloads) is on without TLS" in caplog.text
+
+
+def test_tokens_refuse_streaming_methods_too() -> None:
+    """Unlike the `UnaryInterceptor`s, the token check replaces streaming handlers as well."""
+    streaming = grpc.unary_stream_rpc_method_handler(lambda _request, _context: iter(()))
+    interceptor = TokenAuthInterceptor(tokens=[TOKEN])
+
+    def resolve(method: str) -> grpc.RpcMethodHandler:
+        details = SimpleNamespace(method=method, invocation_metadata=())
+        return interceptor.intercept_service(lambda _details: streaming, details)
+
+    refused = resolve("/intent.v1.IntentClassifier/Stream")
+    assert refused is not streaming and refused.response_streaming
+    assert resolve("/grpc.health.v1.Health/Watch") is streaming

@@ -1,4 +1,4 @@
-"""The real server on a real port with the exported example model: answers, errors, health."""
+"""The real server on a real port with the exported example model: answers and errors."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from intent_server.client import Classification, IntentClient, IntentClientError
 from intent_server.core.decision import OUT_OF_SCOPE
-from intent_server.grpc.server import SERVICE_NAME, IntentServer, running_server
+from intent_server.process import IntentServer, running_server
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from tests.fixtures.paths import HELDOUT
 from tests.fixtures.server import example_server_config
@@ -210,30 +209,6 @@ def test_expired_deadline_is_not_internal(
         stub.ClassifyIntentBatch(request, timeout=0.0001)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert intent_client.classify("hello").intent == "greeting"
-
-
-def health_status(address: str, service: str = "") -> str:
-    with grpc.insecure_channel(address) as channel:
-        response = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=service), timeout=10
-        )
-    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
-
-
-def test_health_not_serving_until_model_loaded(exported_example_model: Path) -> None:
-    config = example_server_config(exported_example_model)
-    with running_server(config, load=False) as server:
-        assert health_status(server.address) == "NOT_SERVING"
-        assert health_status(server.address, SERVICE_NAME) == "NOT_SERVING"
-        with IntentClient(server.address) as client:
-            with pytest.raises(IntentClientError) as info:
-                client.classify("hello")
-            assert info.value.code == grpc.StatusCode.UNAVAILABLE
-            assert "no model is loaded" in info.value.details
-            server.load_models()
-            assert client.health() == "SERVING"
-            assert client.health(SERVICE_NAME) == "SERVING"
-            assert client.classify("hello").intent == "greeting"
 
 
 def test_unbatched_server_gives_the_same_answers(

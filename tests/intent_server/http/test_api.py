@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from intent_server.client import IntentClient
-from intent_server.grpc.server import IntentServer, running_server
+from intent_server.process import IntentServer, running_server
 from tests.fixtures.http import base_url, http_call
 from tests.fixtures.server import example_server_config
 

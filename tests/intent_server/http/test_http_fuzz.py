@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from intent_server.grpc.server import IntentServer
+from intent_server.process import IntentServer
 from tests.fixtures.http import base_url, http_call
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

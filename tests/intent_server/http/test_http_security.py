@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from intent_server.grpc.server import running_server
+from intent_server.process import running_server
 from tests.fixtures.certs import Certs
 from tests.fixtures.http import http_call
 from tests.fixtures.server import example_server_config

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from intent_server.grpc.server import IntentServer
+from intent_server.process import IntentServer
 from tests.fixtures.http import base_url, http_call
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from intent_server.grpc.server import IntentServer
+from intent_server.process import IntentServer
 from tests.fixtures.http import base_url
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

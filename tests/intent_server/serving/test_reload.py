@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from intent_server.client import IntentClient
-from intent_server.grpc.server import running_server
+from intent_server.process import running_server
 from intent_server.serving.errors import ModelNotFound
 from intent_server.serving.registry import ModelRegistry, RunnerSettings
 from intent_server.serving.reload import (
