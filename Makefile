@@ -25,10 +25,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install serve test test-fast lint proto proto-check train validate export evaluate bench clean
+.PHONY: help install serve test test-fast lint proto proto-check options options-check train validate export evaluate bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ serve: $(STAMP) ## train + export the example bot if needed, serve gRPC on HOST:
 	@if [ ! -e $(EXPORT_DIR)/$(MODEL)/current ]; then \
 		echo "No export for model '$(MODEL)' yet: training and exporting $(DATA) first."; \
 		$(BIN)/intent-train train --data $(DATA) --model $(MODEL) --models-dir $(MODELS_DIR) && \
-		$(BIN)/intent-export --model $(MODEL) --models-dir $(MODELS_DIR) --export-dir $(EXPORT_DIR) || exit $$?; \
+		$(BIN)/intent-train export --model $(MODEL) --models-dir $(MODELS_DIR) --export-dir $(EXPORT_DIR) || exit $$?; \
 	fi
 	$(BIN)/intent-server --host $(HOST) --port $(PORT) --export-dir $(EXPORT_DIR) --model $(MODEL) \
 		$(if $(HTTP_PORT),--http-port $(HTTP_PORT))
@@ -57,7 +57,7 @@ validate: $(STAMP) ## check DATA for mistakes without training
 	$(BIN)/intent-train validate $(DATA)
 
 export: $(STAMP) ## export the latest trained MODEL to exported/MODEL/
-	$(BIN)/intent-export --model $(MODEL) --models-dir $(MODELS_DIR) --export-dir $(EXPORT_DIR)
+	$(BIN)/intent-train export --model $(MODEL) --models-dir $(MODELS_DIR) --export-dir $(EXPORT_DIR)
 
 evaluate: $(STAMP) ## score MODEL's export on labelled TEST_DATA (MIN_ACCURACY=0.9: exit 1 below)
 	$(BIN)/intent-train evaluate --model $(MODEL) --data $(TEST_DATA) --export-dir $(EXPORT_DIR) \
@@ -76,12 +76,18 @@ proto-check: $(STAMP) ## fail when the committed generated code is stale
 		{ echo "intent_server/proto/$$f is stale: run 'make proto' and commit it"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated proto code is up to date"
 
-lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check intent_server trainer tests bench
-	$(BIN)/ruff format --check intent_server trainer tests bench
-	$(BIN)/mypy intent_server trainer bench
+options: $(STAMP) ## regenerate docs/reference/options.md from the option declarations
+	$(BIN)/python -m tools.options_reference
 
-test: $(STAMP) proto-check lint ## install, check generated code and lint, run the whole test suite
+options-check: $(STAMP) ## fail when the committed docs/reference/options.md is stale
+	@$(BIN)/python -m tools.options_reference --check
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check intent_server trainer tests bench tools
+	$(BIN)/ruff format --check intent_server trainer tests bench tools
+	$(BIN)/mypy intent_server trainer bench tools
+
+test: $(STAMP) proto-check options-check lint ## install, check generated code and lint, run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the tests that neither train nor export (under a minute; no lint)

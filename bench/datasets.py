@@ -12,11 +12,28 @@ from pathlib import Path
 import numpy as np
 
 from intent_server.core.decision import OUT_OF_SCOPE
+from intent_server.core.options import Option, Shared
 
 Pairs = list[tuple[str, str]]
 DATASETS_ENV = "INTENT_BENCH_DATASETS"
 BANKING_HOLDOUT = 0.10
 HOLDOUT_SEED = 0
+
+
+def _folder(text: str) -> Path | None:
+    return Path(text) if text.strip() else None
+
+
+# --datasets of every benchmark command.
+DATASETS = Shared(
+    None,
+    Option(
+        parse=_folder,
+        env=DATASETS_ENV,
+        shown="../shared/datasets next to the project",
+        help="folder holding clinc150/ and banking77/",
+    ),
+)
 
 
 def datasets_dir() -> Path:

@@ -10,13 +10,12 @@ drift falls on every depth alike. Part of `make bench`; alone:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from bench.speed import BATCH, side_by_side, text_mix, time_calls
 from intent_server.core.cpus import auto_threads
 from intent_server.core.exports import load_export, resolve_current
 from intent_server.core.intent_model import IntentModel
+from intent_server.core.options import Program, option, options_from_args
 
 DEPTHS = (6, 4, 3, 2)
 SMALL_DEPTHS = (6, 2)
@@ -151,11 +151,25 @@ def run_depth(
     }
 
 
+@dataclass(frozen=True)
+class DepthOptions:
+    small: bool = field(default=False, metadata=option(help="tiny subsets, depths 6 and 2"))
+    out: Path | None = field(
+        default=None, metadata=option(parse=Path, help="write the results as JSON here")
+    )
+
+
+DEPTH = Program(
+    "python -m bench.depth",
+    "The speed/accuracy dial alone (part of python -m bench.run): CLINC150 and BANKING77 "
+    "trained, exported and scored at several --encoder-layers depths, with the INT8 "
+    "encoder's size and in-process speed; prints a Markdown section.",
+    options=(DepthOptions,),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.depth", description=__doc__)
-    parser.add_argument("--small", action="store_true", help="tiny subsets, depths 6 and 2")
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
-    args = parser.parse_args(argv)
+    args = options_from_args(DEPTH.parse_args(argv), DepthOptions)
     from bench import datasets
     from bench.report import depth_section
     from trainer import logs

@@ -8,7 +8,6 @@ imports only the typed client, so it never competes with the server for torch or
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -17,12 +16,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from intent_server.client import IntentClient, IntentClientError
+from intent_server.core.options import Program, option, options_from_args
 
 WARM_UP_CALLS = 10  # per client, before the measured phase
 # The Node.js load client, `bench/node/loadgen.mjs`: one @grpc/grpc-js client calling the
@@ -182,35 +183,37 @@ def run_load(
     return result
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.loadgen",
-        description="Drive an intent server with concurrent ClassifyIntent calls; prints JSON.",
+@dataclass(frozen=True)
+class LoadOptions:
+    target: str = field(metadata=option(help="HOST:PORT of the server"))
+    texts: Path = field(metadata=option(parse=Path, help="JSON file with a list of texts to send"))
+    clients: tuple[int, ...] = field(
+        default=(1,),
+        metadata=option(parse=int, nargs="+", help="concurrent client counts, one phase each"),
     )
-    parser.add_argument("--target", required=True, help="HOST:PORT of the server")
-    parser.add_argument(
-        "--texts", type=Path, required=True, help="JSON file with a list of texts to send"
+    seconds: float = field(default=5.0, metadata=option(help="duration of each phase"))
+    raw: bool = field(
+        default=False, metadata=option(help="also print every call's latency (latencies_ms)")
     )
-    parser.add_argument(
-        "--clients",
-        type=int,
-        nargs="+",
-        default=[1],
-        help="concurrent client counts, one phase each (default: 1)",
-    )
-    parser.add_argument(
-        "--seconds", type=float, default=5.0, help="duration of each phase (default: 5)"
-    )
-    parser.add_argument(
-        "--raw", action="store_true", help="also print every call's latency (latencies_ms)"
-    )
-    parser.add_argument(
-        "--method",
-        choices=("classify", "health"),
+    method: str = field(
         default="classify",
-        help="ClassifyIntent (default) or health Check, the server's empty round trip",
+        metadata=option(
+            choices=("classify", "health"),
+            help="ClassifyIntent, or health Check: the server's empty round trip",
+        ),
     )
-    return parser.parse_args(argv)
+
+
+LOAD_GENERATOR = Program(
+    "python -m bench.loadgen",
+    "Drive an intent server with concurrent ClassifyIntent calls; prints JSON. The benchmark "
+    "runs it as its own process.",
+    options=(LoadOptions,),
+)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> LoadOptions:
+    return options_from_args(LOAD_GENERATOR.parse_args(argv), LoadOptions)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

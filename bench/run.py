@@ -8,77 +8,81 @@ baselines measured in the same run. `--small` runs tiny subsets (used by the tes
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.datasets import DATASETS
+from intent_server.core.options import Program, option, options_from_args
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.run",
-        description=(
-            "Benchmark accuracy (CLINC150, BANKING77: train, export, score via the server's "
-            "runtime) and speed (gRPC server under concurrent load vs in-process baselines). "
-            "Writes results.json and RESULTS.md."
+@dataclass(frozen=True)
+class BenchOptions:
+    out: Path = field(
+        default=DEFAULT_OUT,
+        metadata=option(
+            shown="bench/results/ in the project", help="folder for results.json and RESULTS.md"
         ),
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        help=f"folder for results.json and RESULTS.md (default: {DEFAULT_OUT})",
+    small: bool = field(
+        default=False,
+        metadata=option(
+            help="tiny subsets (10 intents x 8 examples) and 2-second load phases: checks that "
+            "the harness works in about a minute; the numbers mean nothing"
+        ),
     )
-    parser.add_argument(
-        "--small",
-        action="store_true",
-        help="tiny subsets (10 intents x 8 examples) and 2-second load phases: checks that the "
-        "harness works in about a minute; the numbers mean nothing (default: off)",
+    skip_speed: bool = field(default=False, metadata=option(help="skip the speed part"))
+    skip_accuracy: bool = field(
+        default=False,
+        metadata=option(
+            help="skip accuracy scoring; the CLINC model is still trained and exported for the "
+            "speed part"
+        ),
     )
-    parser.add_argument(
-        "--skip-speed", action="store_true", help="skip the speed part (default: off)"
+    skip_depth: bool = field(
+        default=False,
+        metadata=option(
+            help="skip the speed/accuracy dial (--encoder-layers 6, 4, 3, 2: CLINC150 and "
+            "BANKING77 trained and exported at each depth, about 20 minutes on 2 cores; "
+            "--small: 6 and 2 on the tiny subsets)"
+        ),
     )
-    parser.add_argument(
-        "--skip-accuracy",
-        action="store_true",
-        help="skip accuracy scoring; the CLINC model is still trained and exported for the "
-        "speed part (default: off)",
+    fine_tune: bool = field(
+        default=False,
+        metadata=option(
+            help="also run the fine-tuning part: frozen against --fine-tune on CLINC150 and "
+            "BANKING77 (10-shot, 5-shot, full data; two seeds each) and a 10-shot bot served "
+            "end to end; several hours on 2 cores (alone: python -m bench.finetune)"
+        ),
     )
-    parser.add_argument(
-        "--skip-depth",
-        action="store_true",
-        help="skip the speed/accuracy dial (--encoder-layers 6, 4, 3, 2: CLINC150 and "
-        "BANKING77 trained and exported at each depth, about 20 minutes on 2 cores; --small: 6 "
-        "and 2 on the tiny subsets) (default: off)",
+    datasets: Path | None = field(default=DATASETS.default, metadata=DATASETS.meta())
+    keep_work: bool = field(
+        default=False,
+        metadata=option(
+            help="keep the temporary work folder (models, exports, logs) and print its path"
+        ),
     )
-    parser.add_argument(
-        "--fine-tune",
-        action="store_true",
-        help="also run the fine-tuning part: frozen against --fine-tune on CLINC150 and "
-        "BANKING77 (10-shot, 5-shot, full data; two seeds each) and a 10-shot bot served end "
-        "to end; several hours on 2 cores (alone: python -m bench.finetune) (default: off)",
-    )
-    parser.add_argument(
-        "--datasets",
-        type=Path,
-        default=None,
-        help="folder holding clinc150/ and banking77/ (default: $INTENT_BENCH_DATASETS or "
-        "../shared/datasets next to the project)",
-    )
-    parser.add_argument(
-        "--keep-work",
-        action="store_true",
-        help="keep the temporary work folder (models, exports, logs) and print its path "
-        "(default: removed)",
-    )
-    return parser.parse_args(argv)
+
+
+BENCH = Program(
+    "python -m bench.run",
+    "Benchmark accuracy (CLINC150, BANKING77: train, export, score via the server's runtime) "
+    "and speed (gRPC server under concurrent load vs in-process baselines). Writes "
+    "results.json and RESULTS.md.",
+    options=(BenchOptions,),
+)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> BenchOptions:
+    return options_from_args(BENCH.parse_args(argv), BenchOptions)
 
 
 def _say(message: str) -> None:
@@ -95,7 +99,7 @@ def _sizes(clinc: Any, banking: Any) -> dict[str, dict[str, int]]:
     }
 
 
-def _empty_results(args: argparse.Namespace, clinc: Any, banking: Any) -> dict[str, Any]:
+def _empty_results(args: BenchOptions, clinc: Any, banking: Any) -> dict[str, Any]:
     from bench.report import machine
 
     return {
@@ -112,7 +116,7 @@ def _empty_results(args: argparse.Namespace, clinc: Any, banking: Any) -> dict[s
     }
 
 
-def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def run(args: BenchOptions, work: Path) -> dict[str, Any]:
     from bench import datasets
     from bench.accuracy import Workspace, run_accuracy, train_and_export
     from bench.depth import SMALL, DepthSettings, run_depth

@@ -4,6 +4,7 @@
   runs without them; tests/intent_server/core/test_intent_model.py checks the running
   process too);
 - the trainer uses the server package only through its torch-free core;
+- nothing imports the developer tools (`tools/`, which may import everything);
 - the core imports nothing of the transports (`grpc`, `serving`, `client`);
 - each transport (`intent_server.grpc`, `intent_server.http`) imports neither the other nor
   the process that assembles both (`intent_server.process`, `workers`, `__main__`);
@@ -23,7 +24,7 @@ import pytest
 
 from tests.fixtures.paths import ROOT
 
-PACKAGES = ("intent_server", "trainer", "bench")
+PACKAGES = ("intent_server", "trainer", "bench", "tools")
 MAX_MODULES_PER_FOLDER = 12
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
@@ -92,6 +93,16 @@ def test_the_server_never_imports_torch_or_the_trainer() -> None:
         for path in source_files(("intent_server",))
         for name in imported_names(path)
         if name.split(".")[0] in forbidden
+    ]
+    assert not found
+
+
+def test_nothing_imports_the_developer_tools() -> None:
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in source_files(("intent_server", "trainer", "bench"))
+        for name in imported_names(path)
+        if name.split(".")[0] == "tools"
     ]
     assert not found
 

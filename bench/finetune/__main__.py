@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -12,55 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.finetune.plan import FULL, SMALL_PLAN, FineTunePlan
+from bench.finetune.plan import FINETUNE, SMALL_PLAN, FineTuneBenchOptions, FineTunePlan
+from intent_server.core.options import options_from_args
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.finetune",
-        description="Frozen against --fine-tune on CLINC150 and BANKING77 (few-shot subsets "
-        "and full data), then a 10-shot bot trained, exported and served. Several hours on "
-        "2 CPU cores with the defaults; rows are written as they finish.",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="JSON file for the results; the Markdown section goes next to it (.md)",
-    )
-    parser.add_argument(
-        "--shots",
-        type=_ints,
-        default=FineTunePlan().shots,
-        help=f"examples per intent, comma-separated ({FULL} = all) (default: 10,5,0)",
-    )
-    parser.add_argument(
-        "--seeds", type=_ints, default=FineTunePlan().seeds, help="seeds per setting (default: 0,1)"
-    )
-    parser.add_argument(
-        "--datasets", type=Path, default=None, help="folder holding clinc150/ and banking77/"
-    )
-    parser.add_argument(
-        "--only", choices=("clinc", "banking"), default=None, help="one dataset (default: both)"
-    )
-    parser.add_argument(
-        "--no-serve",
-        action="store_true",
-        help="the frozen/tuned rows only, without the 10-shot bot served end to end",
-    )
-    parser.add_argument(
-        "--small", action="store_true", help="tiny subsets: checks the harness in minutes"
-    )
-    return parser.parse_args(argv)
+def parse_args(argv: Sequence[str] | None) -> FineTuneBenchOptions:
+    return options_from_args(FINETUNE.parse_args(argv), FineTuneBenchOptions)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import Pairs
+from bench.datasets import DATASETS, Pairs
+from intent_server.core.options import Program, option
 
 FULL = 0  # shots: every training example
 
@@ -33,6 +35,53 @@ class FineTunePlan:
 
 SMALL_PLAN = FineTunePlan(
     shots=(5,), seeds=(0,), datasets=("clinc",), serve_intents=5, serve_shots=5
+)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected comma-separated integers, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class FineTuneBenchOptions:
+    out: Path = field(
+        metadata=option(
+            parse=Path,
+            help="JSON file for the results; the Markdown section goes next to it (.md)",
+        )
+    )
+    shots: tuple[int, ...] = field(
+        default=FineTunePlan.shots,
+        metadata=option(parse=_ints, help=f"examples per intent, comma-separated ({FULL} = all)"),
+    )
+    seeds: tuple[int, ...] = field(
+        default=FineTunePlan.seeds, metadata=option(parse=_ints, help="seeds per setting")
+    )
+    datasets: Path | None = field(default=DATASETS.default, metadata=DATASETS.meta())
+    only: str | None = field(
+        default=None,
+        metadata=option(choices=FineTunePlan.datasets, shown="both", help="one dataset"),
+    )
+    no_serve: bool = field(
+        default=False,
+        metadata=option(
+            help="the frozen/tuned rows only, without the 10-shot bot served end to end"
+        ),
+    )
+    small: bool = field(
+        default=False, metadata=option(help="tiny subsets: checks the harness in minutes")
+    )
+
+
+FINETUNE = Program(
+    "python -m bench.finetune",
+    "Frozen against --fine-tune on CLINC150 and BANKING77 (few-shot subsets and full data), "
+    "then a 10-shot bot trained, exported and served. Several hours on 2 CPU cores with the "
+    "defaults; rows are written as they finish.",
+    options=(FineTuneBenchOptions,),
 )
 
 

@@ -7,9 +7,9 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import grpc
 
@@ -20,9 +20,10 @@ from intent_server.client.client import (
     IntentClientError,
     ModelDetails,
 )
+from intent_server.core.options import Program, option
 from intent_server.serving.secrets import SecurityConfigError, load_tokens
 
-TOKEN_ENV = "INTENT_CLIENT_TOKEN"
+ENV_PREFIX = "INTENT_CLIENT_"
 
 _USER_MISTAKES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
 _REASON_TEXT = {
@@ -33,86 +34,112 @@ _REASON_TEXT = {
 }
 
 
-def _common(defaults: bool = True) -> argparse.ArgumentParser:
-    """Connection options. They are accepted before and after the command; the copy after it
-    has no defaults (argparse.SUPPRESS), so it cannot overwrite a value given before it."""
+CONNECTION = "connection (before or after the command)"
 
-    def default(value: Any) -> Any:
-        return value if defaults else argparse.SUPPRESS
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--target",
-        default=default(DEFAULT_TARGET),
-        help=f"server address host:port (default: {DEFAULT_TARGET})",
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """Where and how to reach the server; accepted before and after the command."""
+
+    target: str = field(
+        default=DEFAULT_TARGET, metadata=option(group=CONNECTION, help="server address host:port")
     )
-    common.add_argument(
-        "--timeout", type=float, default=default(5.0), help="seconds per call (default: 5.0)"
+    timeout: float = field(default=5.0, metadata=option(group=CONNECTION, help="seconds per call"))
+    json: bool = field(
+        default=False, metadata=option(group=CONNECTION, help="print JSON instead of a table")
     )
-    common.add_argument(
-        "--json", action="store_true", default=default(False), help="print JSON instead of a table"
+    tls: bool = field(
+        default=False,
+        metadata=option(group=CONNECTION, help="use TLS with the system's trusted CAs"),
     )
-    common.add_argument(
-        "--tls",
-        action="store_true",
-        default=default(False),
-        help="use TLS with the system's trusted CAs (default: off)",
+    tls_ca: Path | None = field(
+        default=None,
+        metadata=option(group=CONNECTION, parse=Path, help="PEM CA to trust; implies TLS"),
     )
-    common.add_argument(
-        "--tls-ca",
-        type=Path,
-        default=default(None),
-        help="PEM CA to trust; implies TLS (default: none)",
+    tls_cert: Path | None = field(
+        default=None,
+        metadata=option(group=CONNECTION, parse=Path, help="PEM client certificate for mutual TLS"),
     )
-    common.add_argument(
-        "--tls-cert",
-        type=Path,
-        default=default(None),
-        help="PEM client certificate for mutual TLS",
+    tls_key: Path | None = field(
+        default=None, metadata=option(group=CONNECTION, parse=Path, help="PEM key of --tls-cert")
     )
-    common.add_argument("--tls-key", type=Path, default=default(None), help="PEM key of --tls-cert")
-    common.add_argument(
-        "--token-file",
-        type=Path,
-        default=default(None),
-        help=f"file whose first line is the bearer token (or set {TOKEN_ENV}) (default: none)",
+    token_file: Path | None = field(
+        default=None,
+        metadata=option(
+            group=CONNECTION,
+            parse=Path,
+            help=f"file whose first line is the bearer token (or set {ENV_PREFIX}TOKEN)",
+        ),
     )
-    return common
+    token: str = field(
+        default="",
+        metadata=option(
+            group=CONNECTION,
+            cli=False,
+            help="the bearer token itself, when --token-file is not given",
+        ),
+    )
+
+
+MODEL = option(shown="the server's default", help="model name")
+
+
+@dataclass(frozen=True)
+class ClassifyOptions:
+    texts: tuple[str, ...] = field(
+        default=(),
+        metadata=option(positional=True, nargs="*", metavar="TEXT", help="message(s) to classify"),
+    )
+    top_k: int = field(
+        default=0,
+        metadata=option(help="intents to rank; 0 = the server default of 10 or all if fewer"),
+    )
+    all: bool = field(default=False, metadata=option(help="rank every intent"))
+    model: str = field(default="", metadata=MODEL)
+
+
+@dataclass(frozen=True)
+class InfoOptions:
+    model: str = field(default="", metadata=MODEL)
+
+
+@dataclass(frozen=True)
+class HealthOptions:
+    service: str = field(default="", metadata=option(help="service name; empty = the whole server"))
+
+
+CLASSIFY = Program(
+    "intent-client classify",
+    "Classify each TEXT; with no TEXT or '-', classify each line of stdin (blank lines "
+    "skipped). --json prints one JSON object per text.",
+    options=(ClassifyOptions,),
+    summary="classify text",
+)
+INFO = Program(
+    "intent-client info",
+    "Show the model's labels, version, thresholds, limits and metrics.",
+    options=(InfoOptions,),
+    summary="show the model's labels, version, thresholds, metrics",
+)
+HEALTH = Program(
+    "intent-client health",
+    "Print SERVING or NOT_SERVING; exit 0 only if SERVING.",
+    options=(HealthOptions,),
+    summary="print SERVING or NOT_SERVING (exit 0 only if SERVING)",
+)
+CLIENT = Program(
+    "intent-client",
+    "Talk to a running intent-server. The connection options are accepted before and after "
+    "the command.",
+    options=(ConnectionOptions,),
+    env_prefix=ENV_PREFIX,
+    commands=(CLASSIFY, INFO, HEALTH),
+    repeat_options=True,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="intent-client",
-        description="Talk to a running intent-server.",
-        parents=[_common()],
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = _common(defaults=False)
-    classify = commands.add_parser(
-        "classify",
-        parents=[common],
-        help="classify text",
-        description="Classify each TEXT; with no TEXT or '-', classify each line of stdin "
-        "(blank lines skipped). --json prints one JSON object per text.",
-    )
-    classify.add_argument("texts", nargs="*", metavar="TEXT", help="message(s) to classify")
-    classify.add_argument(
-        "--top-k",
-        type=int,
-        default=0,
-        help="intents to rank; 0 = the server default of 10 or all if fewer (default: 0)",
-    )
-    classify.add_argument("--all", action="store_true", help="rank every intent")
-    classify.add_argument("--model", default="", help="model name (default: server's default)")
-    info = commands.add_parser(
-        "info", parents=[common], help="show the model's labels, version, thresholds, metrics"
-    )
-    info.add_argument("--model", default="", help="model name (default: server's default)")
-    health = commands.add_parser(
-        "health", parents=[common], help="print SERVING or NOT_SERVING (exit 0 only if SERVING)"
-    )
-    health.add_argument("--service", default="", help="service name; empty = whole server")
-    return parser
+    return CLIENT.parser()
 
 
 def _texts(args: argparse.Namespace, stdin: TextIO) -> Iterator[str]:
@@ -198,12 +225,12 @@ def _run(args: argparse.Namespace, client: IntentClient, out: TextIO, stdin: Tex
 
 def _token(args: argparse.Namespace) -> str:
     if args.token_file is None:
-        return os.environ.get(TOKEN_ENV, "")
+        return str(args.token)
     return str(load_tokens(args.token_file)[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = CLIENT.parse_args(argv)
     try:
         client = IntentClient(
             args.target,

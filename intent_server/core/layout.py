@@ -25,6 +25,8 @@ HEAD_ONNX = "head.onnx"
 TOKENIZER = "tokenizer.json"
 VARIANT_FILES = {"fp32": ENCODER_FP32, "int8": ENCODER_INT8}
 VARIANTS = tuple(VARIANT_FILES)
+# The ONNX opset the exporter writes by default (`--opset`).
+DEFAULT_OPSET = 17
 
 # Tensor names of the exported graphs.
 ENCODER_INPUTS = ("input_ids", "attention_mask")

@@ -68,6 +68,19 @@ def test_bad_options_exit_2_naming_the_option(
     assert needle in capsys.readouterr().err
 
 
+def test_named_values_are_choices_checked_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = parse_config(["--log-level", "debug", "--log-format", "JSON"], env={})
+    assert (config.log_level, config.log_format) == ("DEBUG", "json")
+    with pytest.raises(SystemExit):
+        parse_config(["--log-level", "chatty"], env={})
+    assert "invalid choice: 'CHATTY'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_config([], env={"INTENT_SERVER_ENCODER_VARIANT": "fp16"})
+    assert "INTENT_SERVER_ENCODER_VARIANT='fp16': must be one of auto" in capsys.readouterr().err
+
+
 def test_help_names_every_env_var() -> None:
     text = build_parser().format_help()
     for name in ("HOST", "PORT", "EXPORT_DIR", "MODEL", "THREADS", "MAX_QUEUE", "REFLECTION"):

@@ -1,4 +1,5 @@
-"""`intent-export`: turn a trained model into a verified ONNX export the server can load."""
+"""`intent-train export` (also `intent-export`): turn a trained model into a verified ONNX
+export the server can load."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from intent_server.core.options import options_from_args
 from trainer import logs
+from trainer.cli.options import INTENT_EXPORT, ExportOptions
 from trainer.errors import UserError
-from trainer.features.onnx_graph import DEFAULT_OPSET
 
 if TYPE_CHECKING:
     from trainer.export.pipeline import ExportResult
@@ -21,49 +22,7 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="intent-export",
-        description=(
-            "Export a trained model (models/MODEL/) to exported/MODEL/VERSION/: encoder ONNX "
-            "(fp32 and INT8), head ONNX, tokenizer.json and manifest.json. The ONNX files are "
-            "checked against PyTorch before anything is published; then `current` is switched "
-            "atomically. A failed export leaves the previous one untouched (exit 1)."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--model", default="default", help="name of the trained model")
-    parser.add_argument(
-        "--models-dir", type=Path, default=Path("models"), help="folder with trained models"
-    )
-    parser.add_argument(
-        "--export-dir", type=Path, default=Path("exported"), help="folder to write exports to"
-    )
-    parser.add_argument(
-        "--encoder",
-        type=Path,
-        default=None,
-        help="sentence-transformers folder to export (default: the folder recorded in "
-        "model.json); must hold the same weights the model was trained with",
-    )
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--skip-int8", action="store_true", help="do not write the INT8 encoder (faster export)"
-    )
-    group.add_argument(
-        "--require-int8",
-        action="store_true",
-        help="fail (exit 1) when the INT8 encoder misses its gate; without this flag such an "
-        "export is still published and serves the fp32 encoder",
-    )
-    parser.add_argument(
-        "--keep",
-        type=int,
-        default=3,
-        help="keep the newest N export versions of the model, delete older ones (0: keep all)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+    return INTENT_EXPORT.parser()
 
 
 def _megabytes(size: int) -> str:
@@ -71,30 +30,30 @@ def _megabytes(size: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`intent-export`, the same command as `intent-train export`."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    args = build_parser().parse_args(argv)
+    return run_export(build_parser().parse_args(argv))
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export as the parsed `ExportOptions` say; the exit code (0, 1 gate, 2 mistake, 130)."""
     logs.configure(quiet=args.quiet)
     from intent_server.core.errors import ExportError
     from trainer.export.gates import GateFailure
     from trainer.export.pipeline import export_model
 
-    if not 13 <= args.opset <= 21:
-        print("error: --opset must be between 13 and 21 (default 17)", file=sys.stderr)
-        return UserError.exit_code
-    if args.keep < 0:
-        print("error: --keep must be 0 (keep all) or more", file=sys.stderr)
-        return UserError.exit_code
     try:
+        options = options_from_args(args, ExportOptions)
         result = export_model(
-            args.model,
-            models_dir=args.models_dir,
-            export_dir=args.export_dir,
-            encoder=args.encoder,
-            opset=args.opset,
-            skip_int8=args.skip_int8,
-            require_int8=args.require_int8,
-            keep=args.keep,
+            options.model,
+            models_dir=options.models_dir,
+            export_dir=options.export_dir,
+            encoder=options.encoder,
+            opset=options.opset,
+            skip_int8=options.skip_int8,
+            require_int8=options.require_int8,
+            keep=options.keep,
         )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -108,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was published", file=sys.stderr)
         return EXIT_INTERRUPTED
-    _print_result(result, args.skip_int8)
+    _print_result(result, options.skip_int8)
     return 0
 
 

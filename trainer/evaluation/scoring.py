@@ -42,7 +42,7 @@ def open_export(
             raise UserError(
                 f"model '{name}' is trained ({trained.parent}) but not exported, and evaluate "
                 f"scores the export the server loads: run `make export MODEL={name}` (or "
-                f"`intent-export --model {name}`) first"
+                f"`intent-train export --model {name}`) first"
             )
         known = ", ".join(list_models(export_dir)) or "none"
         raise UserError(

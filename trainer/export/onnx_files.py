@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from intent_server.core.layout import FAMILIARITY_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
-from trainer.features.onnx_graph import DEFAULT_OPSET, torch_to_onnx
+from intent_server.core.layout import DEFAULT_OPSET, FAMILIARITY_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
+from trainer.features.onnx_graph import torch_to_onnx
 from trainer.training.head import ServedHead
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from intent_server.core.errors import ExportError
 from intent_server.core.exports import load_export
 from intent_server.core.layout import (
+    DEFAULT_OPSET,
     ENCODER_FP32,
     ENCODER_INT8,
     HEAD_ONNX,
@@ -40,7 +41,7 @@ from trainer.export.publish import (
 )
 from trainer.export.verify import Verification, verify
 from trainer.features.identity import default_encoder_path, encoder_identity
-from trainer.features.onnx_graph import DEFAULT_OPSET, export_encoder
+from trainer.features.onnx_graph import export_encoder
 from trainer.features.torch_features import load_sentence_transformer
 from trainer.logs import progress
 from trainer.training.model_store import TrainedModel, check_model_name, load_trained_model

@@ -48,7 +48,7 @@ class GraphMismatch(Exception):
 
 def graph_path(cache_dir: Path, identity: EncoderIdentity) -> Path:
     """Where the identity's fp32 graph is cached (inside the embedding cache folder)."""
-    from trainer.features.onnx_graph import DEFAULT_OPSET
+    from intent_server.core.layout import DEFAULT_OPSET
 
     return (
         Path(cache_dir) / f"{file_stem(identity)}-L{identity.num_layers}-opset{DEFAULT_OPSET}.onnx"

@@ -11,11 +11,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from intent_server.core.layout import ENCODER_INPUTS, FEATURES_OUTPUT, SENTENCE_OUTPUT
+from intent_server.core.layout import (
+    DEFAULT_OPSET,
+    ENCODER_INPUTS,
+    FEATURES_OUTPUT,
+    SENTENCE_OUTPUT,
+)
 from intent_server.core.model_card import EncoderIdentity
 from trainer.features.pooling import PooledEncoder
 
-DEFAULT_OPSET = 17
 # Sample batch for tracing: the second row is padded so the traced graph keeps the mask path.
 _SAMPLE_IDS = [[101, 7592, 2088, 2003, 102], [101, 7592, 102, 0, 0]]
 

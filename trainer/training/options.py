@@ -1,17 +1,20 @@
 """Every training option, defined once: default, check and help text.
 
-`intent-train train` builds its flags from these fields (`trainer.cli.flags`), `train()`
-takes them as one `TrainOptions`, and the model card records them all. A new option is a
-new field here plus the code that uses it.
+Declared with `intent_server.core.options`: `intent-train train` builds its flags from these
+fields, `train()` takes them as one `TrainOptions`, the model card records them all, and the
+options reference (docs/reference/options.md) lists them. A new option is a new field here
+plus the code that uses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from intent_server.core.options import Checked, Option
+from intent_server.core.options import option as core_option
 from trainer.errors import UserError
 
 SCHEDULES = ("onecycle", "constant")
@@ -24,32 +27,14 @@ FINE_TUNE_MODES = ("off", "auto", "force")
 RECIPES = ("contrastive", "end-to-end")
 
 
-@dataclass(frozen=True)
-class Option:
-    """How one TrainOptions field appears on the command line and what values it accepts."""
-
-    help: str
-    group: str = HEAD
-    must: str = ""  # the check in words: "--dropout must <must>, got ..."
-    check: Callable[[Any], bool] | None = None
-    parse: Callable[[str], Any] | None = None  # flag text -> value (argparse `type`)
-    choices: tuple[str, ...] = ()
-    off_flag: str = ""  # a True-by-default switch is turned off by this flag
-    bare: str = ""  # the value of the flag given without one (`--fine-tune` = auto)
-    cli: bool = True
-
-    def flag(self, name: str) -> str:
-        return self.off_flag or "--" + name.replace("_", "-")
-
-
 # Bots with fewer examples train their head on every example and choose thresholds on
 # cross-validated answers: a 15 % hold-out of a hundred examples is a dozen texts.
 CROSS_FIT_BELOW = 2000
 
 
 def option(**settings: Any) -> dict[str, Option]:
-    """Field metadata: `field(default=..., metadata=option(help=..., ...))`."""
-    return {"option": Option(**settings)}
+    """Field metadata (`intent_server.core.options`), in the head's group unless told."""
+    return core_option(**{"group": HEAD, **settings})
 
 
 def int_list(what: str) -> Callable[[str], tuple[int, ...]]:
@@ -69,13 +54,16 @@ def int_list(what: str) -> Callable[[str], tuple[int, ...]]:
 
 
 @dataclass(frozen=True)
-class TrainOptions:
+class TrainOptions(Checked):
     """Features, head and optimiser settings. Defaults (over the 1152-d layer-4-6 features):
     one 1024-wide hidden layer, label smoothing 0.1, batch 128, and a one-cycle schedule of
     8 epochs peaking at lr 3e-3: CLINC150 96.6 %, BANKING77 93.8 %, in about a third of the
     time of Adam at a constant 1e-3 with early stopping (`schedule="constant"`, `lr=1e-3`,
     `epochs=200`, `patience=8`: 96.3 %, 92.9 %). See docs/training.md, "The default recipe
     and why". Small data sets train with smaller batches (`loop.effective_batch_size`)."""
+
+    options_error: ClassVar[type[Exception]] = UserError
+    options_what: ClassVar[str] = "training options"
 
     encoder: Path | None = field(
         default=None,
@@ -127,7 +115,7 @@ class TrainOptions:
         metadata=option(
             check=lambda v: 0.0 < v < 10.0,
             must="be a small positive number",
-            help="Adam learning rate (one-cycle: the peak, reached after 30%% of the steps)",
+            help="Adam learning rate (one-cycle: the peak, reached after 30% of the steps)",
         ),
     )
     schedule: str = field(
@@ -269,7 +257,7 @@ class TrainOptions:
             group=FINE_TUNING,
             check=lambda v: 0.0 < v < 1.0,
             must="be a small positive number",
-            help="peak learning rate of the encoder (warm-up over the first 10%% of the steps, "
+            help="peak learning rate of the encoder (warm-up over the first 10% of the steps, "
             "then linear decay); the word embeddings stay frozen",
         ),
     )
@@ -298,16 +286,6 @@ class TrainOptions:
     batch_norm: bool = field(
         default=True, metadata=option(cli=False, help="BatchNorm after each hidden layer")
     )
-
-    def __post_init__(self) -> None:
-        problems = []
-        for item in fields(self):
-            option: Option = item.metadata["option"]
-            value = getattr(self, item.name)
-            if option.check is not None and not option.check(value):
-                problems.append(f"{option.flag(item.name)} must {option.must}, got {value!r}")
-        if problems:
-            raise UserError("invalid training options:\n  " + "\n  ".join(problems))
 
     def to_json(self) -> dict[str, Any]:
         """Every option as a JSON value (tuples as lists, paths as strings)."""

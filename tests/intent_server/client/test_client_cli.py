@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from intent_server.client.cli import build_parser
+from intent_server.client.cli import CLIENT, build_parser
 from intent_server.process import IntentServer
 
 
@@ -110,6 +110,14 @@ def test_connection_options_work_before_and_after_the_command() -> None:
     both = parser.parse_args(["--target", "h:1", "classify", "--target", "h:2", "hi"])
     assert both.target == "h:2"  # the later one wins, as with any repeated flag
     assert parser.parse_args(["health"]).target == "127.0.0.1:50051"
+
+
+def test_environment_sets_connection_options_and_flags_win() -> None:
+    env = {"INTENT_CLIENT_TARGET": "h:9", "INTENT_CLIENT_TOKEN": "s3cret"}
+    args = CLIENT.parse_args(["health"], env=env)
+    assert (args.target, args.token, args.token_file) == ("h:9", "s3cret", None)
+    assert CLIENT.parse_args(["info", "--target", "h:1"], env=env).target == "h:1"
+    assert CLIENT.parse_args(["health"], env={}).token == ""
 
 
 CLI = (sys.executable, "-m", "intent_server.client.cli")

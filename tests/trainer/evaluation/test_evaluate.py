@@ -213,4 +213,4 @@ def test_help_says_where_the_report_goes(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
     out = capsys.readouterr().out
-    assert "--min-accuracy" in out and "evaluation/MODEL/" in out and "intent-export" in out
+    assert "--min-accuracy" in out and "evaluation/MODEL/" in out and "intent-train export" in out

@@ -14,6 +14,7 @@ import pytest
 from intent_server.core.exports import load_export, resolve_current
 from tests.fixtures.export import link_copy
 from trainer.cli.export import main
+from trainer.cli.train import main as intent_train
 from trainer.errors import UserError
 from trainer.export import gates
 from trainer.export import pipeline as export_module
@@ -270,6 +271,8 @@ def test_cli_exit_codes(
     assert main(["--skip-int8", *common]) == 1
     err = capsys.readouterr().err
     assert "export failed: verification gate 'head_onnx_vs_pytorch' failed" in err
+    assert intent_train(["export", "--skip-int8", *common]) == 1  # the same command
+    assert "export failed: verification gate 'head_onnx_vs_pytorch'" in capsys.readouterr().err
     assert not (tmp_path / "out" / "default" / "current").exists()
     monkeypatch.undo()
     assert main(["--model", "default", "--skip-int8", *common]) == 0

@@ -1,15 +1,16 @@
-"""Training options: one definition gives the checks, the flags and the model card entry."""
+"""Training options: one declaration gives the checks, the flags and the model card entry."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from trainer.cli.flags import add_option_flags, options_from_args
+from intent_server.core.options import Option, add_flags, options_from_args
 from trainer.errors import UserError
-from trainer.training.options import Option, TrainOptions
+from trainer.training.options import TrainOptions
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def _message(changes: dict[str, object]) -> str:
 
 def test_flags_parse_back_into_the_same_options() -> None:
     parser = argparse.ArgumentParser()
-    add_option_flags(parser, TrainOptions)
+    add_flags(parser, TrainOptions)
     assert options_from_args(parser.parse_args([]), TrainOptions) == TrainOptions()
     flags = "--hidden 256,128 --feature-layers 6 --no-class-weights --lr 0.01"
     args = parser.parse_args([*flags.split(), "--encoder", "/models/enc", "--schedule", "constant"])
@@ -59,9 +60,9 @@ def test_flags_parse_back_into_the_same_options() -> None:
 
 def test_every_option_but_internal_ones_has_a_flag_with_help() -> None:
     parser = argparse.ArgumentParser()
-    add_option_flags(parser, TrainOptions)
+    add_flags(parser, TrainOptions)
     flags = {action.dest: action for action in parser._actions if action.dest != "help"}
-    assert set(flags) == set(TrainOptions.__dataclass_fields__) - {"batch_norm"}
+    assert set(flags) == {item.name for item in fields(TrainOptions)} - {"batch_norm"}
     assert all(action.help for action in flags.values())
     assert flags["class_weights"].option_strings == ["--no-class-weights"]
 
