@@ -1,7 +1,7 @@
 """File and tensor names shared by the trainer, the exporter and the server.
 
 `models/MODEL/` (trainer -> exporter) and `exported/MODEL/VERSION/` (exporter -> server)
-are described in docs/ARCHITECTURE.md; every name either side reads or writes is here.
+are described in docs/reference/file-formats.md; every name either side reads or writes is here.
 """
 
 from __future__ import annotations
