@@ -28,8 +28,8 @@ from bench.scoring import (
 from intent_server.core.decision import Thresholds
 from intent_server.core.exports import LoadedExport, load_export, resolve_current
 from intent_server.core.intent_model import IntentModel
-from trainer.evaluation.scoring import oos_scores
 from trainer.logs import progress
+from trainer.metrics import oos_scores
 
 VARIANTS = ("fp32", "int8")
 EVAL_BATCH = 64

@@ -1,7 +1,7 @@
 """Accuracy, macro-F1, AUROC and out-of-scope metrics with numpy only (no sklearn).
 
-`oos_scores` (in-scope accuracy, OOS recall and precision) lives in
-`trainer.evaluation.scoring`, shared with `intent-train evaluate`.
+`oos_scores` (in-scope accuracy, OOS recall and precision) lives in `trainer.metrics`,
+shared with `intent-train evaluate` and the training report.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds, decide
-from trainer.evaluation.scoring import OosScores, oos_scores
+from trainer.metrics import OosScores, oos_scores
 
 THRESHOLD_GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
 # The threshold may cost at most this much in-scope validation accuracy (vs no threshold):

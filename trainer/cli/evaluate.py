@@ -88,12 +88,8 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def run_evaluate(args: argparse.Namespace) -> int:
     """Load the data, answer it, write the report, print the summary; the exit code."""
     from trainer.data import load_training_data
-    from trainer.evaluation.report import (
-        build_evaluation,
-        summary_text,
-        unknown_intents,
-        write_evaluation,
-    )
+    from trainer.evaluation.report import build_evaluation, unknown_intents
+    from trainer.evaluation.report_text import summary_text, write_evaluation
     from trainer.evaluation.scoring import answer_texts, open_export
 
     data = load_training_data(args.data, min_examples=1)
@@ -118,7 +114,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write the report to {folder}: {exc}") from None
     print(summary_text(report))
     print(f"report: {folder / 'report.md'}")
-    return _gate(report["accuracy"], args.min_accuracy)
+    return _gate(report.labels.accuracy, args.min_accuracy)
 
 
 def _gate(accuracy: float, minimum: float | None) -> int:
