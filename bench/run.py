@@ -16,7 +16,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.result_types import Results
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -95,7 +98,7 @@ def _sizes(clinc: Any, banking: Any) -> dict[str, dict[str, int]]:
     }
 
 
-def _empty_results(args: argparse.Namespace, clinc: Any, banking: Any) -> dict[str, Any]:
+def _empty_results(args: argparse.Namespace, clinc: Any, banking: Any) -> Results:
     from bench.report import machine
 
     return {
@@ -112,7 +115,7 @@ def _empty_results(args: argparse.Namespace, clinc: Any, banking: Any) -> dict[s
     }
 
 
-def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, work: Path) -> Results:
     from bench import datasets
     from bench.accuracy import Workspace, run_accuracy, train_and_export
     from bench.depth import SMALL, DepthSettings, run_depth
