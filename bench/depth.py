@@ -171,7 +171,7 @@ def run_depth(
 
 
 def depth_section(depth: DepthResults) -> list[str]:
-    """`--encoder-layers N`: accuracy against speed, one row per depth (`bench.depth`)."""
+    """RESULTS.md's `--encoder-layers N` section: accuracy against speed, one row per depth."""
     rows = depth["depths"]
     full = rows.get(str(depth["encoder_layers"]))
     table = []
