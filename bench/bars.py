@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
+
+from bench.result_types import (
+    CLINC_SETTINGS,
+    AccuracyResults,
+    BarJson,
+    Results,
+    SpeedResults,
+    TrainingTime,
+    VariantAccuracy,
+    variant_of,
+)
 
 ANCHORS = {
     "clinc_accuracy": "BERT-large fine-tuned 96.9 %, USE (frozen) 95.1 %",
@@ -30,7 +41,7 @@ class Bar:
     measured: str
     passed: bool | None  # None: not measured in this run
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BarJson:
         return {
             "key": self.key,
             "what": self.what,
@@ -39,14 +50,6 @@ class Bar:
             "passed": self.passed,
             "anchor": ANCHORS.get(self.key, ""),
         }
-
-
-def _get(data: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
 
 
 def _pct(value: float) -> str:
@@ -63,7 +66,21 @@ NOT_RUN_ACCURACY = (
 )
 
 
-def _oos_bar(key: str, what: str, bar: str, scores: Any, inscope: float, recall: float) -> Bar:
+class _InscopeAndRecall(TypedDict):
+    """What an out-of-scope bar reads (of `OosScoresJson` or `BotScores`)."""
+
+    inscope_accuracy: float
+    oos_recall: float
+
+
+def _oos_bar(
+    key: str,
+    what: str,
+    bar: str,
+    scores: _InscopeAndRecall | None,
+    inscope: float,
+    recall: float,
+) -> Bar:
     if not scores:
         return Bar(key, what, bar, "not run", None)
     got_in, got_recall = scores["inscope_accuracy"], scores["oos_recall"]
@@ -76,16 +93,18 @@ def _oos_bar(key: str, what: str, bar: str, scores: Any, inscope: float, recall:
     )
 
 
-def decision_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
+def decision_bars(acc: AccuracyResults, default_variant: str) -> list[Bar]:
     """The out-of-scope decision as users get it: the default operating point on CLINC150
     test data, and small bots without out_of_scope examples."""
+    default = variant_of(acc, default_variant).get("clinc_product_default")
+    bots = acc.get("small_bots")
     return [
         _oos_bar(
             "clinc_default",
             "CLINC150 trained on every labelled example as a user would, default decision "
             f"on test + oos_test ({default_variant})",
             "in-scope >= 94.5 % with OOS recall >= 75 %",
-            _get(acc, default_variant, "clinc_product_default", "test"),
+            default["test"] if default else None,
             0.945,
             0.75,
         ),
@@ -94,19 +113,18 @@ def decision_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
             "small bots from CLINC150 domains (10 intents, 10-20 examples, no OOS examples), "
             "mean over domains and seeds (int8)",
             "in-scope after the decision >= 92 %, oos_test caught >= 95 %",
-            _get(acc, "small_bots", "mean"),
+            bots["mean"] if bots else None,
             0.92,
             0.95,
         ),
     ]
 
 
-def accuracy_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
+def accuracy_bars(acc: AccuracyResults | None, default_variant: str) -> list[Bar]:
     if not acc:
         return [Bar(k, w, b, "not run", None) for k, w, b in NOT_RUN_ACCURACY]
-    variant = acc[default_variant]
-    clinc = _get(variant, "clinc", "without_oos_train", "test_inscope", "accuracy")
-    bank = _get(variant, "banking", "test", "accuracy")
+    variant = variant_of(acc, default_variant)
+    clinc, bank = _accuracies(variant)
     bars = [
         Bar(
             "clinc_accuracy",
@@ -124,8 +142,8 @@ def accuracy_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
         ),
     ]
     best: tuple[float, str, float, float] | None = None
-    for setting in ("without_oos_train", "with_oos_train"):
-        test = _get(variant, "clinc", setting, "oos", "test")
+    for setting in CLINC_SETTINGS:
+        test = variant["clinc"][setting]["oos"]["test"]
         ok = test["inscope_accuracy"] >= 0.945 and test["oos_recall"] >= 0.75
         score = (1.0 if ok else 0.0) + test["inscope_accuracy"] + test["oos_recall"]
         if best is None or score > best[0]:
@@ -143,14 +161,15 @@ def accuracy_bars(acc: dict[str, Any], default_variant: str) -> list[Bar]:
     return [*bars, _int8_bar(acc), *decision_bars(acc, default_variant)]
 
 
-def _int8_bar(acc: dict[str, Any]) -> Bar:
-    drops = [
-        100 * (_get(acc["fp32"], *path) - _get(acc["int8"], *path))
-        for path in (
-            ("clinc", "without_oos_train", "test_inscope", "accuracy"),
-            ("banking", "test", "accuracy"),
-        )
-    ]
+def _accuracies(variant: VariantAccuracy) -> tuple[float, float]:
+    """CLINC150 in-scope and BANKING77 test accuracy."""
+    clinc = variant["clinc"]["without_oos_train"]["test_inscope"]["accuracy"]
+    return clinc, variant["banking"]["test"]["accuracy"]
+
+
+def _int8_bar(acc: AccuracyResults) -> Bar:
+    pairs = zip(_accuracies(acc["fp32"]), _accuracies(acc["int8"]), strict=True)
+    drops = [100 * (fp32 - int8) for fp32, int8 in pairs]
     return Bar(
         "int8_drop",
         "INT8 vs fp32 accuracy (CLINC, BANKING)",
@@ -168,7 +187,7 @@ SPEED_BARS = (
 )
 
 
-def fastest_gated_batch(speed: dict[str, Any]) -> tuple[str, float]:
+def fastest_gated_batch(speed: SpeedResults) -> tuple[str, float]:
     """The in-process variant with the most texts/s at batch 32 among those whose batched
     answers equal single ones (every variant the server may run: INT8 one text at a time,
     fp32 padded batches)."""
@@ -178,12 +197,12 @@ def fastest_gated_batch(speed: dict[str, Any]) -> tuple[str, float]:
     return best, rates[best]
 
 
-def _latency_bars(speed: dict[str, Any]) -> list[Bar]:
+def _latency_bars(speed: SpeedResults) -> list[Bar]:
     paired = speed["paired"]
     article = paired["article_inprocess"]["p50_ms"]
-    client = "node_client" if "node_client" in paired else "python_client"
-    p50 = paired[client]["p50_ms"]
-    who = "Node.js" if client == "node_client" else "Python (node not installed)"
+    node = paired.get("node_client")
+    p50 = (node if node is not None else paired["python_client"])["p50_ms"]
+    who = "Node.js" if node is not None else "Python (node not installed)"
     python, model = paired["python_client"]["p50_ms"], paired["model_inprocess"]["p50_ms"]
     trip = paired["python_round_trip"]["p50_ms"]
     return [
@@ -204,7 +223,7 @@ def _latency_bars(speed: dict[str, Any]) -> list[Bar]:
     ]
 
 
-def speed_bars(speed: dict[str, Any]) -> list[Bar]:
+def speed_bars(speed: SpeedResults | None) -> list[Bar]:
     if not speed:
         return [Bar(k, w, b, "not run", None) for k, w, b in SPEED_BARS]
     server = speed["server"]
@@ -232,7 +251,7 @@ def speed_bars(speed: dict[str, Any]) -> list[Bar]:
     ]
 
 
-def training_bars(times: dict[str, Any] | None) -> list[Bar]:
+def training_bars(times: TrainingTime | None) -> list[Bar]:
     if not times:
         return [
             Bar("training_time", "CLINC150 training", "cold <= 60 s, warm <= 10 s", "not run", None)
@@ -249,11 +268,11 @@ def training_bars(times: dict[str, Any] | None) -> list[Bar]:
     ]
 
 
-def all_bars(results: dict[str, Any]) -> list[Bar]:
-    acc = results.get("accuracy") or {}
+def all_bars(results: Results) -> list[Bar]:
+    acc = results["accuracy"]
     default_variant = results.get("default_variant", "int8")
     return (
         accuracy_bars(acc, default_variant)
-        + speed_bars(results.get("speed") or {})
-        + training_bars(acc.get("training_time") if acc else None)
+        + speed_bars(results["speed"])
+        + training_bars(acc["training_time"] if acc else None)
     )

@@ -102,6 +102,21 @@ def stratified_holdout(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs,
     return rest, [pair for i, pair in enumerate(pairs) if i in held]
 
 
+def one_intent_per_text(pairs: Pairs) -> Pairs:
+    """`pairs` without repeated texts and without the texts filed under two intents (CLINC150's
+    train + val holds two: 'what is on my to do list', 'turn up your volume'), which the
+    loader rightly refuses."""
+    intents: dict[str, set[str]] = {}
+    for text, intent in pairs:
+        intents.setdefault(text, set()).add(intent)
+    kept, seen = [], set()
+    for text, intent in pairs:
+        if len(intents[text]) == 1 and text not in seen:
+            seen.add(text)
+            kept.append((text, intent))
+    return kept
+
+
 def load_banking(root: Path | None = None) -> Banking:
     folder = (root or datasets_dir()) / "banking77"
     train, holdout = stratified_holdout(

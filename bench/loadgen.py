@@ -18,10 +18,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import numpy as np
 
+from bench.result_types import LoadPhase, Percentiles
 from intent_server.client import IntentClient, IntentClientError
 from intent_server.core.options import Program, option, options_from_args
 
@@ -73,7 +74,7 @@ def run_loadgen(
     seconds: float,
     raw: bool = False,
     method: str = "classify",
-) -> list[Any]:
+) -> list[LoadPhase]:
     """This module in its own process: the phases' results (one per client count).
     `method="health"`: health checks instead, the server's empty round trip."""
     command = [
@@ -93,14 +94,14 @@ def run_loadgen(
         method,
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
-    phases: list[Any] = json.loads(done.stdout)["phases"]
-    return phases
+    return cast(list[LoadPhase], json.loads(done.stdout)["phases"])
 
 
-def percentiles_ms(latencies: Sequence[float]) -> dict[str, float]:
-    """p50/p90/p99/mean in milliseconds from latencies in seconds."""
+def percentiles_ms(latencies: Sequence[float]) -> Percentiles:
+    """p50/p90/p99/mean in milliseconds from latencies in seconds (NaN for none)."""
     if not latencies:
-        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan")}
+        nan = float("nan")
+        return {"p50_ms": nan, "p90_ms": nan, "p99_ms": nan, "mean_ms": nan}
     values = np.asarray(latencies) * 1000.0
     return {
         "p50_ms": float(np.percentile(values, 50)),
@@ -148,7 +149,7 @@ def run_load(
     seconds: float,
     raw: bool = False,
     method: str = "classify",
-) -> dict[str, Any]:
+) -> LoadPhase:
     """`clients` threads for `seconds`; each thread keeps one call in flight. `raw` adds every
     call's latency (`latencies_ms`), so phases run at different times can be pooled."""
     # Room for every client's warm-up calls (about 5 ms each on a loaded 2-CPU server).
@@ -170,13 +171,17 @@ def run_load(
         thread.join(timeout=seconds + 60.0)
     elapsed = max(time.perf_counter(), stop_at) - start_at
     latencies = [value for values in per_thread for value in values]
-    result = {
+    times = percentiles_ms(latencies)
+    result: LoadPhase = {
         "clients": clients,
         "seconds": elapsed,
         "requests": len(latencies),
         "throughput_rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
         "errors": dict(errors),
-        **percentiles_ms(latencies),
+        "p50_ms": times["p50_ms"],
+        "p90_ms": times["p90_ms"],
+        "p99_ms": times["p99_ms"],
+        "mean_ms": times["mean_ms"],
     }
     if raw:
         result["latencies_ms"] = [round(value * 1000.0, 4) for value in latencies]

@@ -16,10 +16,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.datasets import DATASETS
 from intent_server.core.options import Program, option, options_from_args
+
+if TYPE_CHECKING:
+    from bench.result_types import Results
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -99,7 +102,7 @@ def _sizes(clinc: Any, banking: Any) -> dict[str, dict[str, int]]:
     }
 
 
-def _empty_results(args: BenchOptions, clinc: Any, banking: Any) -> dict[str, Any]:
+def _empty_results(args: BenchOptions, clinc: Any, banking: Any) -> Results:
     from bench.report import machine
 
     return {
@@ -116,7 +119,7 @@ def _empty_results(args: BenchOptions, clinc: Any, banking: Any) -> dict[str, An
     }
 
 
-def run(args: BenchOptions, work: Path) -> dict[str, Any]:
+def run(args: BenchOptions, work: Path) -> Results:
     from bench import datasets
     from bench.accuracy import Workspace, run_accuracy, train_and_export
     from bench.depth import SMALL, DepthSettings, run_depth

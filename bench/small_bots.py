@@ -14,16 +14,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from bench.accuracy import Scorer, TrainedExport, Workspace, train_and_export
+from bench.accuracy import (
+    Scorer,
+    TrainedExport,
+    Workspace,
+    decisions,
+    top_inscope_probability,
+    train_and_export,
+)
 from bench.datasets import Clinc, Pairs
-from bench.scoring import auroc, decisions, top_inscope_probability
+from bench.result_types import BotScores, SmallBot, SmallBots
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
 from intent_server.core.intent_model import make_session
 from intent_server.core.layout import FAMILIARITY_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
+from trainer.metrics import accuracy, auroc, oos_scores
 
 BOT_INTENTS = 10
 SIZES = (10, 20)
@@ -70,9 +77,7 @@ def _served_outputs(ws: Workspace, name: str, pairs: Pairs, features: np.ndarray
     )
 
 
-def _score_bot(
-    served: _Served, truth: Sequence[str], groups: dict[str, np.ndarray]
-) -> dict[str, float]:
+def _score_bot(served: _Served, truth: Sequence[str], groups: dict[str, np.ndarray]) -> BotScores:
     probs, familiarity, labels = served.probs, served.familiarity, served.labels
     said = np.array(decisions(probs, labels, served.thresholds, familiarity), dtype=object)
     argmax = np.array([labels[i] for i in probs.argmax(axis=1)], dtype=object)
@@ -80,31 +85,41 @@ def _score_bot(
     inside, ood, near = groups["in_scope"], groups["oos_test"], groups["withheld"]
     unrelated = np.r_[np.zeros(inside.sum()), np.ones(ood.sum())].astype(bool)
     top = top_inscope_probability(probs, labels)
+    withheld_as_oos = np.full(int(near.sum()), OUT_OF_SCOPE, dtype=object)  # caught: OOS
     return {
-        "argmax_accuracy": float((argmax[inside] == truth_arr[inside]).mean()),
-        "inscope_accuracy": float((said[inside] == truth_arr[inside]).mean()),
-        "oos_recall": float((said[ood] == OUT_OF_SCOPE).mean()),
-        "withheld_recall": float((said[near] == OUT_OF_SCOPE).mean()),
+        "argmax_accuracy": accuracy(argmax[inside], truth_arr[inside]),
+        "inscope_accuracy": accuracy(said[inside], truth_arr[inside]),
+        "oos_recall": oos_scores(said[ood], truth_arr[ood]).oos_recall,
+        "withheld_recall": oos_scores(said[near], withheld_as_oos).oos_recall,
         "auroc_familiarity": auroc(-np.r_[familiarity[inside], familiarity[ood]], unrelated),
         "auroc_softmax": auroc(-np.r_[top[inside], top[ood]], unrelated),
     }
 
 
-def _mean(rows: list[dict[str, Any]]) -> dict[str, float]:
-    keys = [k for k, v in rows[0].items() if isinstance(v, float)]
-    return {k: float(np.mean([row[k] for row in rows])) for k in keys}
+def _mean(rows: Sequence[BotScores]) -> BotScores:
+    def mean(values: list[float]) -> float:
+        return float(np.mean(values))
+
+    return {
+        "argmax_accuracy": mean([row["argmax_accuracy"] for row in rows]),
+        "inscope_accuracy": mean([row["inscope_accuracy"] for row in rows]),
+        "oos_recall": mean([row["oos_recall"] for row in rows]),
+        "withheld_recall": mean([row["withheld_recall"] for row in rows]),
+        "auroc_familiarity": mean([row["auroc_familiarity"] for row in rows]),
+        "auroc_softmax": mean([row["auroc_softmax"] for row in rows]),
+    }
 
 
 def run_small_bots(
     ws: Workspace, clinc: Clinc, plan: Plan, scorer: Scorer, encoder_export: TrainedExport
-) -> dict[str, Any]:
+) -> SmallBots:
     """Every bot of `plan`, scored; means per size and over all bots."""
     test = clinc.test + clinc.oos_test
     texts = [t for t, _ in test]
     features = scorer.features(encoder_export, "small_bots_test", texts)
     truth = [i for _, i in test]
     is_oos = np.array([i == OUT_OF_SCOPE for i in truth])
-    rows: list[dict[str, Any]] = []
+    rows: list[SmallBot] = []
     for seed in plan.seeds:
         for number, (domain, intents) in enumerate(sorted(plan.domains.items())):
             rng = np.random.default_rng(1000 * seed + number)

@@ -24,12 +24,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bench.loadgen import node_client_ready, percentiles_ms, run_loadgen, run_node_loadgen
 from bench.repeated import run_repeated
+from bench.result_types import (
+    ClientRun,
+    HttpRun,
+    OnnxBaseline,
+    Paired,
+    PairedRun,
+    ServerRun,
+    SpeedResults,
+    SpeedTexts,
+)
 from bench.server_process import free_port, intent_server
 from intent_server.core.cpus import auto_threads
 from intent_server.core.exports import load_export, resolve_current
@@ -135,7 +144,7 @@ def paired_single_client(
     baselines: InProcessPaths,
     texts: Sequence[str],
     settings: SpeedSettings,
-) -> dict[str, Any]:
+) -> Paired:
     """The server's 1-client latency against its baselines, measured in alternating rounds.
 
     A shared VM drifts by 30 % over minutes; measuring every side of a ratio back to back in
@@ -163,15 +172,34 @@ def paired_single_client(
     for round_index in range(PAIRED_ROUNDS):
         for name, run in phases.items():
             latencies[name] += run(round_index, seconds)
-    results: dict[str, Any] = {}
-    for name, values in latencies.items():
-        results[name] = {"clients": 1, "rounds": PAIRED_ROUNDS, **percentiles_ms(values)}
-        results[name]["requests"] = len(values)
-        results[name]["throughput_rps"] = len(values) / sum(values) if values else 0.0
-    results["article_inprocess"]["torch_threads"] = torch.get_num_threads()
+    runs = {name: _paired_run(values) for name, values in latencies.items()}
+    runs["article_inprocess"]["torch_threads"] = torch.get_num_threads()
+    paired: Paired = {
+        "article_inprocess": runs["article_inprocess"],
+        "model_inprocess": runs["model_inprocess"],
+        "python_client": runs["python_client"],
+        "python_round_trip": runs["python_round_trip"],
+    }
     if skipped:
-        results["node_client_skipped"] = skipped
-    return results
+        paired["node_client_skipped"] = skipped
+    else:
+        paired["node_client"] = runs["node_client"]
+        paired["node_round_trip"] = runs["node_round_trip"]
+    return paired
+
+
+def _paired_run(values: list[float]) -> PairedRun:
+    times = percentiles_ms(values)
+    return {
+        "clients": 1,
+        "rounds": PAIRED_ROUNDS,
+        "p50_ms": times["p50_ms"],
+        "p90_ms": times["p90_ms"],
+        "p99_ms": times["p99_ms"],
+        "mean_ms": times["mean_ms"],
+        "requests": len(values),
+        "throughput_rps": len(values) / sum(values) if values else 0.0,
+    }
 
 
 def side_by_side(model: IntentModel) -> bool:
@@ -193,7 +221,7 @@ def _batched_rate(model: IntentModel, batches: Sequence[list[str]], rounds: int)
 
 def onnx_baseline(
     version_dir: Path, variant: str, texts: Sequence[str], settings: SpeedSettings
-) -> dict[str, Any]:
+) -> OnnxBaseline:
     """The exported encoder + head in a tight loop, batch 1 and batch 32, with the thread
     count the server uses by default (`--threads auto`). INT8 batches are timed both ways
     the server may run them (texts one after another, or side by side on one-thread
@@ -216,7 +244,7 @@ def onnx_baseline(
     }
 
 
-def http_single_client(port: int, texts: Sequence[str], seconds: float) -> dict[str, Any]:
+def http_single_client(port: int, texts: Sequence[str], seconds: float) -> HttpRun:
     """One HTTP client, one keep-alive connection, `POST /v1/classify` back to back."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json"}
@@ -251,34 +279,31 @@ def server_run(
     baselines: InProcessPaths | None = None,
     texts: Sequence[str] = (),
     http_port: int = 0,
-) -> dict[str, Any]:
+) -> tuple[ServerRun, Paired | None]:
     """One server process: start-up time, 1-client latency, concurrent phases, RSS. With
     `baselines`, the 1-client phase alternates with them (`paired_single_client`, over
-    `texts`, those in `texts_file`) and the result holds every paired phase under "paired".
-    With `http_port` (the server's `--http-port`), an HTTP client's 1-client phase over
-    `texts` follows, under "http_single_client"."""
+    `texts`, those in `texts_file`) and every paired phase is returned too. With
+    `http_port` (the server's `--http-port`), an HTTP client's 1-client phase over `texts`
+    follows, under "http_single_client"."""
     with intent_server(export_dir, model, [*NO_CACHE, *extra_args], log_path) as server:
         rss_idle = server.rss_mb()
         label = " ".join(extra_args) or "(default)"
         _say(f"server {label}: SERVING after {server.start_to_serving_s:.2f} s; 1 client")
-        paired: dict[str, Any] = {}
+        paired: Paired | None = None
+        single: ClientRun
         if baselines is None:
             single = run_loadgen(server.target, texts_file, [1], settings.latency_seconds)[0]
         else:
             _say(f"  alternating with the in-process paths in {PAIRED_ROUNDS} rounds")
-            paired["paired"] = paired_single_client(
-                server.target, texts_file, baselines, texts, settings
-            )
-            single = paired["paired"]["python_client"]
+            paired = paired_single_client(server.target, texts_file, baselines, texts, settings)
+            single = paired["python_client"]
         _say(f"  concurrent clients {list(CONCURRENCY)}, {settings.load_seconds:.0f} s each")
         phases = run_loadgen(server.target, texts_file, CONCURRENCY, settings.load_seconds)
+        http = None
         if http_port:
             _say("  HTTP/JSON: 1 client")
-            paired["http_single_client"] = http_single_client(
-                http_port, texts, settings.latency_seconds
-            )
-        return {
-            **paired,
+            http = http_single_client(http_port, texts, settings.latency_seconds)
+        run: ServerRun = {
             "args": list(extra_args),
             "start_to_serving_s": server.start_to_serving_s,
             "rss_mb_idle": rss_idle,
@@ -286,6 +311,19 @@ def server_run(
             "single_client": single,
             "concurrent": {str(p["clients"]): p for p in phases},
         }
+        if http is not None:
+            run["http_single_client"] = http
+        return run, paired
+
+
+def _texts_summary(texts: Sequence[str]) -> SpeedTexts:
+    lengths = [len(t.split()) for t in texts]
+    return {
+        "count": len(texts),
+        "words_min": min(lengths),
+        "words_median": float(np.median(lengths)),
+        "words_max": max(lengths),
+    }
 
 
 def run_speed(
@@ -295,43 +333,32 @@ def run_speed(
     texts: Sequence[str],
     work: Path,
     settings: SpeedSettings,
-) -> dict[str, Any]:
+) -> SpeedResults:
     mix = text_mix(texts)
     texts_file = work / "speed_texts.json"
     texts_file.write_text(json.dumps(mix), encoding="utf-8")
     version_dir = resolve_current(export_dir, model)
     served = str(load_export(version_dir).encoder_variant)
-    lengths = [len(t.split()) for t in mix]
-    results: dict[str, Any] = {
-        "model": model,
-        "served_variant": served,
-        "texts": {
-            "count": len(mix),
-            "words_min": min(lengths),
-            "words_median": float(np.median(lengths)),
-            "words_max": max(lengths),
-        },
-    }
-    results["onnx_inprocess"] = {}
+    onnx: dict[str, OnnxBaseline] = {}
     for variant in ("int8", "fp32"):
         _say(f"speed baseline 2: in-process ONNX ({variant})")
-        results["onnx_inprocess"][variant] = onnx_baseline(version_dir, variant, mix, settings)
+        onnx[variant] = onnx_baseline(version_dir, variant, mix, settings)
     _say("speed baseline 1: article path (SentenceTransformer.encode + torch MLP), paired")
     inprocess = load_export(version_dir, served).open(auto_threads())
     inprocess.warm_up()
     baselines = InProcessPaths(
         load_article_path(models_dir, model), lambda text: inprocess.predict([text])
     )
-    results["server"] = server_run(
+    server, paired = server_run(
         export_dir, model, texts_file, settings, [], work / "server.log", baselines, mix
     )
-    results["paired"] = results["server"].pop("paired")
-    results["article_inprocess"] = results["paired"]["article_inprocess"]
-    results["server_no_batching"] = server_run(
+    if paired is None:  # pragma: no cover - server_run pairs whenever baselines are given
+        raise RuntimeError("the default server's 1-client phase was not paired")
+    no_batching, _ = server_run(
         export_dir, model, texts_file, settings, ["--no-batching"], work / "server-nb.log"
     )
     port = free_port()
-    results["server_with_http"] = server_run(
+    with_http, _ = server_run(
         export_dir,
         model,
         texts_file,
@@ -342,7 +369,18 @@ def run_speed(
         http_port=port,
     )
     _say("repeated messages: Zipf traffic, answer cache on and off")
-    results["repeated"] = run_repeated(
+    repeated = run_repeated(
         export_dir, model, texts, work, (settings.latency_seconds, settings.load_seconds)
     )
-    return results
+    return {
+        "model": model,
+        "served_variant": served,
+        "texts": _texts_summary(mix),
+        "onnx_inprocess": onnx,
+        "server": server,
+        "paired": paired,
+        "article_inprocess": paired["article_inprocess"],
+        "server_no_batching": no_batching,
+        "server_with_http": with_http,
+        "repeated": repeated,
+    }

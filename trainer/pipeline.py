@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -44,7 +43,8 @@ from trainer.training.model_store import (
     staged_model_dir,
 )
 from trainer.training.options import CROSS_FIT_BELOW, TrainOptions
-from trainer.training.report import build_report, summary_text, write_report
+from trainer.training.report import TrainingReport, build_report
+from trainer.training.report_text import summary_text, write_report
 from trainer.training.split import stratified_split
 
 __all__ = ["TrainOptions", "TrainResult", "train"]
@@ -61,7 +61,7 @@ class TrainResult:
     embedded_count: int
     train_seconds: float
     total_seconds: float
-    report: dict[str, Any] = field(repr=False, default_factory=dict)  # report.json content
+    report: TrainingReport = field(repr=False)  # report.json
 
     @property
     def version(self) -> str:
@@ -124,20 +124,19 @@ def _version(head_path: Path, now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
 
 
-def _metrics(fitted: Fitted, report: dict[str, Any]) -> TrainingMetrics:
-    cal, cost = fitted.calibration, fitted.cost
-    scored = len(cal.truth) > 0
+def _metrics(report: TrainingReport, train_examples: int) -> TrainingMetrics:
+    """The model card's scores, from the report."""
+    scored = report.validation_examples > 0
+    th = report.thresholds
     return TrainingMetrics(
-        val_examples=len(cal.truth),
-        val_method=cal.method,
-        val_accuracy=report["accuracy"] if scored else None,
-        val_macro_f1=report["macro_f1"] if scored else None,
-        val_inscope_accuracy_with_thresholds=report["thresholds"][
-            "inscope_accuracy_with_thresholds"
-        ],
-        val_correct_inscope_rejected=cost.rejected_correct,
-        val_oos_recall=cost.oos_recall,
-        train_examples=fitted.train_examples,
+        val_examples=report.validation_examples,
+        val_method=report.validation_method,
+        val_accuracy=report.labels.accuracy if scored else None,
+        val_macro_f1=report.labels.macro_f1 if scored else None,
+        val_inscope_accuracy_with_thresholds=th.inscope_accuracy_with_thresholds,
+        val_correct_inscope_rejected=th.correct_inscope_rejected,
+        val_oos_recall=th.oos_recall,
+        train_examples=train_examples,
     )
 
 
@@ -148,16 +147,13 @@ def _publish(
     identity: EncoderIdentity,
     run: TrainingRun,
     fine_tuning: FineTuning | None = None,
-) -> tuple[ModelCard, dict[str, Any]]:
+) -> tuple[ModelCard, TrainingReport]:
     """Write the head, the familiarity bank, the calibration texts, the report and the model
     card into `folder`."""
     now = datetime.now(timezone.utc)
     cal = fitted.calibration
-    report = build_report(
-        cal, fitted.texts, fitted.thresholds, fitted.cost, run.options["unfamiliar_sigmas"]
-    )
-    if fine_tuning is not None:
-        report["fine_tuning"] = fine_tuning.to_json() | {"summary": fine_tuning.summary()}
+    sigmas = run.options["unfamiliar_sigmas"]
+    report = build_report(cal, fitted.texts, fitted.thresholds, fitted.cost, sigmas, fine_tuning)
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
     save_bank(fitted.bank.vectors, folder / FAMILIARITY_BANK)
     card = ModelCard(
@@ -168,7 +164,7 @@ def _publish(
         encoder=identity,
         thresholds=fitted.thresholds,
         training=run,
-        metrics=_metrics(fitted, report),
+        metrics=_metrics(report, fitted.train_examples),
         created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         familiarity=fitted.bank.info,
         fine_tuning=fine_tuning,
@@ -205,7 +201,7 @@ def _write_model(
     identity: EncoderIdentity,
     run: TrainingRun,
     outcome: Outcome | None,
-) -> tuple[ModelCard, dict[str, Any]]:
+) -> tuple[ModelCard, TrainingReport]:
     """Publish `models_dir/name/` atomically, with the tuned encoder when it was kept."""
     with staged_model_dir(models_dir, name) as folder:
         if outcome is not None and outcome.model is not None:

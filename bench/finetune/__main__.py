@@ -9,9 +9,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from bench.finetune.plan import FINETUNE, SMALL_PLAN, FineTuneBenchOptions, FineTunePlan
+from bench.result_types import FineTuneResults
 from intent_server.core.options import options_from_args
 
 
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.small:
         clinc, plan = datasets.small_clinc(clinc, intents=5, per_intent=10), SMALL_PLAN
 
-    def save(results: dict[str, Any]) -> None:
+    def save(results: FineTuneResults) -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         args.out.with_suffix(".md").write_text(

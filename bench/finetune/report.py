@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from statistics import mean
-from typing import Any
 
 from bench.bars import Bar
 from bench.finetune.plan import FULL, SERVE_BAR_MINUTES
+from bench.result_types import FineTuneResults, FineTuneRow
+from trainer.markdown import markdown_table
 
 
 def _pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
-def _settings(rows: list[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
-    grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
+def _settings(rows: list[FineTuneRow]) -> dict[tuple[str, int], list[FineTuneRow]]:
+    grouped: dict[tuple[str, int], list[FineTuneRow]] = {}
     for row in rows:
         grouped.setdefault((row["dataset"], row["shots"]), []).append(row)
     return grouped
 
 
-def fine_tune_bars(results: dict[str, Any]) -> list[Bar]:
+def fine_tune_bars(results: FineTuneResults) -> list[Bar]:
     """The fine-tuning bars: the product's (`--fine-tune`, auto) mean test accuracy per
     setting, and the served bot's minutes to its first answer."""
     out = []
@@ -55,45 +56,51 @@ def fine_tune_bars(results: dict[str, Any]) -> list[Bar]:
     return out
 
 
-def _row_lines(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "| data | seed | examples | frozen | tuned | compared on (frozen / tuned) | auto keeps "
-        "| product | tuning min | training min |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+def _row_lines(results: FineTuneResults) -> list[str]:
+    rows = []
     for row in results["rows"]:
         record = row["comparison"]
         what = "full" if row["shots"] == FULL else f"{row['shots']}-shot"
-        lines.append(
-            f"| {row['dataset']} {what} | {row['seed']} | {row['examples']} "
-            f"| {_pct(row['frozen_test'])} | {_pct(row['tuned_test'])} "
-            f"| {record['compared_on']} {_pct(record['frozen_accuracy'])} / "
-            f"{_pct(record['tuned_accuracy'])} | {row['auto_keeps']} "
-            f"| {_pct(row['product_test'])} | {record['minutes']:.1f} "
-            f"| {row['tuned_train_minutes']:.1f} |"
+        rows.append(
+            (
+                f"{row['dataset']} {what}",
+                row["seed"],
+                row["examples"],
+                _pct(row["frozen_test"]),
+                _pct(row["tuned_test"]),
+                f"{record['compared_on']} {_pct(record['frozen_accuracy'])} / "
+                f"{_pct(record['tuned_accuracy'])}",
+                row["auto_keeps"],
+                _pct(row["product_test"]),
+                f"{record['minutes']:.1f}",
+                f"{row['tuned_train_minutes']:.1f}",
+            )
         )
-    return lines
+    return markdown_table(
+        "data | seed | examples | frozen | tuned | compared on (frozen / tuned) | auto keeps "
+        "| product | tuning min | training min",
+        rows,
+    )
 
 
-def _mean_lines(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "| setting | mean frozen | mean tuned | mean product | anchor |",
-        "|---|---|---|---|---|",
-    ]
-    for (dataset, shots), rows in _settings(results["rows"]).items():
+def _mean_lines(results: FineTuneResults) -> list[str]:
+    rows = []
+    for (dataset, shots), group in _settings(results["rows"]).items():
         anchor = results["anchors"].get(f"{dataset}:{shots}")
         what = "full" if shots == FULL else f"{shots}-shot"
-        lines.append(
-            f"| {dataset} {what} ({len(rows)} seeds) "
-            f"| {_pct(mean(r['frozen_test'] for r in rows))} "
-            f"| {_pct(mean(r['tuned_test'] for r in rows))} "
-            f"| {_pct(mean(r['product_test'] for r in rows))} "
-            f"| {f'{anchor[1]:.2f} ({anchor[0]})' if anchor else ''} |"
+        rows.append(
+            (
+                f"{dataset} {what} ({len(group)} seeds)",
+                _pct(mean(r["frozen_test"] for r in group)),
+                _pct(mean(r["tuned_test"] for r in group)),
+                _pct(mean(r["product_test"] for r in group)),
+                f"{anchor[1]:.2f} ({anchor[0]})" if anchor else "",
+            )
         )
-    return lines
+    return markdown_table("setting | mean frozen | mean tuned | mean product | anchor", rows)
 
 
-def _notes(results: dict[str, Any]) -> list[str]:
+def _notes(results: FineTuneResults) -> list[str]:
     lines = []
     for row in results["rows"]:
         if "oos" in row:
@@ -118,9 +125,13 @@ def _notes(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def fine_tune_section(results: dict[str, Any]) -> list[str]:
+def fine_tune_section(results: FineTuneResults) -> list[str]:
     """The Markdown section: one row per trained pair, the means, notes and bars."""
-    lines = [
+    bars = [
+        (b.what, b.bar, b.measured, "-" if b.passed is None else "PASS" if b.passed else "FAIL")
+        for b in fine_tune_bars(results)
+    ]
+    return [
         "## Fine-tuning the encoder (`--fine-tune`)",
         "",
         f"Test accuracy (%, {results['variant']} encoder, argmax) of the frozen model and of "
@@ -135,12 +146,5 @@ def fine_tune_section(results: dict[str, Any]) -> list[str]:
         *_mean_lines(results),
         *_notes(results),
         "",
-        "| bar | target | measured | result |",
-        "|---|---|---|---|",
+        *markdown_table("bar | target | measured | result", bars),
     ]
-    lines += [
-        f"| {b.what} | {b.bar} | {b.measured} | "
-        f"{'-' if b.passed is None else 'PASS' if b.passed else 'FAIL'} |"
-        for b in fine_tune_bars(results)
-    ]
-    return lines

@@ -10,11 +10,10 @@ splits, like the accuracy part. Rows are written to `out` as they finish.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 
 from bench.accuracy import (
     Scorer,
@@ -26,6 +25,9 @@ from bench.accuracy import (
 )
 from bench.datasets import Banking, Clinc, Pairs
 from bench.finetune.plan import ANCHORS, BARS, FULL, FineTunePlan, few_shot, first_intents
+from bench.result_types import FineTuneResults, FineTuneRow, FineTuningRecord, ServedBot
+from intent_server.core.layout import MODEL_CARD
+from intent_server.core.model_card import ModelCard
 
 VARIANT = "int8"  # what the server serves by default
 
@@ -34,9 +36,14 @@ def _say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def _record(ws: Workspace, name: str) -> dict[str, Any]:
-    card = json.loads((ws.models_dir / name / "model.json").read_text(encoding="utf-8"))
-    return dict(card["fine_tuning"])
+def _record(ws: Workspace, name: str) -> FineTuningRecord:
+    """The fine-tuning record of a model trained with `--fine-tune`, from its model card."""
+    path = ws.models_dir / name / MODEL_CARD
+    record = ModelCard.read(path).fine_tuning
+    if record is None:
+        raise RuntimeError(f"{path} has no fine_tuning record: trained without --fine-tune")
+    # FineTuningRecord lists FineTuning's fields (tests/bench/test_result_types.py).
+    return cast(FineTuningRecord, record.to_json())
 
 
 def _test_accuracy(scorer: Scorer, export: TrainedExport, test_set: str, test: Pairs) -> float:
@@ -52,7 +59,7 @@ def _splits(name: str, clinc: Clinc, banking: Banking) -> tuple[Pairs, Pairs, Pa
 
 def _row(
     ws: Workspace, scorer: Scorer, dataset: str, shots: int, seed: int, data: tuple[Pairs, ...]
-) -> tuple[dict[str, Any], TrainedExport]:
+) -> tuple[FineTuneRow, TrainedExport]:
     from trainer.training.options import TrainOptions
 
     train_all, val, test = data
@@ -69,7 +76,7 @@ def _row(
     frozen_acc = _test_accuracy(scorer, frozen, f"{dataset}_inscope_test", test)
     tuned_acc = _test_accuracy(scorer, tuned, f"{dataset}_inscope_test", test)
     auto_keeps_tuned = record["tuned_accuracy"] > record["frozen_accuracy"]
-    row = {
+    row: FineTuneRow = {
         "dataset": dataset,
         "shots": shots,
         "seed": seed,
@@ -86,7 +93,7 @@ def _row(
     return row, tuned
 
 
-def _served_bot(ws: Workspace, clinc: Clinc, plan: FineTunePlan) -> dict[str, Any]:
+def _served_bot(ws: Workspace, clinc: Clinc, plan: FineTunePlan) -> ServedBot:
     """A CLINC150 bot of `serve_intents` intents x `serve_shots` examples: `--fine-tune`
     training, export, the gRPC server up and answering its test texts, timed end to end."""
     from bench.server_process import intent_server
@@ -122,12 +129,12 @@ def run_fine_tune(
     clinc: Clinc,
     banking: Banking,
     plan: FineTunePlan,
-    save: Callable[[dict[str, Any]], None] = lambda _: None,
-) -> dict[str, Any]:
+    save: Callable[[FineTuneResults], None] = lambda _: None,
+) -> FineTuneResults:
     """Every row of `plan`, then the served bot (unless `plan.serve` is off); `save` gets
     the results after each step."""
     scorer = Scorer(VARIANT)
-    results: dict[str, Any] = {
+    results: FineTuneResults = {
         "variant": VARIANT,
         "rows": [],
         "served_bot": None,

@@ -1,18 +1,23 @@
 """Typed reads from parsed JSON, for the `from_json` of the on-disk contracts.
 
 Every wrong or missing value raises the contract's error class with the file and the dotted
-key in the message (`…/manifest.json: encoder.feature_dim must be an integer, found 'x'`).
+key in the message (`…/manifest.json: encoder.feature_dim must be an integer, found 'x'`);
+an item of a list is named by its index (`intents[3].f1`).
+
+`Json` is a JSON value as `json.dumps` writes it: what the `to_json` methods return.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from intent_server.core.errors import ArtifactError
 
 T = TypeVar("T")
+Json: TypeAlias = str | int | float | bool | list["Json"] | dict[str, "Json"] | None
+JsonObject: TypeAlias = dict[str, Json]
 
 
 class Fields:
@@ -85,12 +90,27 @@ class Fields:
             raise self.fail(key, "must map names to strings")
         return dict(values)
 
+    def count_map(self, key: str) -> dict[str, int]:
+        values = self._typed(key, (dict,), "an object of integers")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+            raise self.fail(key, "must map names to integers")
+        return dict(values)
+
     def section(self, key: str) -> Fields:
         return Fields(self.raw(key), self.source, self.error, f"{self.prefix}{key}.", self.fix)
 
+    def items(self, key: str) -> tuple[Fields, ...]:
+        """The objects of the list under `key`, each named `key[index]` in messages."""
+        values = self._typed(key, (list,), "a list of objects")
+        return tuple(
+            Fields(value, self.source, self.error, f"{self.prefix}{key}[{index}].", self.fix)
+            for index, value in enumerate(values)
+        )
+
     def build(self, cls: type[T], **given: Any) -> T:
         """The dataclass `cls`, each field read by its declared type (a nested contract by
-        its own `from_json`); `given` holds the fields the caller read itself."""
+        its own `from_json`, a tuple of them from a list); `given` holds the fields the
+        caller read itself."""
         readers: list[tuple[object, Any]] = [
             (str, self.text),
             (int, self.integer),
@@ -100,6 +120,7 @@ class Fields:
             (tuple[str, ...], self.texts),
             (tuple[int, ...], self.integers),
             (dict[str, str], self.text_map),
+            (dict[str, int], self.count_map),
         ]
         hints = typing.get_type_hints(cls)
         values = dict(given)
@@ -110,8 +131,22 @@ class Fields:
             reader = next((read for known, read in readers if kind == known), None)
             if reader is not None:
                 values[item.name] = reader(item.name)
+            elif _is_tuple_of_contracts(kind):
+                part = typing.get_args(kind)[0]
+                values[item.name] = tuple(part.from_json(f) for f in self.items(item.name))
             elif hasattr(kind, "from_json"):
                 values[item.name] = kind.from_json(self.section(item.name))
             else:  # pragma: no cover - a contract field of a type this reader lacks
                 raise TypeError(f"{cls.__name__}.{item.name}: no reader for {kind}")
         return cls(**values)
+
+
+def _is_tuple_of_contracts(kind: object) -> bool:
+    """`tuple[X, ...]` where X reads itself with `X.from_json(fields)`."""
+    args = typing.get_args(kind)
+    return (
+        typing.get_origin(kind) is tuple
+        and len(args) == 2
+        and args[1] is Ellipsis
+        and hasattr(args[0], "from_json")
+    )

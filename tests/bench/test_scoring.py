@@ -1,66 +1,54 @@
-"""The benchmark's own arithmetic: AUROC, macro-F1, OOS scores, threshold choice, subsets."""
+"""The benchmark's own arithmetic: scores as the product's, threshold choice, subsets.
+
+The scores themselves are `trainer.metrics`' (tests/trainer/test_metrics.py)."""
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pytest
 
+from bench.accuracy import MAX_INSCOPE_DROP, choose_oos_threshold, closed_set_scores, decisions
 from bench.datasets import Clinc, intent_name, small_clinc, stratified_holdout
 from bench.loadgen import percentiles_ms
-from bench.scoring import (
-    MAX_INSCOPE_DROP,
-    accuracy,
-    auroc,
-    choose_oos_threshold,
-    decisions,
-    macro_f1,
-    oos_scores,
-)
 from bench.speed import text_mix
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
+from trainer.calibration.thresholds import Calibration, threshold_cost
+from trainer.evaluation.report import label_indices
+from trainer.metrics import label_metrics, oos_scores
+from trainer.training.report import build_report
 
 
-def brute_force_auroc(scores: list[float], positive: list[bool]) -> float:
-    pairs = [
-        (p, n)
-        for p, n in itertools.product(range(len(scores)), repeat=2)
-        if positive[p] and not positive[n]
-    ]
-    wins = sum(
-        1.0 if scores[p] > scores[n] else 0.5 if scores[p] == scores[n] else 0.0 for p, n in pairs
+def _random_answers(seed: int) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
+    """Truth and probabilities whose argmax is right about 70 % of the time."""
+    labels = ("alpha", "beta", "delta", "gamma", OUT_OF_SCOPE)  # sorted, as a model's are
+    rng = np.random.default_rng(seed)
+    truth = [labels[i] for i in rng.integers(0, len(labels), 300)]
+    answers = [t if rng.random() < 0.7 else labels[rng.integers(0, 5)] for t in truth]
+    probs = rng.random((300, len(labels)))
+    for row, answer in enumerate(answers):
+        probs[row, labels.index(answer)] = 2.0
+    return truth, probs / probs.sum(axis=1, keepdims=True), labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_benchmark_and_the_product_score_the_same_answers_identically(seed: int) -> None:
+    truth, probs, labels = _random_answers(seed)
+    bench = closed_set_scores(probs, labels, truth)
+    cal = Calibration(
+        probs,
+        np.array([labels.index(t) for t in truth]),
+        np.full(len(truth), 0.5),
+        labels,
+        "held-out",
     )
-    return wins / len(pairs)
-
-
-def test_auroc_matches_pairwise_definition_with_ties() -> None:
-    rng = np.random.default_rng(3)
-    scores = rng.integers(0, 5, size=40).astype(float)  # many ties
-    positive = rng.random(40) < 0.4
-    assert auroc(scores, positive) == pytest.approx(
-        brute_force_auroc(scores.tolist(), positive.tolist())
-    )
-    assert auroc(np.array([0.1, 0.2, 0.9]), np.array([False, False, True])) == 1.0
-    assert auroc(np.array([0.9, 0.2, 0.1]), np.array([False, False, True])) == 0.0
-    assert np.isnan(auroc(np.array([0.1, 0.2]), np.array([True, True])))
-
-
-def test_macro_f1_and_accuracy() -> None:
-    truth = ["a", "a", "b", "b"]
-    predicted = ["a", "b", "b", "b"]
-    assert accuracy(predicted, truth) == 0.75
-    # a: tp 1, fn 1 -> 2/3; b: tp 2, fp 1 -> 4/5
-    assert macro_f1(predicted, truth) == pytest.approx((2 / 3 + 4 / 5) / 2)
-
-
-def test_oos_scores() -> None:
-    truth = ["a", "b", OUT_OF_SCOPE, OUT_OF_SCOPE]
-    predicted = ["a", OUT_OF_SCOPE, OUT_OF_SCOPE, "a"]
-    scores = oos_scores(predicted, truth)
-    assert scores.inscope_accuracy == 0.5
-    assert scores.oos_recall == 0.5
-    assert scores.oos_precision == 0.5
+    texts = [f"text {i}" for i in range(len(truth))]
+    trained = build_report(cal, texts, Thresholds(), threshold_cost(cal, Thresholds()), 2.0)
+    answers = decisions(probs, labels, Thresholds())
+    y_true, y_pred, names = label_indices(truth, answers, labels)  # `intent-train evaluate`'s
+    evaluated = label_metrics(y_true, y_pred, names, texts)
+    for product in (trained.labels, evaluated):
+        assert bench["accuracy"] == product.accuracy  # exactly: one definition
+        assert bench["macro_f1"] == product.macro_f1
 
 
 def test_threshold_choice_agrees_with_the_server_rule() -> None:

@@ -262,4 +262,4 @@ def test_a_bot_without_out_of_scope_examples_is_told_what_the_server_will_do(
     told = [r.getMessage() for r in caplog.records if "no out_of_scope examples" in r.getMessage()]
     assert told and f"{th.familiarity:.3f}" in told[0]
     assert "intent named out_of_scope" in told[0] and "--unfamiliar-sigmas" in told[0]
-    assert result.report["operating_points"] == []  # nothing to trade against
+    assert result.report.operating_points == ()  # nothing to trade against

@@ -25,12 +25,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
 
 from intent_server.core.decision import OUT_OF_SCOPE, Decision, Thresholds, decide
+from intent_server.core.fields import Fields, JsonObject
+from trainer.metrics import ScopeCounts, scope_counts
 
 MARGIN_QUANTILE = 0.01
 MARGIN_CAP = 0.10
@@ -67,26 +69,6 @@ class Calibration:
         return np.asarray(self.familiarity[~self.is_oos])
 
 
-@dataclass(frozen=True)
-class ThresholdCost:
-    """What the thresholds cost on calibration data."""
-
-    inscope_total: int
-    inscope_correct_raw: int  # correct by argmax alone
-    inscope_correct: int  # correct after the out-of-scope rule
-    rejected_correct: int  # correct by argmax but turned into out_of_scope
-    oos_total: int
-    oos_detected: int
-
-    @property
-    def inscope_accuracy(self) -> float:
-        return self.inscope_correct / self.inscope_total if self.inscope_total else 0.0
-
-    @property
-    def oos_recall(self) -> float | None:
-        return self.oos_detected / self.oos_total if self.oos_total else None
-
-
 def _floor(value: float, step: float = GRID_STEP) -> float:
     return max(0.0, math.floor(value / step + 1e-9) * step)
 
@@ -104,23 +86,12 @@ def _decisions(cal: Calibration, th: Thresholds) -> list[Decision]:
     ]
 
 
-def threshold_cost(cal: Calibration, thresholds: Thresholds) -> ThresholdCost:
+def threshold_cost(cal: Calibration, thresholds: Thresholds) -> ScopeCounts:
     """Count what `decide` with these thresholds does to the calibration texts."""
-    labels = cal.labels
-    raw = _decisions(cal, Thresholds())
-    final = _decisions(cal, thresholds)
-    in_total = in_raw = in_ok = rejected = oos_total = oos_hit = 0
-    for truth, before, after in zip(cal.truth.tolist(), raw, final, strict=True):
-        if labels[truth] == OUT_OF_SCOPE:
-            oos_total += 1
-            oos_hit += after.out_of_scope
-            continue
-        in_total += 1
-        raw_ok = before.label == labels[truth]
-        in_raw += raw_ok
-        in_ok += after.label == labels[truth]
-        rejected += raw_ok and after.out_of_scope
-    return ThresholdCost(in_total, in_raw, in_ok, rejected, oos_total, oos_hit)
+    truth = [cal.labels[t] for t in cal.truth.tolist()]
+    raw = [decision.label for decision in _decisions(cal, Thresholds())]
+    final = [decision.label for decision in _decisions(cal, thresholds)]
+    return scope_counts(truth, final, raw)
 
 
 def _top_two(probs: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -168,44 +139,82 @@ def choose_thresholds(
     return Thresholds(chosen.confidence, chosen.margin, rule, chosen.familiarity)
 
 
-def tradeoff_table(cal: Calibration, sigmas: Sequence[float]) -> list[dict[str, float | None]]:
-    """For each familiarity floor alone: the share of correct in-scope calibration answers
-    it turns away and (with out_of_scope examples) the share of those it catches."""
+@dataclass(frozen=True)
+class TradeoffRow:
+    """A familiarity floor alone: the share of correct in-scope calibration answers it turns
+    away and (with out_of_scope examples) the share of those it catches."""
+
+    sigmas: float
+    familiarity: float
+    inscope_turned_away: float | None
+    oos_caught: float | None
+
+    def to_json(self) -> JsonObject:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> TradeoffRow:
+        return fields.build(cls)
+
+
+def tradeoff_table(cal: Calibration, sigmas: Sequence[float]) -> list[TradeoffRow]:
+    """A `TradeoffRow` per number of standard deviations."""
     correct = (cal.probs.argmax(axis=1) == cal.truth) & ~cal.is_oos
-    rows: list[dict[str, float | None]] = []
+    rows: list[TradeoffRow] = []
     for s in sigmas:
         floor = familiarity_floor(cal.inscope_familiarity, s)
         low = cal.familiarity < floor
         rows.append(
-            {
-                "sigmas": s,
-                "familiarity": floor,
-                "inscope_turned_away": float(low[correct].mean()) if correct.any() else None,
-                "oos_caught": float(low[cal.is_oos].mean()) if cal.is_oos.any() else None,
-            }
+            TradeoffRow(
+                sigmas=s,
+                familiarity=floor,
+                inscope_turned_away=float(low[correct].mean()) if correct.any() else None,
+                oos_caught=float(low[cal.is_oos].mean()) if cal.is_oos.any() else None,
+            )
         )
     return rows
 
 
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The thresholds one `max_inscope_loss` chooses and what they give on the calibration
+    texts."""
+
+    max_inscope_loss: float
+    confidence: float
+    margin: float
+    familiarity: float | None
+    inscope_accuracy: float  # 0.0 without in-scope texts
+    oos_recall: float | None
+
+    def to_json(self) -> JsonObject:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> OperatingPoint:
+        return fields.build(cls)
+
+
 def budget_table(
     cal: Calibration, budgets: Sequence[float], unfamiliar_sigmas: float
-) -> list[dict[str, float | None]]:
-    """With out_of_scope examples: the thresholds each `max_inscope_loss` would choose and
-    what they give on the calibration texts (the operating points a user can pick)."""
+) -> list[OperatingPoint]:
+    """With out_of_scope examples: the operating point of each `max_inscope_loss` (the
+    points a user can pick)."""
     if not cal.is_oos.any():
         return []
-    rows: list[dict[str, float | None]] = []
+    rows: list[OperatingPoint] = []
     for budget in budgets:
         th = choose_thresholds(cal, unfamiliar_sigmas=unfamiliar_sigmas, max_inscope_loss=budget)
         cost = threshold_cost(cal, th)
+        accuracy = cost.inscope_accuracy
         rows.append(
-            {
-                "max_inscope_loss": budget,
-                "confidence": th.confidence,
-                "margin": th.margin,
-                "familiarity": th.familiarity,
-                "inscope_accuracy": cost.inscope_accuracy,
-                "oos_recall": cost.oos_recall,
-            }
+            OperatingPoint(
+                max_inscope_loss=budget,
+                confidence=th.confidence,
+                margin=th.margin,
+                familiarity=th.familiarity,
+                inscope_accuracy=0.0 if accuracy is None else accuracy,
+                oos_recall=cost.oos_recall,
+            )
         )
     return rows

@@ -16,12 +16,8 @@ EXIT_BELOW = 1  # accuracy under --min-accuracy
 def run_evaluate(options: EvaluateOptions) -> int:
     """Load the data, answer it, write the report, print the summary; the exit code."""
     from trainer.data import load_training_data
-    from trainer.evaluation.report import (
-        build_evaluation,
-        summary_text,
-        unknown_intents,
-        write_evaluation,
-    )
+    from trainer.evaluation.report import build_evaluation, unknown_intents
+    from trainer.evaluation.report_text import summary_text, write_evaluation
     from trainer.evaluation.scoring import answer_texts, open_export
 
     data = load_training_data(options.data, min_examples=1)
@@ -46,7 +42,7 @@ def run_evaluate(options: EvaluateOptions) -> int:
         raise UserError(f"cannot write the report to {folder}: {exc}") from None
     print(summary_text(report))
     print(f"report: {folder / 'report.md'}")
-    return _gate(report["accuracy"], options.min_accuracy)
+    return _gate(report.labels.accuracy, options.min_accuracy)
 
 
 def _gate(accuracy: float, minimum: float | None) -> int:

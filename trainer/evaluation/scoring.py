@@ -1,9 +1,9 @@
-"""Answer texts the way the server does, and the out-of-scope scores of such answers.
+"""Answer texts the way the server does.
 
 `open_export` finds the export the server would load (`EXPORT_DIR/NAME/current`);
 `answer_texts` runs `IntentModel.predict` over the texts in chunks and applies `decide` with
-the export's thresholds and each text's familiarity, as the server's converters do.
-`oos_scores` is shared with the benchmark.
+the export's thresholds and each text's familiarity, as the server's converters do. The
+answers are scored by `trainer.metrics`, as the benchmark's are.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from intent_server.core.cpus import auto_threads
-from intent_server.core.decision import OUT_OF_SCOPE, Decision, decide
+from intent_server.core.decision import Decision, decide
 from intent_server.core.errors import ExportError, ModelCardError
 from intent_server.core.exports import LoadedExport, list_models, load_export, resolve_current
 from intent_server.core.layout import MODEL_CARD
@@ -113,32 +111,3 @@ def answer_texts(loaded: LoadedExport, texts: Sequence[str], threads: int | None
             truncated += sum(prediction.truncated)
             bar.update(len(prediction))
     return Answers(labels, tuple(decisions), truncated)
-
-
-@dataclass(frozen=True)
-class OosScores:
-    inscope_accuracy: float  # in-scope examples answered with their own intent
-    oos_recall: float  # out-of-scope examples answered out_of_scope
-    oos_precision: float  # out_of_scope answers that were really out of scope
-    oos_f1: float
-
-    def to_json(self) -> dict[str, float]:
-        return {
-            "inscope_accuracy": self.inscope_accuracy,
-            "oos_recall": self.oos_recall,
-            "oos_precision": self.oos_precision,
-            "oos_f1": self.oos_f1,
-        }
-
-
-def oos_scores(predicted: Sequence[str], truth: Sequence[str]) -> OosScores:
-    """Scores where `truth` holds OUT_OF_SCOPE for out-of-scope examples (0.0 where there
-    is nothing to count)."""
-    inscope = [(p, t) for p, t in zip(predicted, truth, strict=True) if t != OUT_OF_SCOPE]
-    oos = [p for p, t in zip(predicted, truth, strict=True) if t == OUT_OF_SCOPE]
-    said_oos = [t for p, t in zip(predicted, truth, strict=True) if p == OUT_OF_SCOPE]
-    in_acc = float(np.mean([p == t for p, t in inscope])) if inscope else 0.0
-    recall = float(np.mean([p == OUT_OF_SCOPE for p in oos])) if oos else 0.0
-    precision = float(np.mean([t == OUT_OF_SCOPE for t in said_oos])) if said_oos else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return OosScores(in_acc, recall, precision, f1)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from intent_server.core.manifest import GateResult
+from trainer import metrics
 
 ENCODER_MIN_COSINE = 0.9999
 HEAD_MAX_ABS_DIFF = 1e-5
@@ -152,11 +153,10 @@ def reference_values(embedding: np.ndarray, weights_sha256: str, num_layers: int
 
 
 def accuracy(probs: np.ndarray, labels: Sequence[str], truth: Sequence[str]) -> float:
-    """Argmax accuracy, the same definition as the training report's val_accuracy."""
+    """Argmax accuracy (`trainer.metrics`, as the training report's val_accuracy)."""
     if not truth:
         return 0.0
-    predicted = [labels[i] for i in np.argmax(probs, axis=1)]
-    return float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
+    return metrics.accuracy([labels[i] for i in np.argmax(probs, axis=1)], truth)
 
 
 def allowed_accuracy_drop(count: int) -> float:

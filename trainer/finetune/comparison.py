@@ -25,6 +25,7 @@ from trainer.features.torch_features import encode_with
 from trainer.finetune.budget import Budget
 from trainer.finetune.tuning import TunedEncoder, plan_run, tune_encoder
 from trainer.logs import progress
+from trainer.metrics import accuracy
 from trainer.training.fitting import (
     CROSS_VALIDATED,
     HELD_OUT,
@@ -65,7 +66,7 @@ class _Tuned:
 
 
 def _accuracy(probs: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean(probs.argmax(axis=1) == truth)) if len(truth) else 0.0
+    return accuracy(probs.argmax(axis=1), truth) if len(truth) else 0.0
 
 
 def _held_out(

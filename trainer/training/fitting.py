@@ -15,12 +15,8 @@ import numpy as np
 
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
 from trainer.calibration.familiarity import Bank, best_cosine, build_bank, leave_one_out
-from trainer.calibration.thresholds import (
-    Calibration,
-    ThresholdCost,
-    choose_thresholds,
-    threshold_cost,
-)
+from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
+from trainer.metrics import ScopeCounts
 from trainer.training.loop import FittedHead, predict_proba, train_head
 from trainer.training.options import TrainOptions
 
@@ -55,7 +51,7 @@ class Fitted:
     calibration: Calibration
     texts: list[str]  # one per calibration row
     thresholds: Thresholds
-    cost: ThresholdCost
+    cost: ScopeCounts  # what the thresholds cost on the calibration texts
     train_examples: int  # the final head learnt this many
 
 

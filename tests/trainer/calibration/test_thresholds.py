@@ -103,10 +103,10 @@ def test_cost_counts_agree_with_decide() -> None:
 def test_tradeoff_table_shows_what_each_floor_costs_and_catches() -> None:
     cal = synthetic(300, 100)
     rows = tradeoff_table(cal, (1.0, 2.0, 3.0))
-    away = [float(row["inscope_turned_away"] or 0.0) for row in rows]
-    caught = [float(row["oos_caught"] or 0.0) for row in rows]
+    away = [float(row.inscope_turned_away or 0.0) for row in rows]
+    caught = [float(row.oos_caught or 0.0) for row in rows]
     assert away == sorted(away, reverse=True) and caught == sorted(caught, reverse=True)
-    assert all(row["inscope_turned_away"] is not None for row in rows) and caught[-1] > 0
+    assert all(row.inscope_turned_away is not None for row in rows) and caught[-1] > 0
 
 
 def test_no_usable_calibration_disables_thresholds() -> None:

@@ -1,12 +1,132 @@
-"""The training report's confusion plot stays readable at any intent count."""
+"""The training report: `TrainingReport` written and read back by the same code (its JSON keys
+pinned), errors naming the file and key, and the confusion plot at any intent count."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from intent_server.core.decision import Thresholds
+from intent_server.core.files import write_json
+from intent_server.core.model_card import FineTuning
+from tests.trainer.calibration.test_thresholds import LABELS, synthetic
+from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
 from trainer.training.confusion_plot import plot_confusion
+from trainer.training.report import ReportError, TrainingReport, build_report
+
+TUNED = FineTuning(
+    recipe="contrastive",
+    mode="auto",
+    kept="tuned",
+    compared_on="cross-validated",
+    compared_examples=800,
+    frozen_accuracy=0.9,
+    tuned_accuracy=0.95,
+    base_weights_sha256="ab" * 32,
+    runs=6,
+    epochs=3,
+    steps=120,
+    stopped_early=False,
+    minutes=4.5,
+)
+
+
+def sample_report(fine_tuning: FineTuning | None = None) -> TrainingReport:
+    """A report of synthetic calibration data with out_of_scope examples."""
+    cal = synthetic(300, 100, seed=1)
+    th = choose_thresholds(cal, unfamiliar_sigmas=1.9, max_inscope_loss=0.01)
+    texts = [f"text {i} | {cal.labels[t]}" for i, t in enumerate(cal.truth.tolist())]
+    return build_report(cal, texts, th, threshold_cost(cal, th), 1.9, fine_tuning)
+
+
+def test_the_report_reads_back_what_it_wrote(tmp_path: Path) -> None:
+    for fine_tuning in (None, TUNED):
+        report = sample_report(fine_tuning)
+        write_json(tmp_path / "report.json", report.to_json())
+        assert TrainingReport.read(tmp_path / "report.json") == report
+
+
+def test_report_json_keeps_its_keys() -> None:
+    data = sample_report(TUNED).to_json()
+    assert list(data) == [
+        "validation_examples",
+        "validation_method",
+        "accuracy",
+        "macro_f1",
+        "intents",
+        "worst_intents",
+        "confusions",
+        "thresholds",
+        "familiarity",
+        "operating_points",
+        "fine_tuning",
+    ]
+    assert list(sample_report().to_json())[-1] == "operating_points"  # no fine_tuning key
+    assert set(data["intents"][0]) == {"intent", "precision", "recall", "f1", "support"}
+    assert list(data["thresholds"]) == [
+        "confidence",
+        "margin",
+        "rule",
+        "inscope_validation_examples",
+        "inscope_accuracy_without_thresholds",
+        "inscope_accuracy_with_thresholds",
+        "correct_inscope_rejected",
+        "oos_validation_examples",
+        "oos_recall",
+    ]
+    assert list(data["familiarity"]) == [
+        "threshold",
+        "inscope_mean",
+        "inscope_std",
+        "inscope_min",
+        "tradeoff",
+    ]
+    assert data["fine_tuning"]["summary"] == TUNED.summary()
+
+
+def test_without_calibration_texts_the_report_holds_nones() -> None:
+    cal = Calibration(
+        np.zeros((0, 4), dtype=np.float32), np.zeros(0, dtype=np.int64), np.zeros(0), LABELS, ""
+    )
+    report = build_report(cal, [], Thresholds(), threshold_cost(cal, Thresholds()), 1.9)
+    assert report.validation_examples == 0 and report.labels.accuracy == 0.0
+    assert report.thresholds.inscope_accuracy_with_thresholds is None
+    assert report.familiarity.inscope_mean is None and report.familiarity.tradeoff == ()
+    assert report.operating_points == ()
+
+
+def _damaged(tmp_path: Path, change: str) -> Path:
+    data = json.loads(json.dumps(sample_report().to_json()))
+    if change == "f1":
+        data["intents"][1]["f1"] = "high"
+    elif change == "rule":
+        del data["thresholds"]["rule"]
+    elif change == "row":
+        data["operating_points"][0] = [1, 2]
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data) if change != "json" else "{", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("f1", "intents[1].f1 must be a number, found 'high'"),
+        ("rule", "lacks thresholds.rule"),
+        ("row", "operating_points[0] must be a JSON object"),
+        ("json", "cannot be read"),
+    ],
+)
+def test_a_damaged_report_names_the_file_and_the_key(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    path = _damaged(tmp_path, change)
+    with pytest.raises(ReportError) as raised:
+        TrainingReport.read(path)
+    assert str(path) in str(raised.value) and message in str(raised.value)
 
 
 def test_confusion_plot_with_many_intents_shows_only_those_with_errors(tmp_path: Path) -> None:
