@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from intent_server import signals
 from intent_server.config import ServerConfig
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,8 @@ def reserve_port(host: str, port: int) -> socket.socket:
 
 
 def _worker(config: ServerConfig, index: int, serve: ServeFn) -> int:
-    """In the child: default signal handling until `serve` installs its own, then serve."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    """In the child: its own record of signals (kept until `serve` acts on them), then serve."""
+    signals.reset()
     metrics_port = config.metrics_port + index if config.metrics_port else 0
     log.info("worker %d of %d: pid %d", index + 1, config.workers, os.getpid())
     return serve(replace(config, metrics_port=metrics_port))
@@ -94,8 +93,12 @@ def run_workers(config: ServerConfig, serve: ServeFn) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
+    held = signals.install()  # what arrived before `forward` took over
     previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
     try:
+        if held.stop.is_set():
+            log.info("received %s while starting: no worker started", held.stop_signal)
+            return 0
         for index in range(config.workers):
             pid = os.fork()
             if pid == 0:  # the child never returns into the parent's code
@@ -111,6 +114,8 @@ def run_workers(config: ServerConfig, serve: ServeFn) -> int:
                     logging.shutdown()
                     os._exit(code)
             children.append(pid)
+        if held.take_hangups():  # the workers reload once they serve
+            forward(signal.SIGHUP, None)
         log.info(
             "listening on %s:%d with %d worker processes (pids %s)",
             config.host,
