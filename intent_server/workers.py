@@ -69,6 +69,25 @@ def _worker(config: ServerConfig, index: int, serve: ServeFn) -> int:
     return serve(replace(config, metrics_port=metrics_port))
 
 
+def _fork(
+    config: ServerConfig, index: int, serve: ServeFn, reservations: list[socket.socket]
+) -> int:
+    """Fork worker `index`; returns its pid (the child never returns into the parent's code)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        for reserved in reservations:
+            reserved.close()
+        code = _worker(config, index, serve)
+    except BaseException:
+        log.exception("worker %d failed", index + 1)
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
 def run_workers(config: ServerConfig, serve: ServeFn) -> int:
     """Fork `config.workers` processes running `serve`; returns the worst exit code."""
     reservation = reserve_port(config.host, config.port)
@@ -99,21 +118,9 @@ def run_workers(config: ServerConfig, serve: ServeFn) -> int:
         if held.stop.is_set():
             log.info("received %s while starting: no worker started", held.stop_signal)
             return 0
+        reservations = [r for r in (reservation, http_reservation) if r is not None]
         for index in range(config.workers):
-            pid = os.fork()
-            if pid == 0:  # the child never returns into the parent's code
-                code = 1
-                try:
-                    reservation.close()
-                    if http_reservation is not None:
-                        http_reservation.close()
-                    code = _worker(worker_config, index, serve)
-                except BaseException:
-                    log.exception("worker %d failed", index + 1)
-                finally:
-                    logging.shutdown()
-                    os._exit(code)
-            children.append(pid)
+            children.append(_fork(worker_config, index, serve, reservations))
         if held.take_hangups():  # the workers reload once they serve
             forward(signal.SIGHUP, None)
         log.info(
