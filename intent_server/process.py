@@ -28,8 +28,9 @@ from intent_server.core.errors import ExportError
 from intent_server.core.exports import list_models
 from intent_server.grpc.server import GrpcDeps, GrpcListenError, GrpcServer
 from intent_server.http.app import HttpDeps
-from intent_server.http.listener import HttpListener, HttpListenError
+from intent_server.http.listener import ConnectionLimits, HttpListener, HttpListenError
 from intent_server.http.routes import build_app
+from intent_server.open_files import connection_cap, open_file_limit, raise_open_file_limit
 from intent_server.serving.admission import Admission, admission_limit
 from intent_server.serving.metrics import ServerMetrics
 from intent_server.serving.registry import ModelRegistry, RunnerSettings, load_served_model
@@ -137,17 +138,26 @@ class IntentServer:
             tokens=tokens,
             metrics=self.metrics,
             fallback_intent=config.fallback_intent,
+            max_body_bytes=config.max_receive_bytes,
+            body_timeout=config.http_body_timeout,
+            token_body_bytes=config.http_max_token_body_bytes,
         )
         tls = None
         if config.tls_cert is not None and config.tls_key is not None:
             tls = tls_context(config.tls_cert, config.tls_key, config.tls_client_ca)
+        limits = ConnectionLimits(
+            header_timeout=config.http_header_timeout,
+            idle_timeout=config.http_idle_timeout,
+            max_connections=connection_cap(config.http_max_connections, open_file_limit()),
+        )
         return HttpListener(
-            build_app(deps, config.max_receive_bytes),
+            build_app(deps),
             config.host,
             config.http_port or 0,
             tls=tls,
             reuse_port=config.workers > 1,
             grace_seconds=config.grace_seconds,
+            limits=limits,
         )
 
     @property
@@ -169,7 +179,13 @@ class IntentServer:
                 self.grpc.stop(0)
                 raise ListenError(str(exc)) from None
             scheme = "https" if self.tls else "http"
-            log.info("HTTP/JSON on %s://%s:%d (try-it page at /)", scheme, self.config.host, port)
+            log.info(
+                "HTTP/JSON on %s://%s:%d (try-it page at /; at most %d connections)",
+                scheme,
+                self.config.host,
+                port,
+                self.http.limits.max_connections,
+            )
         if self.config.metrics_port:
             host = self.config.metrics_host
             try:
@@ -282,6 +298,7 @@ def serve(config: ServerConfig) -> int:
     while starting reload the models once, when they are served."""
     started = time.perf_counter()
     held = signals.install()
+    raise_open_file_limit()
     server = IntentServer(config)
     server.start()
     try:
