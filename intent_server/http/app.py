@@ -178,7 +178,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             response.headers[REQUEST_ID_HEADER] = request_id
     finally:
         if connection is not None:
-            connection.request_finished()
+            connection.request_finished(request.content)
     metrics = deps_of(request).metrics
     if metrics is not None:
         metrics.observe_http(_route_name(request), response.status, time.perf_counter() - started)

@@ -25,7 +25,7 @@ import logging
 import uuid
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.web_request import BaseRequest
 
 from intent_server.http.connections import (
@@ -69,6 +69,9 @@ class GuardedHandler(web.RequestHandler):
         self._header_clock: asyncio.TimerHandle | None = None
         self._bytes_since_clock = 0
         self._close_after = False
+        # The body of the last request when it was answered before it was all read: aiohttp
+        # reads and drops the rest (within its lingering time), which is no new request.
+        self._unread_body: StreamReader | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -83,11 +86,16 @@ class GuardedHandler(web.RequestHandler):
             self.data_received(initial)
 
     def data_received(self, data: bytes) -> None:
-        if self.connection.state == WAITING:
+        if self.connection.state == WAITING and not self._draining():
             if self._header_clock is None:
                 self._start_header_clock()
             self._bytes_since_clock += len(data)
         super().data_received(data)
+
+    def _draining(self) -> bool:
+        if self._unread_body is not None and self._unread_body.is_eof():
+            self._unread_body = None
+        return self._unread_body is not None
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_header_clock()
@@ -126,7 +134,9 @@ class GuardedHandler(web.RequestHandler):
     def reading_body(self, reading: bool) -> None:
         self._table.set_state(self.connection, READING if reading else WORKING)
 
-    def request_finished(self) -> None:
+    def request_finished(self, body: StreamReader) -> None:
+        """The response is ready; `body` is the request's, perhaps not all read."""
+        self._unread_body = None if body.is_eof() else body
         self._table.set_state(self.connection, WAITING)
 
     def close_after_response(self) -> None:

@@ -204,3 +204,17 @@ def test_many_broken_requests_make_one_log_line(
     for _ in range(20):
         raw_exchange(listener.port, b"GARBAGE\r\n\r\n")
     assert caplog.text.count("refused a malformed request") == 1
+
+
+def test_the_rest_of_a_refused_body_is_no_late_request() -> None:
+    """A 401 comes before the body is read; the body's rest, sent slower than the header
+    deadline, is dropped by the server and is not taken for a stalled next request."""
+    with bare_listener(SHORT, tokens=("bot-token",)) as listener, connect(listener.port) as sock:
+        sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 6000\r\n\r\n")
+        for _ in range(6):
+            time.sleep(0.15)  # 0.9 s in all, over the 0.4 s header deadline
+            sock.sendall(b"x" * 1000)
+        sock.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        replies = read_until_closed(sock)
+    assert replies.startswith(b"HTTP/1.1 401") and b"HTTP/1.1 200" in replies
+    assert b" 408 " not in replies
