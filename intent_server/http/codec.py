@@ -28,15 +28,22 @@ _WINDOW_BITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "def
 
 async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     """The body, inflated when compressed; HttpRefusal 408 when it does not arrive within
-    `--http-body-timeout` (the connection is then closed), 413 (aiohttp's, or inflated)
-    when it is over `--max-receive-bytes` (or `limit`, for the inflated body), 415 for an
-    encoding the server does not read."""
+    `--http-body-timeout` (the connection is then closed), 413 when it is over
+    `--max-receive-bytes` (or inflates to more than `limit`, by default that too), 415 for
+    an encoding the server does not read (before reading)."""
     deps = deps_of(request)
+    coding = _coding(request.headers.get("Content-Encoding", ""))
+    inflated_limit = deps.max_body_bytes if limit is None else limit
     connection = connection_of(request)
     if connection is not None:
         connection.reading_body(True)
     try:
-        body = await asyncio.wait_for(request.read(), deps.body_timeout)
+        reading = (
+            request.read()
+            if coding is None
+            else _read_inflated(request, coding, inflated_limit, deps.max_body_bytes)
+        )
+        return await asyncio.wait_for(reading, deps.body_timeout)
     except asyncio.TimeoutError:
         if connection is not None:
             connection.close_after_response()
@@ -49,35 +56,47 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     finally:
         if connection is not None:
             connection.reading_body(False)
-    encoding = request.headers.get("Content-Encoding", "")
-    return inflate(body, encoding, deps.max_body_bytes if limit is None else limit)
 
 
-def inflate(body: bytes, encoding: str, limit: int) -> bytes:
-    """`body` decoded from its Content-Encoding, never to more than `limit` bytes."""
+def _coding(encoding: str) -> str | None:
+    """The body's compression (None: none); 415 for one the server does not read."""
     coding = encoding.strip().lower()
     if coding in ("", "identity"):
-        return body
+        return None
     if coding not in _WINDOW_BITS:
         raise HttpRefusal(
             415,
             f"Content-Encoding {shown(encoding)} is not supported: send the body "
             "uncompressed, or as gzip or deflate",
         )
+    return coding
+
+
+async def _read_inflated(request: web.Request, coding: str, limit: int, raw_limit: int) -> bytes:
+    """Inflate the body as it arrives and stop at `limit` bytes of output: a 1 MB bomb that
+    would inflate to a gigabyte costs the first megabyte only."""
     inflater = zlib.decompressobj(_WINDOW_BITS[coding] or zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise InvalidArgument(f"the request body is not valid {coding} data ({exc})") from None
-    if len(data) > limit:
-        raise HttpRefusal(
-            413,
-            f"the request body is too large: it inflates to more than {limit} bytes "
-            "(--max-receive-bytes)",
-        )
+    data = bytearray()
+    received = 0
+    async for chunk in request.content.iter_any():
+        received += len(chunk)
+        if received > raw_limit:
+            raise HttpRefusal(
+                413, f"the request body is too large: over {raw_limit} bytes (--max-receive-bytes)"
+            )
+        try:
+            data += inflater.decompress(chunk, limit + 1 - len(data))
+        except zlib.error as exc:
+            raise InvalidArgument(f"the request body is not valid {coding} data ({exc})") from None
+        if len(data) > limit or inflater.unconsumed_tail:
+            raise HttpRefusal(
+                413,
+                f"the request body is too large: it inflates to more than {limit} bytes "
+                "(--max-receive-bytes)",
+            )
     if not inflater.eof:
         raise InvalidArgument(f"the request body is cut short: incomplete {coding} data")
-    return data
+    return bytes(data)
 
 
 async def read_json(request: web.Request, limit: int | None = None) -> Any:
