@@ -30,6 +30,8 @@ MODELS = "models"
 LISTENING = "listening (gRPC and HTTP)"
 RUNS = "model runs"
 LIMITS = "request limits"
+HTTP = "HTTP connections"
+AUTO_CONNECTIONS = 0  # --http-max-connections auto: resolved from the open-file limit at start
 SECURITY = "security"
 OBSERVING = "logs and metrics"
 
@@ -81,6 +83,20 @@ def _non_negative_float(text: str) -> float:
     if value < 0:
         raise ValueError(f"must be >= 0, got {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be > 0, got {text}")
+    return value
+
+
+def _connections(text: str) -> int:
+    """A positive connection count, or 'auto' (AUTO_CONNECTIONS)."""
+    if text.strip().lower() == "auto":
+        return AUTO_CONNECTIONS
+    return _positive_int(text)
 
 
 def _models(text: str) -> tuple[str, ...]:
@@ -264,7 +280,58 @@ class ServerConfig:
         metadata=option(
             group=LIMITS,
             parse=_positive_int,
-            help="largest request message grpc accepts (larger: RESOURCE_EXHAUSTED)",
+            help="largest request message grpc accepts (larger: RESOURCE_EXHAUSTED), and "
+            "largest HTTP body, inflated size included (larger: 413)",
+        ),
+    )
+    http_header_timeout: float = field(
+        default=10.0,
+        metadata=option(
+            group=HTTP,
+            parse=_positive_float,
+            help="seconds a client may take to send a request's headers, from connecting (or "
+            "from the first byte of a later request on a kept-alive connection); later: 408 "
+            "and the connection is closed (idle and slowloris clients)",
+        ),
+    )
+    http_body_timeout: float = field(
+        default=30.0,
+        metadata=option(
+            group=HTTP,
+            parse=_positive_float,
+            help="seconds a client may take to send a request's body; later: 408 and the "
+            "connection is closed",
+        ),
+    )
+    http_idle_timeout: float = field(
+        default=75.0,
+        metadata=option(
+            group=HTTP,
+            parse=_positive_float,
+            help="seconds a kept-alive connection may stay idle between requests before the "
+            "server closes it (keep it above a load balancer's own idle timeout)",
+        ),
+    )
+    http_max_connections: int = field(
+        default=AUTO_CONNECTIONS,
+        metadata=option(
+            group=HTTP,
+            parse=_connections,
+            shown="auto",
+            help="open HTTP connections per process; at the cap a new connection takes the "
+            "place of the longest idle or slow one (503 when all have a request in progress); "
+            "auto = the open-file limit less a quarter kept for the server's own files and "
+            "gRPC, at most 10000; never more than that",
+        ),
+    )
+    http_max_token_body_bytes: int = field(
+        default=64 * 1024,
+        metadata=option(
+            group=HTTP,
+            parse=_positive_int,
+            help="with --token-file, the largest /model/parse body read to find the token "
+            "Rasa sends in it; a larger body without an Authorization header or ?token= gets "
+            "401 unread",
         ),
     )
     tls_cert: Path | None = field(

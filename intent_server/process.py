@@ -4,8 +4,8 @@
 `--watch` pointer watcher), admission, metrics and tokens, hands them to the gRPC server
 (`grpc.server.GrpcServer`) and, with `--http-port`, to the HTTP listener (`http.listener`),
 and runs the health transitions: listening NOT_SERVING, models loaded, SERVING, stopped.
-`running_server` is that for tests; `serve` runs it until SIGTERM/SIGINT. `--workers N`
-forks N such processes (`workers.py`).
+`running_server` is that for tests; `serve` runs it until SIGTERM/SIGINT (`signals.py`).
+`--workers N` forks N such processes (`workers.py`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ import functools
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
-from typing import Any
 
+from intent_server import signals
 from intent_server.api.service import IntentService
 from intent_server.config import ServerConfig
 from intent_server.core.cpus import usable_cpus
@@ -30,8 +28,9 @@ from intent_server.core.errors import ExportError
 from intent_server.core.exports import list_models
 from intent_server.grpc.server import GrpcDeps, GrpcListenError, GrpcServer
 from intent_server.http.app import HttpDeps
-from intent_server.http.listener import HttpListener, HttpListenError
+from intent_server.http.listener import ConnectionLimits, HttpListener, HttpListenError
 from intent_server.http.routes import build_app
+from intent_server.open_files import connection_cap, open_file_limit, raise_open_file_limit
 from intent_server.serving.admission import Admission, admission_limit
 from intent_server.serving.metrics import ServerMetrics
 from intent_server.serving.registry import ModelRegistry, RunnerSettings, load_served_model
@@ -139,17 +138,26 @@ class IntentServer:
             tokens=tokens,
             metrics=self.metrics,
             fallback_intent=config.fallback_intent,
+            max_body_bytes=config.max_receive_bytes,
+            body_timeout=config.http_body_timeout,
+            token_body_bytes=config.http_max_token_body_bytes,
         )
         tls = None
         if config.tls_cert is not None and config.tls_key is not None:
             tls = tls_context(config.tls_cert, config.tls_key, config.tls_client_ca)
+        limits = ConnectionLimits(
+            header_timeout=config.http_header_timeout,
+            idle_timeout=config.http_idle_timeout,
+            max_connections=connection_cap(config.http_max_connections, open_file_limit()),
+        )
         return HttpListener(
-            build_app(deps, config.max_receive_bytes),
+            build_app(deps),
             config.host,
             config.http_port or 0,
             tls=tls,
             reuse_port=config.workers > 1,
             grace_seconds=config.grace_seconds,
+            limits=limits,
         )
 
     @property
@@ -171,7 +179,13 @@ class IntentServer:
                 self.grpc.stop(0)
                 raise ListenError(str(exc)) from None
             scheme = "https" if self.tls else "http"
-            log.info("HTTP/JSON on %s://%s:%d (try-it page at /)", scheme, self.config.host, port)
+            log.info(
+                "HTTP/JSON on %s://%s:%d (try-it page at /; at most %d connections)",
+                scheme,
+                self.config.host,
+                port,
+                self.http.limits.max_connections,
+            )
         if self.config.metrics_port:
             host = self.config.metrics_host
             try:
@@ -278,32 +292,37 @@ def running_server(
 
 
 def serve(config: ServerConfig) -> int:
-    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    """Run until SIGTERM/SIGINT; returns the process exit code. Signals are handled from
+    `signals.install()` on (`__main__` calls it before the heavy imports): a stop asked for
+    while starting ends the server once it listens, without loading the models; SIGHUPs
+    while starting reload the models once, when they are served."""
     started = time.perf_counter()
-    stop_requested = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    held = signals.install()
+    raise_open_file_limit()
     server = IntentServer(config)
-
-    def on_hangup(_signum: int, _frame: Any) -> None:
-        log.info("received SIGHUP: reloading models")
-        server.request_reload()
-
-    signal.signal(signal.SIGHUP, on_hangup)
     server.start()
     try:
-        server.load_models()
+        if not held.stop.is_set():
+            server.load_models()
     except BaseException:
         server.stop(grace=0)
         raise
     server.start_reload_triggers()
-    log.info("start to SERVING: %.2f s", time.perf_counter() - started)
-    while not stop_requested.wait(0.5):
-        pass
+    if not held.stop.is_set():
+        log.info("start to SERVING: %.2f s", time.perf_counter() - started)
+    if held.take_hangups():
+        log.info("received SIGHUP while starting: reloading the models now that they are served")
+        server.request_reload()
+    _serve_until_stopped(server, held)
     server.stop()
     return 0
+
+
+def _serve_until_stopped(server: IntentServer, held: signals.ProcessSignals) -> None:
+    while not held.stop.is_set():
+        held.changed.wait(0.5)
+        held.changed.clear()
+        if held.take_hangups():
+            log.info("received SIGHUP: reloading models")
+            server.request_reload()
+    log.info("received %s", held.stop_signal)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from intent_server import signals
 from intent_server.config import ServerConfig
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,30 @@ def reserve_port(host: str, port: int) -> socket.socket:
 
 
 def _worker(config: ServerConfig, index: int, serve: ServeFn) -> int:
-    """In the child: default signal handling until `serve` installs its own, then serve."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    """In the child: its own record of signals (kept until `serve` acts on them), then serve."""
+    signals.reset()
     metrics_port = config.metrics_port + index if config.metrics_port else 0
     log.info("worker %d of %d: pid %d", index + 1, config.workers, os.getpid())
     return serve(replace(config, metrics_port=metrics_port))
+
+
+def _fork(
+    config: ServerConfig, index: int, serve: ServeFn, reservations: list[socket.socket]
+) -> int:
+    """Fork worker `index`; returns its pid (the child never returns into the parent's code)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        for reserved in reservations:
+            reserved.close()
+        code = _worker(config, index, serve)
+    except BaseException:
+        log.exception("worker %d failed", index + 1)
+    finally:
+        logging.shutdown()
+        os._exit(code)
 
 
 def run_workers(config: ServerConfig, serve: ServeFn) -> int:
@@ -94,23 +112,17 @@ def run_workers(config: ServerConfig, serve: ServeFn) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
+    held = signals.install()  # what arrived before `forward` took over
     previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
     try:
+        if held.stop.is_set():
+            log.info("received %s while starting: no worker started", held.stop_signal)
+            return 0
+        reservations = [r for r in (reservation, http_reservation) if r is not None]
         for index in range(config.workers):
-            pid = os.fork()
-            if pid == 0:  # the child never returns into the parent's code
-                code = 1
-                try:
-                    reservation.close()
-                    if http_reservation is not None:
-                        http_reservation.close()
-                    code = _worker(worker_config, index, serve)
-                except BaseException:
-                    log.exception("worker %d failed", index + 1)
-                finally:
-                    logging.shutdown()
-                    os._exit(code)
-            children.append(pid)
+            children.append(_fork(worker_config, index, serve, reservations))
+        if held.take_hangups():  # the workers reload once they serve
+            forward(signal.SIGHUP, None)
         log.info(
             "listening on %s:%d with %d worker processes (pids %s)",
             config.host,

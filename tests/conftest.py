@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.http",
     "tests.fixtures.certs",
+    "tests.fixtures.disks",
 ]
 
 # The roots of the fixtures that train or export (the others depend on them), and the

@@ -38,6 +38,7 @@ from trainer.training.fitting import HELD_OUT, Fitted, Split, fit_and_calibrate
 from trainer.training.model_store import (
     ValidationSplit,
     check_model_name,
+    model_lock,
     save_bank,
     save_head,
     staged_model_dir,
@@ -220,16 +221,29 @@ def train(
     cache_dir: Path | None = None,
     validation: TrainingData | None = None,
 ) -> TrainResult:
-    """Train a model and publish it atomically as `models_dir/model_name/`.
+    """Train a model and publish it atomically as `models_dir/model_name/`; one run of a
+    model at a time (`model_lock`: a second one is refused with a UserError).
 
     `validation`: an explicit validation split (else a stratified hold-out of `data`).
     Progress and the report summary are logged (logger `trainer`, INFO).
     """
-    started = time.perf_counter()
     check_model_name(model_name)
-    labels = tuple(data.labels)
-    if len(labels) < 2:
+    if len(data.labels) < 2:
         raise UserError("training needs at least two intents")
+    with model_lock(Path(models_dir), model_name):
+        return _train_locked(data, model_name, Path(models_dir), options, cache_dir, validation)
+
+
+def _train_locked(
+    data: TrainingData,
+    model_name: str,
+    models_dir: Path,
+    options: TrainOptions,
+    cache_dir: Path | None,
+    validation: TrainingData | None,
+) -> TrainResult:
+    started = time.perf_counter()
+    labels = tuple(data.labels)
     identity = encoder_identity(options.encoder, options.feature_layers, options.encoder_layers)
     cache = EmbeddingCache(cache_dir or default_cache_dir(), identity)
     split, stats = _embed_split(

@@ -18,11 +18,14 @@ from typing import TypeVar
 from aiohttp import web
 
 from intent_server.api.service import CallState, IntentService
+from intent_server.http.connections import CauseLog
 from intent_server.http.errors import (
+    HttpRefusal,
     Unauthenticated,
     error_response,
     request_error_response,
 )
+from intent_server.http.protocol import REQUEST_TIMEOUT, connection_of
 from intent_server.serving.admission import Admission
 from intent_server.serving.errors import RequestError
 from intent_server.serving.logs import REQUEST_ID_HEADER, request_id_from, request_scope
@@ -30,6 +33,8 @@ from intent_server.serving.metrics import ServerMetrics
 from intent_server.serving.secrets import bearer_value, token_matches
 
 log = logging.getLogger(__name__)
+# Clients too slow to send their body: one line a minute for all of them.
+_SLOW_CLIENTS = CauseLog(log)
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -45,6 +50,9 @@ class HttpDeps:
     tokens: tuple[str, ...] = ()
     metrics: ServerMetrics | None = None
     fallback_intent: str = "nlu_fallback"
+    max_body_bytes: int = 1024 * 1024  # --max-receive-bytes, inflated bodies included
+    body_timeout: float = 30.0  # --http-body-timeout
+    token_body_bytes: int = 64 * 1024  # --http-max-token-body-bytes
 
 
 DEPS = web.AppKey("deps", HttpDeps)
@@ -74,6 +82,9 @@ class HttpCall:
         return None
 
 
+MISSING_TOKEN = "missing token: send the header 'Authorization: Bearer <token>'"
+
+
 def check_token(request: web.Request, also: object = None) -> None:
     """Unauthenticated unless tokens are off or the request carries a valid one: the
     `Authorization: Bearer` header, or `also` (Rasa sends its token in the body or query)."""
@@ -84,9 +95,15 @@ def check_token(request: web.Request, also: object = None) -> None:
     if not token and isinstance(also, str):
         token = also
     if not token:
-        raise Unauthenticated("missing token: send the header 'Authorization: Bearer <token>'")
+        raise Unauthenticated(MISSING_TOKEN)
     if not token_matches(token, allowed):
         raise Unauthenticated("invalid token")
+
+
+def has_token_outside_body(request: web.Request) -> bool:
+    """The request carries a token in the `Authorization` header or `?token=`."""
+    header = bearer_value(request.headers.get("Authorization", ""))
+    return bool(header or request.query.get("token"))
 
 
 async def run_admitted(request: web.Request, work: Callable[[CallState], T]) -> T:
@@ -111,7 +128,10 @@ async def _respond(request: web.Request, handler: Handler, request_id: str) -> w
     try:
         return await handler(request)
     except RequestError as exc:
-        _log_refusal(request, exc.message)
+        if isinstance(exc, HttpRefusal) and exc.status == REQUEST_TIMEOUT:
+            _SLOW_CLIENTS.note("body-timeout", f"HTTP: {exc.message}; closed the connection")
+        else:
+            _log_refusal(request, exc.message)
         return request_error_response(exc, request_id)
     except web.HTTPException as exc:  # aiohttp's own: unknown route, wrong method, too large
         if exc.status < 400:
@@ -149,9 +169,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER)
     request_id = request_id_from(incoming) if incoming else uuid.uuid4().hex[:12]
-    with request_scope(request_id):
-        response = await _respond(request, handler, request_id)
-        response.headers[REQUEST_ID_HEADER] = request_id
+    connection = connection_of(request)
+    if connection is not None:
+        connection.request_started()
+    try:
+        with request_scope(request_id):
+            response = await _respond(request, handler, request_id)
+            response.headers[REQUEST_ID_HEADER] = request_id
+    finally:
+        if connection is not None:
+            connection.request_finished(request.content)
     metrics = deps_of(request).metrics
     if metrics is not None:
         metrics.observe_http(_route_name(request), response.status, time.perf_counter() - started)

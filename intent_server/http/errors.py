@@ -38,6 +38,7 @@ _HTTP_NAMES: dict[int, str] = {
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "DEADLINE_EXCEEDED",
     413: "RESOURCE_EXHAUSTED",
     415: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
@@ -50,10 +51,21 @@ class Unauthenticated(RequestError):
     """No token, or a wrong one (HTTP 401)."""
 
 
+class HttpRefusal(RequestError):
+    """A refusal only HTTP has (a body too slow, too large once inflated, or in an encoding
+    the server does not read), with its own status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def status_of(error: RequestError) -> tuple[int, str]:
     """HTTP status and status name of a request problem (400 for an unlisted kind)."""
     if isinstance(error, Unauthenticated):
         return 401, "UNAUTHENTICATED"
+    if isinstance(error, HttpRefusal):
+        return error.status, _HTTP_NAMES.get(error.status, "INVALID_ARGUMENT")
     for kind in type(error).__mro__:
         if kind in _STATUS:
             return _STATUS[kind]

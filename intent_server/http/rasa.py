@@ -14,8 +14,16 @@ from typing import Any
 
 from aiohttp import web
 
-from intent_server.http.app import check_token, deps_of, package_version, run_admitted
-from intent_server.http.codec import json_object, json_response, read_json
+from intent_server.http.app import (
+    MISSING_TOKEN,
+    check_token,
+    deps_of,
+    has_token_outside_body,
+    package_version,
+    run_admitted,
+)
+from intent_server.http.codec import client_text, json_object, json_response, read_json
+from intent_server.http.errors import Unauthenticated
 from intent_server.proto import intent_pb2
 from intent_server.serving.errors import InvalidArgument
 
@@ -61,17 +69,37 @@ def _text_field(body: dict[str, Any]) -> str:
     if not isinstance(text, str):
         got = "missing" if text is None else f"a {type(text).__name__}"
         raise InvalidArgument(f'text must be a string, got {got}: send {{"text": "..."}}')
-    return text
+    return client_text(text, "text")
+
+
+async def _authorised_body(request: web.Request) -> dict[str, Any]:
+    """The body, read only once the caller is known to be allowed or may still be: a token in
+    the header or `?token=` is checked before the body is read; a token in the body (where
+    Rasa sends it) is looked for only in a body of at most `--http-max-token-body-bytes`."""
+    deps = deps_of(request)
+    if not deps.tokens or has_token_outside_body(request):
+        check_token(request, request.query.get("token"))
+        return json_object(await read_json(request))
+    size = request.content_length
+    if size is None or size > deps.token_body_bytes:
+        raise Unauthenticated(
+            f"{MISSING_TOKEN} or ?token= (a token in the body is read only from bodies of "
+            f"at most {deps.token_body_bytes} bytes, --http-max-token-body-bytes)"
+        )
+    body = json_object(await read_json(request, limit=deps.token_body_bytes))
+    token = body.get("token")
+    check_token(request, client_text(token, "token") if isinstance(token, str) else None)
+    return body
 
 
 async def parse(request: web.Request) -> web.Response:
     """`POST /model/parse`: Rasa's parse format. The token may come as `?token=`, in the body
     (as Rasa's interpreter sends it) or as `Authorization: Bearer`; `?model=` picks a model."""
-    body = json_object(await read_json(request))
-    check_token(request, request.query.get("token") or body.get("token"))
+    body = await _authorised_body(request)
     text = _text_field(body)
+    model = client_text(request.query.get("model", ""), "model")
     # top_k 0 ranks min(10, labels) intents: Rasa's own ranking length is 10.
-    message = intent_pb2.ClassifyIntentRequest(text=text, model=request.query.get("model", ""))
+    message = intent_pb2.ClassifyIntentRequest(text=text, model=model)
     deps = deps_of(request)
     response = await run_admitted(request, lambda call: deps.service.classify(message, call))
     return json_response(to_rasa(text, response, deps.fallback_intent))

@@ -13,6 +13,7 @@ from intent_server.api.service import CallState
 from intent_server.http import openapi, page, rasa
 from intent_server.http.app import DEPS, HttpDeps, check_token, deps_of, observe, run_admitted
 from intent_server.http.codec import json_response, read_json, to_json, to_message
+from intent_server.http.health import HEALTHZ, READYZ, Probes
 from intent_server.proto import intent_pb2
 
 M = TypeVar("M", bound=Message)
@@ -59,27 +60,23 @@ async def get_model(request: web.Request) -> web.Response:
     return json_response(to_json(info))
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the process answers."""
-    return json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Readiness: every model is loaded and the server is not shutting down."""
+async def probe(request: web.Request) -> web.Response:
+    """`/healthz` and `/readyz` on a kept-alive connection (the gate answers them on a new
+    one): `health.Probes`."""
     deps = deps_of(request)
-    if not deps.is_ready():
-        return json_response({"status": "NOT_SERVING"}, status=503)
-    return json_response({"status": "SERVING", "models": deps.service.registry.names()})
+    probes = Probes(deps.is_ready, deps.service.registry.names, deps.tokens)
+    status, body = probes.answer(request.path, request.headers.get("Authorization", ""))
+    return json_response(body, status=status)
 
 
-def build_app(deps: HttpDeps, max_body_bytes: int) -> web.Application:
+def build_app(deps: HttpDeps) -> web.Application:
     """The application: every route behind the `observe` middleware."""
-    app = web.Application(middlewares=[observe], client_max_size=max_body_bytes)
+    app = web.Application(middlewares=[observe], client_max_size=deps.max_body_bytes)
     app[DEPS] = deps
     app.router.add_get("/", page.try_it_page)
     app.router.add_get("/openapi.json", openapi.document)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app.router.add_get(HEALTHZ, probe)
+    app.router.add_get(READYZ, probe)
     app.router.add_post("/v1/classify", classify)
     app.router.add_post("/v1/classify:batch", classify_batch)
     app.router.add_get("/v1/models", list_models)

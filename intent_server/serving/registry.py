@@ -16,7 +16,7 @@ from intent_server.core.prediction import Prediction
 from intent_server.serving.batching import DirectRunner, MicroBatcher, Runner
 from intent_server.serving.cache import AnswerCache
 from intent_server.serving.errors import ModelNotFound, Unavailable
-from intent_server.serving.row_mode import RowModeChoice, choose_in_background
+from intent_server.serving.row_mode import RowModeChoice, RowModeTiming, choose_in_background
 from intent_server.serving.validation import shown
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,15 @@ class ServedModel:
     export: LoadedExport
     runner: Runner
     cache: AnswerCache | None = None  # answers to repeated texts (None: --cache-size 0)
+    timing: RowModeTiming | None = None  # its batch modes being timed after loading
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the batch-mode timing and wait for it whatever `timeout` says (it ends within
+        one timed batch; no model run of it may be left going), then the runner after the
+        work it accepted."""
+        if self.timing is not None:
+            self.timing.stop()
+        self.runner.close(timeout)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -147,11 +156,11 @@ class ModelRegistry:
         return sorted(self._models, key=lambda n: (n != self._default, n))
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop every runner after it finished the work it accepted."""
+        """Stop every model's batch-mode timing, and its runner after the work it accepted."""
         with self._lock:
             served = list(self._models.values())
         for entry in served:
-            entry.runner.close(timeout)
+            entry.close(timeout)
 
 
 def serve_export(
@@ -160,14 +169,16 @@ def serve_export(
     """Open a verified export, warm it up and start its runner."""
     model = export.open(threads)
     model.warm_up()
+    timing = None
     if settings.batching:  # --no-batching: single texts, no second session worth its memory
-        choose_in_background(name, model, threads, settings.on_row_mode)
+        timing = choose_in_background(name, model, threads, settings.on_row_mode)
     return ServedModel(
         name=name,
         model=model,
         export=export,
         runner=settings.build(name, model),
         cache=settings.build_cache(name, model),
+        timing=timing,
     )
 
 

@@ -160,7 +160,7 @@ class Reloader:
                 served = holder.pop()  # atomic: the timer and close() may race
             except IndexError:
                 return
-            served.runner.close(timeout=60.0)  # drains what it accepted, ends its worker
+            served.close(timeout=60.0)  # its timing stopped; drains what it accepted
             release_parallel_rows(served.model)  # its one-thread session and threads
             what = f"{served.name!r} version {served.version}"
             del served

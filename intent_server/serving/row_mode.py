@@ -6,7 +6,8 @@ sessions (`IntentModel.use_parallel_rows`). Which is faster depends on the CPU: 
 AMD EPYC side by side ran 505 texts/s against 311 (2026-11-30), but a machine whose
 "CPUs" share one core could differ. So a background thread times both on a few batches
 right after the model is served (the server is already answering meanwhile, one text after
-the other), keeps the faster, logs the result and reports it through `on_choice`.
+the other), keeps the faster, logs the result and reports it through `on_choice`. The
+timing stops at the next batch when the version is closed (`RowModeTiming.stop`).
 """
 
 from __future__ import annotations
@@ -63,14 +64,21 @@ def _rate(model: RowParallelModel, texts: Sequence[str]) -> float:
     return len(texts) / (time.perf_counter() - began)
 
 
-def choose_row_mode(model: RowParallelModel, workers: int) -> RowModeChoice:
-    """Time both ways in alternating rounds (best round of each) and keep the faster."""
+def choose_row_mode(
+    model: RowParallelModel, workers: int, stop: threading.Event | None = None
+) -> RowModeChoice | None:
+    """Time both ways in alternating rounds (best round of each) and keep the faster. With
+    `stop` set between two timed batches: None, the texts left one after the other."""
     if not model.row_wise or workers < 2:
         return RowModeChoice(SEQUENTIAL, {})
     rows = model.open_parallel_rows(workers)
     best = {SEQUENTIAL: 0.0, PARALLEL: 0.0}
     for _ in range(TIMING_ROUNDS):
         for mode, runner in ((SEQUENTIAL, None), (PARALLEL, rows)):
+            if stop is not None and stop.is_set():
+                model.use_parallel_rows(None)
+                rows.close()
+                return None
             model.use_parallel_rows(runner)
             best[mode] = max(best[mode], _rate(model, TIMING_TEXTS))
     chosen = PARALLEL if best[PARALLEL] > best[SEQUENTIAL] else SEQUENTIAL
@@ -80,31 +88,65 @@ def choose_row_mode(model: RowParallelModel, workers: int) -> RowModeChoice:
     return RowModeChoice(chosen, best)
 
 
+class RowModeTiming:
+    """`choose_row_mode` of one served version on a background thread. `stop()` ends it
+    between two timed batches and waits for the thread, so that no onnxruntime run of the
+    timing is still going when the version is retired or the process exits: a run still in
+    native code while the interpreter tears the runtime down aborts the process ("terminate
+    called without an active exception"). Not a daemon thread for the same reason: an exit
+    that forgot `stop()` waits for the timing instead of racing it."""
+
+    def __init__(
+        self,
+        name: str,
+        model: RowParallelModel,
+        workers: int,
+        on_choice: Callable[[str, RowModeChoice], None] | None = None,
+    ) -> None:
+        self._name = name
+        self._model = model
+        self._workers = workers
+        self._on_choice = on_choice
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._choose, name=f"row-mode-{name}")
+
+    def start(self) -> RowModeTiming:
+        self.thread.start()
+        return self
+
+    def _choose(self) -> None:
+        name = self._name
+        try:
+            choice = choose_row_mode(self._model, self._workers, self._stop)
+        except Exception:  # a failed timing must not take the server down: keep the default
+            log.exception("model %r: timing the batch modes failed; texts run one by one", name)
+            self._model.use_parallel_rows(None)
+            return
+        if choice is None:
+            log.info("model %r: timing the batch modes stopped; texts run one by one", name)
+            return
+        rates = ", ".join(f"{mode} {rate:.0f}/s" for mode, rate in choice.texts_per_second.items())
+        log.info("model %r: batches run %s on this CPU (%s)", name, choice.mode, rates)
+        if self._on_choice is not None:
+            self._on_choice(name, choice)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """End the timing at the next batch boundary and wait for the thread."""
+        self._stop.set()
+        if self.thread.ident is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+
 def choose_in_background(
     name: str,
     model: RowParallelModel,
     workers: int,
     on_choice: Callable[[str, RowModeChoice], None] | None = None,
-) -> threading.Thread | None:
-    """Start `choose_row_mode` on a daemon thread (None when there is nothing to choose)."""
+) -> RowModeTiming | None:
+    """Start the timing of `model`'s batch modes (None when there is nothing to choose)."""
     if not model.row_wise or workers < 2:
         return None
-
-    def choose() -> None:
-        try:
-            choice = choose_row_mode(model, workers)
-        except Exception:  # a failed timing must not take the server down: keep the default
-            log.exception("model %r: timing the batch modes failed; texts run one by one", name)
-            model.use_parallel_rows(None)
-            return
-        rates = ", ".join(f"{mode} {rate:.0f}/s" for mode, rate in choice.texts_per_second.items())
-        log.info("model %r: batches run %s on this CPU (%s)", name, choice.mode, rates)
-        if on_choice is not None:
-            on_choice(name, choice)
-
-    thread = threading.Thread(target=choose, name=f"row-mode-{name}", daemon=True)
-    thread.start()
-    return thread
+    return RowModeTiming(name, model, workers, on_choice).start()
 
 
 def release_parallel_rows(model: object) -> None:

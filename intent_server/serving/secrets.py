@@ -75,8 +75,10 @@ def load_tokens(path: Path) -> tuple[str, ...]:
 
 
 def token_matches(presented: str, allowed: Iterable[str]) -> bool:
-    """Constant-time comparison against every allowed token (no early exit on a match)."""
-    given = presented.encode("utf-8")
+    """Constant-time comparison against every allowed token (no early exit on a match). A
+    token that is not valid Unicode (a lone surrogate from JSON, header bytes that are not
+    UTF-8) is compared as its surrogates' bytes, which no valid token has: no match."""
+    given = presented.encode("utf-8", "surrogatepass")
     found = False
     for token in allowed:
         found |= hmac.compare_digest(given, token.encode("utf-8"))

@@ -19,6 +19,20 @@ def test_defaults_match_the_documented_ones() -> None:
     assert ServerConfig().models == ("default",)
 
 
+def test_http_connection_limits() -> None:
+    defaults = parse_config([], env={})
+    assert (defaults.http_header_timeout, defaults.http_body_timeout) == (10.0, 30.0)
+    assert defaults.http_idle_timeout == 75.0 and defaults.http_max_connections == 0  # auto
+    assert defaults.http_max_token_body_bytes == 64 * 1024
+    given = parse_config(
+        ["--http-header-timeout", "2.5", "--http-max-connections", "500"],
+        env={"INTENT_SERVER_HTTP_BODY_TIMEOUT": "5", "INTENT_SERVER_HTTP_MAX_CONNECTIONS": "9"},
+    )
+    assert (given.http_header_timeout, given.http_body_timeout) == (2.5, 5.0)
+    assert given.http_max_connections == 500
+    assert parse_config(["--http-max-connections", "auto"], env={}).http_max_connections == 0
+
+
 def test_threads_auto_is_shared_among_workers() -> None:
     assert parse_config(["--threads", "auto"], env={}).threads == auto_threads()
     assert parse_config(["--threads", "3"], env={}).threads == 3
@@ -48,6 +62,8 @@ def test_env_vars_apply_and_flags_win() -> None:
     ("argv", "env", "needle"),
     [
         (["--port", "70000"], {}, "--port"),
+        (["--http-header-timeout", "0"], {}, "--http-header-timeout"),
+        (["--http-max-connections", "-3"], {}, "--http-max-connections"),
         (["--threads", "0"], {}, "--threads"),
         (["--encoder-variant", "fp16"], {}, "--encoder-variant"),
         ([], {"INTENT_SERVER_PORT": "abc"}, "INTENT_SERVER_PORT"),

@@ -19,7 +19,7 @@ from trainer import logs
 from trainer.cli.evaluate import run_evaluate
 from trainer.cli.export import run_export
 from trainer.cli.options import INTENT_TRAIN, EvaluateOptions, TrainCommandOptions, ValidateOptions
-from trainer.errors import UserError
+from trainer.errors import UserError, folder_size, make_room, write_failure
 from trainer.training.options import TrainOptions
 
 
@@ -80,6 +80,19 @@ def _model_after_interrupt(args: argparse.Namespace, started: float) -> str:
     return "; the previous model was left unchanged"
 
 
+def _write_failure(args: argparse.Namespace, exc: OSError, started: float) -> str:
+    """What failed to be written, where to make room, and what `train` left in place."""
+    if args.command != "train":
+        return f"{write_failure(exc, Path(exc.filename or '.'))}: {make_room(exc)}"
+    folder = Path(args.models_dir)
+    if exc.filename and not Path(exc.filename).resolve().is_relative_to(folder.resolve()):
+        folder = Path(exc.filename).parent  # not the model (a cache the run could not skip)
+    needed = folder_size(Path(args.models_dir) / args.model)  # a model like the last one
+    what = write_failure(exc, folder)
+    kept = _model_after_interrupt(args, started)
+    return f"{what}: {make_room(exc, needed)}, then run it again{kept}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -103,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"intent-train: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a full disk, a folder it may not write: one line, exit 1
+        print(f"intent-train: error: {_write_failure(args, exc, started)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         kept = _model_after_interrupt(args, started) if args.command == "train" else ""
         print(f"intent-train: interrupted{kept}", file=sys.stderr)

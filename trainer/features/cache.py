@@ -9,6 +9,8 @@ File layout (little-endian):
 
 Anything that does not match exactly (magic, identity, dim, sizes, checksum) is reported
 and ignored; the next write replaces the file. Writes are atomic (`core.files.atomic_write`).
+The cache is only a speed-up: when its folder cannot be written (a full disk), training goes
+on without it after one warning (`cache_unwritable`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,27 @@ import numpy as np
 
 from intent_server.core.files import atomic_write
 from intent_server.core.model_card import EncoderIdentity
+from trainer.errors import make_room, write_failure
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"INTEMB01"
 HASH_BYTES = 32
+_UNWRITABLE: set[Path] = set()  # cache folders already warned about
+
+
+def cache_unwritable(cache_dir: Path, exc: OSError) -> None:
+    """Warn, once per folder and process, that the cache cannot be written."""
+    folder = Path(cache_dir).resolve()
+    if folder in _UNWRITABLE:
+        return
+    _UNWRITABLE.add(folder)
+    log.warning(
+        "warning: the embedding cache cannot be written (%s); training carries on without "
+        "caching, only slower next time: %s, or pass another --cache-dir",
+        write_failure(exc, Path(cache_dir)),
+        make_room(exc),
+    )
 
 
 class CacheFormatError(Exception):
@@ -63,6 +81,7 @@ class EmbeddingCache:
         self._keys: np.ndarray = np.zeros((0, HASH_BYTES), dtype=np.uint8)
         self._vectors: np.ndarray = np.zeros((0, identity.feature_dim), dtype=np.float32)
         self._row: dict[bytes, int] | None = None
+        self._writable = True
 
     def _load(self) -> dict[bytes, int]:
         if self._row is not None:
@@ -125,7 +144,13 @@ class EmbeddingCache:
         self._vectors = np.concatenate([self._vectors, vec_arr])
         for k in add_keys:
             rows[k] = len(rows)
-        write_cache_file(self.path, self.identity, self._keys, self._vectors)
+        if not self._writable:
+            return
+        try:
+            write_cache_file(self.path, self.identity, self._keys, self._vectors)
+        except OSError as exc:  # a full disk: the vectors are in memory, carry on
+            self._writable = False
+            cache_unwritable(self.cache_dir, exc)
 
 
 def _header(identity: EncoderIdentity, count: int, payload_sha: str) -> bytes:

@@ -25,7 +25,7 @@ from intent_server.core.errors import ExportError
 from intent_server.core.files import atomic_write, sha256_file
 from intent_server.core.layout import FEATURES_OUTPUT
 from intent_server.core.model_card import EncoderIdentity
-from trainer.features.cache import file_stem
+from trainer.features.cache import cache_unwritable, file_stem
 from trainer.features.torch_features import encode_threads, load_encoder, torch_features
 from trainer.logs import progress
 
@@ -39,7 +39,7 @@ ORT_BATCH = 128  # 64 and 128 measured alike (docs/research/training-speed.md); 
 PARITY_TEXTS = 8  # texts checked against torch before a graph is used
 PARITY_MAX_ABS_DIFF = 1e-4
 _PROBES = ("ok", "Could you please move my 3:30 meeting to Thursday afternoon?", "naïve café")
-_SESSIONS: dict[Path, ort.InferenceSession] = {}
+_SESSIONS: dict[Path, ort.InferenceSession | None] = {}  # None: the graph cannot be written
 
 
 class GraphMismatch(Exception):
@@ -140,7 +140,12 @@ def checked_session(
     except GraphMismatch as exc:
         if path.exists():
             log.warning("cached encoder graph %s ignored (%s); rebuilding it", path, exc)
-        build_graph(model, identity, path)
+        try:
+            build_graph(model, identity, path)
+        except OSError as error:  # a full disk: embed with torch, which needs no file
+            cache_unwritable(cache_dir, error)
+            _SESSIONS[path] = None
+            return None
         session = _open_graph(identity, path)
     gap = parity_gap(session, model, identity, texts)
     if gap > PARITY_MAX_ABS_DIFF:

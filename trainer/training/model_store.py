@@ -1,9 +1,14 @@
-"""Write `models/MODEL/` (staged and swapped in by `trainer.staging`) and read it back."""
+"""Write `models/MODEL/` (staged and swapped in by `trainer.staging`) and read it back; one
+training run of a model at a time (`model_lock`)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ from intent_server.core.files import shareable, write_json
 from intent_server.core.layout import FAMILIARITY_BANK, HEAD_WEIGHTS, MODEL_CARD, VALIDATION_SPLIT
 from intent_server.core.model_card import ModelCard
 from trainer.errors import UserError
-from trainer.staging import replace_folder, restore_preserved, staged_folder
+from trainer.staging import ensure_folder, replace_folder, restore_preserved, staged_folder
 from trainer.training.head import MLPHead
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -71,18 +76,64 @@ def staged_model_dir(models_dir: Path, name: str) -> Iterator[Path]:
 
 
 def save_head(head: MLPHead, path: Path) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {k: v.detach().contiguous() for k, v in head.state_dict().items()}
-    save_file(state, str(path))
+    # Serialised here and written by Python: a full disk is an OSError, not safetensors' own.
+    path.write_bytes(save(state))
     shareable(path)
 
 
 def save_bank(vectors: np.ndarray, path: Path) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
-    save_file({"bank": np.ascontiguousarray(vectors, dtype=np.float32)}, str(path))
+    path.write_bytes(save({"bank": np.ascontiguousarray(vectors, dtype=np.float32)}))
     shareable(path)
+
+
+@contextmanager
+def model_lock(models_dir: Path, name: str) -> Iterator[None]:
+    """Hold `models_dir/.NAME.lock` (an flock, let go when the process ends however it ends)
+    for a whole training run of NAME: a second run of the same model at the same time is
+    refused at its start (UserError) instead of both publishing and the later one silently
+    winning. The file is removed when the run ends."""
+    check_model_name(name)
+    ensure_folder(models_dir, "models folder")
+    path = models_dir / f".{name}.lock"
+    descriptor = _locked(path, name, models_dir)
+    try:
+        with contextlib.suppress(OSError):  # who holds it is only for the message
+            started = time.strftime("%Y-%m-%d %H:%M:%S")
+            os.ftruncate(descriptor, 0)  # a killed run's words
+            os.pwrite(descriptor, f"pid {os.getpid()}, started {started}".encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still locked: a run waiting on this file retries
+        os.close(descriptor)
+
+
+def _locked(path: Path, name: str, models_dir: Path) -> int:
+    """A descriptor of `path` holding its flock; the file it locks is the one at `path` now
+    (a run that opened the file just before its holder removed it opens the new one)."""
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 200, 0).decode("utf-8", "replace").strip()
+            os.close(descriptor)
+            raise UserError(
+                f"model {name!r} in {models_dir} is being trained by another run "
+                f"({holder or 'pid unknown'}): wait for it to finish, or train under another "
+                "--model name"
+            ) from None
+        try:
+            if os.fstat(descriptor).st_ino == os.stat(path).st_ino:
+                return descriptor
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)
 
 
 @dataclass(frozen=True)

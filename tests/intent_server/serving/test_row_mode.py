@@ -3,7 +3,9 @@ the faster kept, the result reported; nothing to choose for fp32 or one thread."
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,13 @@ from intent_server.serving.metrics import ServerMetrics
 from intent_server.serving.row_mode import (
     PARALLEL,
     SEQUENTIAL,
+    TIMING_ROUNDS,
     TIMING_TEXTS,
     RowModeChoice,
     choose_in_background,
     choose_row_mode,
 )
+from tests.fixtures.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +67,10 @@ def test_the_choice_runs_in_the_background_and_is_reported(int8_model: IntentMod
         seen.append((name, choice))
         done.set()
 
-    thread = choose_in_background("bot", int8_model, 2, on_choice)
-    assert thread is not None and thread.daemon
+    timing = choose_in_background("bot", int8_model, 2, on_choice)
+    assert timing is not None and not timing.thread.daemon  # an exit waits rather than races it
     assert done.wait(timeout=120)
+    timing.stop()
     int8_model.use_parallel_rows(None)
     [(name, choice)] = seen
     assert name == "bot" and choice.mode in (SEQUENTIAL, PARALLEL)
@@ -97,11 +102,41 @@ def test_a_failed_timing_leaves_texts_one_after_another(
     int8_model: IntentModel, caplog: pytest.LogCaptureFixture
 ) -> None:
     model = FailingModel(int8_model)
-    thread = choose_in_background("bot", model, 2)  # type: ignore[arg-type]
-    assert thread is not None
-    thread.join(timeout=60)
+    timing = choose_in_background("bot", model, 2)  # type: ignore[arg-type]
+    assert timing is not None
+    timing.thread.join(timeout=60)
     assert model.rows_in_use is None
     assert "timing the batch modes failed" in caplog.text
+
+
+class SlowModel(FailingModel):
+    """Each timed batch takes 50 ms; counts the batches run."""
+
+    def __init__(self, model: IntentModel) -> None:
+        super().__init__(model)
+        self.batches = 0
+
+    def predict(self, texts: object) -> object:
+        self.batches += 1
+        time.sleep(0.05)
+        return None
+
+
+def test_stopping_the_timing_ends_it_at_the_next_batch(
+    int8_model: IntentModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server stops the timing before a version is retired or the process exits: no
+    batch of it may still be running then (issue 23: an abort at exit)."""
+    caplog.set_level(logging.INFO)
+    model = SlowModel(int8_model)
+    timing = choose_in_background("bot", model, 2)  # type: ignore[arg-type]
+    assert timing is not None
+    wait_until(lambda: model.batches >= 1)
+    began = time.perf_counter()
+    timing.stop()
+    assert not timing.thread.is_alive() and time.perf_counter() - began < 1.0
+    assert model.batches < 2 * TIMING_ROUNDS and model.rows_in_use is None
+    assert "timing the batch modes stopped; texts run one by one" in caplog.text
 
 
 def test_the_timing_texts_make_one_batch() -> None:

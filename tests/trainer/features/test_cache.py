@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from intent_server.core.model_card import EncoderIdentity
+from tests.fixtures.disks import fill_up
 from trainer.features.cache import (
     CacheFormatError,
     EmbeddingCache,
@@ -124,3 +125,20 @@ def test_embeddings_are_normalised_and_in_input_order(tmp_path: Path) -> None:
     assert np.allclose(np.linalg.norm(blocks, axis=2), 1.0, atol=1e-5)
     single = embed_with_stats(texts[:1], identity, None).vectors
     assert float(vectors[0] @ single[0]) / len(identity.feature_layers) > 0.9999
+
+
+def test_a_cache_on_a_full_disk_is_skipped_with_one_warning(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cache is only a speed-up (issue 23): vectors it cannot write are still given."""
+    fill_up(small_disk)
+    cache = EmbeddingCache(small_disk / "cache", fake_identity())
+    for round_ in range(3):
+        _, vectors = keys_and_vectors(200)
+        cache.add([f"text {round_} {i}" for i in range(200)], vectors)
+    found, missing = cache.lookup(["text 0 1", "never seen"])
+    assert missing == [1] and found[0].any()
+    warnings = [r for r in caplog.records if "embedding cache cannot be written" in r.message]
+    assert len(warnings) == 1
+    assert "no space left on the file system at" in warnings[0].message
+    assert "training carries on without caching" in warnings[0].message
