@@ -10,11 +10,13 @@ from bench.result_types import (
     AccuracyResults,
     BarJson,
     Results,
+    SmallBots,
     SpeedResults,
     TrainingTime,
     VariantAccuracy,
     variant_of,
 )
+from bench.small_bots import CAUGHT_BAR, DOMAIN_LOSS_BAR, MEAN_LOSS_BAR, loss
 
 ANCHORS = {
     "clinc_accuracy": "BERT-large fine-tuned 96.9 %, USE (frozen) 95.1 %",
@@ -52,6 +54,12 @@ class Bar:
         }
 
 
+SMALL_BOTS_KEPT = (
+    "in-scope after the decision >= top-1 - 2 points (mean), >= top-1 - 3 in every domain, "
+    "oos_test caught >= 95 %"
+)
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.2f} %"
 
@@ -63,6 +71,7 @@ NOT_RUN_ACCURACY = (
     ("int8_drop", "INT8 vs fp32 accuracy", "within 0.3 points"),
     ("clinc_default", "CLINC150 default decision on test", "in-scope >= 94.5 %, recall >= 75 %"),
     ("small_bots", "small bots, no OOS examples", "in-scope >= 92 %, unrelated caught >= 95 %"),
+    ("small_bots_kept", "small bots: real requests kept", SMALL_BOTS_KEPT),
 )
 
 
@@ -93,6 +102,26 @@ def _oos_bar(
     )
 
 
+def _kept_bar(bots: SmallBots | None) -> Bar:
+    what = (
+        "small bots: real requests kept (CLINC150 domains, 10-20 examples, no OOS examples; "
+        "turned away = top-1 - in-scope after the decision)"
+    )
+    if not bots or "by_domain" not in bots:
+        return Bar("small_bots_kept", what, SMALL_BOTS_KEPT, "not run", None)
+    worst = max(bots["by_domain"], key=lambda domain: loss(bots["by_domain"][domain]))
+    mean, most = loss(bots["mean"]), loss(bots["by_domain"][worst])
+    caught = bots["mean"]["oos_recall"]
+    return Bar(
+        "small_bots_kept",
+        what,
+        SMALL_BOTS_KEPT,
+        f"turned away {100 * mean:.2f} points (worst domain, {worst}: {100 * most:.2f}), "
+        f"caught {_pct(caught)}",
+        mean <= MEAN_LOSS_BAR and most <= DOMAIN_LOSS_BAR and caught >= CAUGHT_BAR,
+    )
+
+
 def decision_bars(acc: AccuracyResults, default_variant: str) -> list[Bar]:
     """The out-of-scope decision as users get it: the default operating point on CLINC150
     test data, and small bots without out_of_scope examples."""
@@ -117,6 +146,7 @@ def decision_bars(acc: AccuracyResults, default_variant: str) -> list[Bar]:
             0.92,
             0.95,
         ),
+        _kept_bar(bots),
     ]
 
 

@@ -23,6 +23,7 @@ from bench.result_types import (
     ServerRun,
     SpeedResults,
 )
+from bench.small_bots import small_bots_section
 from trainer.markdown import markdown_table
 
 JSON_NAME = "results.json"
@@ -83,31 +84,7 @@ def _decision_lines(acc: AccuracyResults) -> list[str]:
             )
     bots = acc.get("small_bots")
     if bots:
-        rows = [
-            (
-                size,
-                _pct(row["argmax_accuracy"]),
-                _pct(row["inscope_accuracy"]),
-                _pct(row["oos_recall"]),
-                _pct(row["withheld_recall"]),
-                f"{row['auroc_familiarity']:.4f}",
-                f"{row['auroc_softmax']:.4f}",
-            )
-            for size, row in [*bots["by_size"].items(), ("all", bots["mean"])]
-        ]
-        lines += [
-            "",
-            "### Small bots without out_of_scope examples (CLINC150 domains, int8)",
-            "",
-            "10 of a domain's 15 intents, no out_of_scope examples; means over "
-            f"{len(bots['bots'])} bots (domains x seeds).",
-            "",
-            *markdown_table(
-                "examples per intent | argmax % | in-scope after decision % | oos_test caught % "
-                "| withheld intents caught % | AUROC familiarity | AUROC softmax",
-                rows,
-            ),
-        ]
+        lines += small_bots_section(bots)
     return ["", "### The default out-of-scope decision", "", *lines] if lines else []
 
 

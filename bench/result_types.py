@@ -249,10 +249,14 @@ class SmallBot(BotScores):
     seed: int
 
 
-class SmallBots(TypedDict):
+class _SmallBots(TypedDict):
     bots: list[SmallBot]
     by_size: dict[str, BotScores]  # means by examples per intent
     mean: BotScores
+
+
+class SmallBots(_SmallBots, total=False):
+    by_domain: dict[str, BotScores]  # means by CLINC150 domain (results before it: absent)
 
 
 class _AccuracyResults(TypedDict):

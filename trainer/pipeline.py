@@ -156,7 +156,7 @@ def _publish(
     sigmas = run.options["unfamiliar_sigmas"]
     report = build_report(cal, fitted.texts, fitted.thresholds, fitted.cost, sigmas, fine_tuning)
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
-    save_bank(fitted.bank.vectors, folder / FAMILIARITY_BANK)
+    save_bank(fitted.bank.vectors, fitted.bank.offsets, folder / FAMILIARITY_BANK)
     card = ModelCard(
         name=name,
         version=_version(folder / HEAD_WEIGHTS, now),
@@ -185,13 +185,13 @@ def _without_oos_examples(fitted: Fitted) -> str:
         return "no out_of_scope examples, and too few correct answers to calibrate on"
     return (
         "no out_of_scope examples: the server answers out_of_scope (reason UNFAMILIAR) to a "
-        f"message whose familiarity, its best cosine to one of the {fitted.bank.info.examples} "
+        f"message whose familiarity, its closeness to the {fitted.bank.info.examples} "
         f"training examples, is below {floor:.3f}. That floor turned away "
-        f"{cost.rejected_correct} of your {cost.inscope_total} own examples (each left out "
-        "of the comparison) and catches unrelated questions. To catch more or fewer, add an "
-        "intent named out_of_scope with examples of messages the bot must not handle (they "
-        "then set the operating point), or pass --unfamiliar-sigmas (lower is stricter); the "
-        "report's familiarity table shows the trade-off."
+        f"{cost.rejected_correct} of your {cost.inscope_total} own examples (each scored "
+        "by a model that did not learn it) and catches unrelated questions. To catch more "
+        "or fewer, add an intent named out_of_scope with examples of messages the bot must "
+        "not handle (they then set the operating point), or pass --unfamiliar-sigmas (lower "
+        "is stricter); the report's familiarity table shows the trade-off."
     )
 
 

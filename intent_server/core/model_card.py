@@ -152,18 +152,27 @@ class TrainingMetrics:
 
 @dataclass(frozen=True)
 class FamiliarityBank:
-    """The training examples' unit feature vectors that familiarity is measured against."""
+    """The training examples' unit feature vectors that familiarity is measured against, and
+    how the score is made from the cosines (both parts are built into the head graph).
+    Files written before `offset_scale` and `confidence_weight` existed read as 0: the plain
+    best cosine."""
 
     examples: int  # vectors in the bank
     source_examples: int  # in-scope training examples they were chosen from
     per_intent: int  # at most this many per intent (0: every example is in the bank)
+    offset_scale: float = 0.0  # per-vector density offsets, this share of the neighbour gap
+    confidence_weight: float = 0.0  # weight of log(best probability) added to the score
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, fields: Fields) -> FamiliarityBank:
-        return fields.build(cls)
+        optional = {
+            key: fields.number(key) if fields.has(key) else 0.0
+            for key in ("offset_scale", "confidence_weight")
+        }
+        return fields.build(cls, **optional)
 
 
 @dataclass(frozen=True)

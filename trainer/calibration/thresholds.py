@@ -9,7 +9,8 @@ The rule, also written into every model's report:
 * without `out_of_scope` examples that floor is the whole rule: confidence and margin stay
   at 0. A head over a few intents is confident about anything, so thresholds on its
   softmax cost real answers and catch little (the same bots: -2.3 points of in-scope
-  accuracy for +1.5 points of unrelated questions caught);
+  accuracy for +1.5 points of unrelated questions caught); a small share of its confidence
+  is part of the familiarity score instead (`trainer.calibration.familiarity`);
 * with `out_of_scope` examples: the familiarity floor (one of SIGMA_CANDIDATES; 3
   deviations turn away almost no real message), margin (0, or the 1st percentile of the
   top-two gap of correct in-scope answers, at most 0.10) and confidence (a 0.01 grid) that
@@ -218,3 +219,40 @@ def budget_table(
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class IntentRejection:
+    """One intent's calibration texts that the head answers right, and how many of them the
+    thresholds turn away (each scored by a model that did not learn it: what the intent's
+    real messages can expect)."""
+
+    intent: str
+    answered_right: int
+    turned_away: int
+
+    @property
+    def share(self) -> float:
+        return self.turned_away / self.answered_right if self.answered_right else 0.0
+
+    def to_json(self) -> JsonObject:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> IntentRejection:
+        return fields.build(cls)
+
+
+def rejections_by_intent(cal: Calibration, thresholds: Thresholds) -> list[IntentRejection]:
+    """An `IntentRejection` per in-scope intent, in label order."""
+    right = (cal.probs.argmax(axis=1) == cal.truth) & ~cal.is_oos
+    away = np.array([d.out_of_scope for d in _decisions(cal, thresholds)], dtype=bool)
+    return [
+        IntentRejection(
+            name,
+            int(right[cal.truth == index].sum()),
+            int((right & away)[cal.truth == index].sum()),
+        )
+        for index, name in enumerate(cal.labels)
+        if name != OUT_OF_SCOPE
+    ]

@@ -6,20 +6,18 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch import nn
 
 from intent_server.core.layout import DEFAULT_OPSET, FAMILIARITY_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
 from trainer.features.onnx_graph import torch_to_onnx
 from trainer.training.head import ServedHead
 
 
-def export_head(head: nn.Module, bank: np.ndarray, path: Path, opset: int = DEFAULT_OPSET) -> None:
-    """Write the trained head (eval mode, softmax in the graph) and its familiarity bank as
-    one ONNX graph with outputs `probabilities` and `familiarity`."""
-    wrapper = ServedHead(head, torch.from_numpy(np.ascontiguousarray(bank))).eval()
-    sample = torch.ones((2, bank.shape[1]), dtype=torch.float32)
+def export_head(served: ServedHead, path: Path, opset: int = DEFAULT_OPSET) -> None:
+    """Write the trained head with its familiarity parts (`ServedHead`, eval mode, softmax in
+    the graph) as one ONNX graph with outputs `probabilities` and `familiarity`."""
+    wrapper = served.eval()
+    sample = torch.ones((2, served.bank_t.shape[0]), dtype=torch.float32)
     with torch.no_grad():
         torch_to_onnx(
             wrapper,

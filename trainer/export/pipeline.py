@@ -136,7 +136,7 @@ def _write_onnx(
         with steps.step("int8 quantize"):
             quantize_encoder(folder / ENCODER_FP32, folder / ENCODER_INT8)
     with steps.step("head + tokenizer"):
-        export_head(trained.head, trained.bank, folder / HEAD_ONNX, opset)
+        export_head(trained.served_head(), folder / HEAD_ONNX, opset)
         write_tokenizer(Path(identity.path), identity.max_seq_length, folder / TOKENIZER)
 
 

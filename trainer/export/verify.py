@@ -58,11 +58,8 @@ def _torch_outputs(trained: TrainedModel, features: np.ndarray) -> tuple[np.ndar
     """Probabilities and familiarity of the trained head and bank, in torch."""
     import torch
 
-    from trainer.training.head import ServedHead
-
     with torch.no_grad():
-        served = ServedHead(trained.head, torch.from_numpy(trained.bank)).eval()
-        probs, familiarity = served(torch.from_numpy(features))
+        probs, familiarity = trained.served_head()(torch.from_numpy(features))
     return np.asarray(probs.numpy(), dtype=np.float32), familiarity.numpy()
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from intent_server.core.model_card import EncoderIdentity, FineTuning
-from trainer.calibration.familiarity import best_cosine, build_bank
+from trainer.calibration.familiarity import build_bank, familiarity
 from trainer.calibration.thresholds import Calibration
 from trainer.features.torch_features import encode_with
 from trainer.finetune.budget import Budget
@@ -35,6 +35,7 @@ from trainer.training.fitting import (
     fit_and_calibrate,
     fold_of,
     in_scope_mask,
+    scored,
 )
 from trainer.training.loop import predict_proba, train_head
 from trainer.training.options import TrainOptions
@@ -159,9 +160,7 @@ def _fold_answers(
         x = encode_with(tuned.model, texts, identity)
         head = (tuned.head or train_head(x[rest], y[rest], x[:0], y[:0], classes, options)).head
         answers.tuned_probs[held] = predict_proba(head, x[held])
-        answers.familiarity[held] = best_cosine(
-            x[held], build_bank(x[rest], y[rest], in_scope).vectors
-        )
+        answers.familiarity[held] = familiarity(x[held], build_bank(x[rest], y[rest], in_scope))
         frozen = train_head(split.x_train[rest], y[rest], x[:0], y[:0], classes, options).head
         answers.frozen_probs[held] = predict_proba(frozen, split.x_train[held])
     return answers, ends
@@ -189,8 +188,11 @@ def _cross_validated(
         )
     x = encode_with(final.model, texts, identity)
     fit = final.head or train_head(x, y, x[:0], y[:0], len(labels), options)
-    bank = build_bank(x, y, in_scope_mask(labels))
-    calibration = Calibration(answers.tuned_probs, y, answers.familiarity, labels, CROSS_VALIDATED)
+    probs = answers.tuned_probs
+    scores, bank = scored(
+        answers.familiarity, probs, labels, build_bank(x, y, in_scope_mask(labels))
+    )
+    calibration = Calibration(probs, y, scores, labels, CROSS_VALIDATED)
     fitted = calibrated(fit, bank, calibration, texts, options, len(y))
     return _Tuned(runs + 1, final, fitted, len(y), frozen_accuracy, tuned_accuracy)
 

@@ -9,12 +9,19 @@ answers choose the thresholds and fill the report. Larger bots keep a held-out s
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
-from trainer.calibration.familiarity import Bank, best_cosine, build_bank, leave_one_out
+from trainer.calibration.familiarity import (
+    Bank,
+    build_bank,
+    confidence_weight,
+    cross_fitted,
+    familiarity,
+    with_confidence,
+)
 from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
 from trainer.metrics import ScopeCounts
 from trainer.training.loop import FittedHead, predict_proba, train_head
@@ -83,12 +90,9 @@ def _cross_validated(split: Split, labels: tuple[str, ...], options: TrainOption
         probs[held] = predict_proba(head, x[held])
     log.info("head: every example")
     fit = train_head(x, y, x[:0], y[:0], classes, options)
-    bank = build_bank(x, y, in_scope_mask(labels))
-    familiarity = np.empty(len(y), dtype=np.float32)
-    outside = np.setdiff1d(np.arange(len(y)), bank.rows)  # out_of_scope rows, capped intents
-    familiarity[outside] = best_cosine(x[outside], bank.vectors)
-    familiarity[bank.rows] = leave_one_out(bank.vectors)
-    calibration = Calibration(probs, y, familiarity, labels, CROSS_VALIDATED)
+    raw = cross_fitted(x, y, folds, in_scope_mask(labels))
+    scores, bank = scored(raw, probs, labels, build_bank(x, y, in_scope_mask(labels)))
+    calibration = Calibration(probs, y, scores, labels, CROSS_VALIDATED)
     return calibrated(fit, bank, calibration, split.train_texts, options, len(y))
 
 
@@ -100,14 +104,21 @@ def _held_out(
             split.x_train, split.y_train, split.x_val, split.y_val, len(labels), options
         )
     bank = build_bank(split.x_train, split.y_train, in_scope_mask(labels))
-    calibration = Calibration(
-        predict_proba(fit.head, split.x_val),
-        split.y_val,
-        best_cosine(split.x_val, bank.vectors),
-        labels,
-        HELD_OUT,
-    )
+    probs = predict_proba(fit.head, split.x_val)
+    scores, bank = scored(familiarity(split.x_val, bank), probs, labels, bank)
+    calibration = Calibration(probs, split.y_val, scores, labels, HELD_OUT)
     return calibrated(fit, bank, calibration, split.val_texts, options, len(split.y_train))
+
+
+def scored(
+    raw: np.ndarray, probs: np.ndarray, labels: tuple[str, ...], bank: Bank
+) -> tuple[np.ndarray, Bank]:
+    """Calibration familiarity as the server will compute it, and the bank that records how:
+    without out_of_scope examples the score takes the head's confidence in too (with them,
+    the thresholds weigh confidence themselves)."""
+    weight = 0.0 if OUT_OF_SCOPE in labels else confidence_weight(raw, probs)
+    info = replace(bank.info, confidence_weight=weight)
+    return with_confidence(raw, probs, weight), replace(bank, info=info)
 
 
 def calibrated(

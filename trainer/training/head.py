@@ -34,16 +34,32 @@ class MLPHead(nn.Module):
 
 class ServedHead(nn.Module):
     """What `head.onnx` computes: the head's probabilities and each text's familiarity, its
-    best cosine to the unit vectors of `bank` [M, input_dim]."""
+    best cosine to the unit vectors of `bank` [M, input_dim] less each vector's `offsets`
+    [M], plus `confidence_weight` x log(best probability) when that weight is not 0 (see
+    `trainer.calibration.familiarity`)."""
 
-    def __init__(self, head: nn.Module, bank: torch.Tensor) -> None:
+    def __init__(
+        self,
+        head: nn.Module,
+        bank: torch.Tensor,
+        offsets: torch.Tensor | None = None,
+        confidence_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         self.head = head
+        self.confidence_weight = float(confidence_weight)
         self.bank_t: torch.Tensor
+        self.offsets: torch.Tensor
         self.register_buffer("bank_t", bank.t().contiguous())
+        if offsets is None:
+            offsets = torch.zeros(bank.shape[0], dtype=bank.dtype)
+        self.register_buffer("offsets", offsets.reshape(1, -1).contiguous())
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probabilities = torch.softmax(self.head(features), dim=-1)
         unit = nn.functional.normalize(features, p=2.0, dim=1)
-        familiarity = (unit @ self.bank_t).max(dim=1).values
+        familiarity = (unit @ self.bank_t - self.offsets).max(dim=1).values
+        if self.confidence_weight != 0.0:
+            best = probabilities.max(dim=1).values.clamp_min(1e-12)
+            familiarity = familiarity + self.confidence_weight * torch.log(best)
         return probabilities, familiarity

@@ -23,7 +23,7 @@ from intent_server.core.layout import FAMILIARITY_BANK, HEAD_WEIGHTS, MODEL_CARD
 from intent_server.core.model_card import ModelCard
 from trainer.errors import UserError
 from trainer.staging import ensure_folder, replace_folder, restore_preserved, staged_folder
-from trainer.training.head import MLPHead
+from trainer.training.head import MLPHead, ServedHead
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -84,10 +84,14 @@ def save_head(head: MLPHead, path: Path) -> None:
     shareable(path)
 
 
-def save_bank(vectors: np.ndarray, path: Path) -> None:
+def save_bank(vectors: np.ndarray, offsets: np.ndarray, path: Path) -> None:
     from safetensors.numpy import save
 
-    path.write_bytes(save({"bank": np.ascontiguousarray(vectors, dtype=np.float32)}))
+    tensors = {
+        "bank": np.ascontiguousarray(vectors, dtype=np.float32),
+        "offsets": np.ascontiguousarray(offsets, dtype=np.float32),
+    }
+    path.write_bytes(save(tensors))
     shareable(path)
 
 
@@ -145,6 +149,7 @@ class TrainedModel:
     head: MLPHead
     validation: ValidationSplit
     bank: np.ndarray  # [M, feature_dim] unit vectors (see trainer.calibration.familiarity)
+    offsets: np.ndarray  # [M] density offsets (zeros in models trained before them)
 
     @property
     def name(self) -> str:
@@ -157,6 +162,17 @@ class TrainedModel:
     @property
     def labels(self) -> tuple[str, ...]:
         return self.card.labels
+
+    def served_head(self) -> ServedHead:
+        """The module `head.onnx` is traced from: head, bank, offsets, confidence weight."""
+        import torch
+
+        return ServedHead(
+            self.head,
+            torch.from_numpy(self.bank),
+            torch.from_numpy(self.offsets),
+            self.card.familiarity.confidence_weight,
+        ).eval()
 
 
 def load_trained_model(model_dir: Path) -> TrainedModel:
@@ -177,18 +193,23 @@ def load_trained_model(model_dir: Path) -> TrainedModel:
         validation = ValidationSplit.read(model_dir / VALIDATION_SPLIT)
         head = MLPHead(card.head)
         head.load_state_dict(load_file(str(model_dir / HEAD_WEIGHTS)))
-        bank = _load_bank(model_dir / FAMILIARITY_BANK, card)
+        bank, offsets = _load_bank(model_dir / FAMILIARITY_BANK, card)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise UserError(f"trained model in {model_dir} is damaged: {exc}; retrain it") from exc
     head.eval()
-    return TrainedModel(path=model_dir, card=card, head=head, validation=validation, bank=bank)
+    return TrainedModel(model_dir, card, head, validation, bank, offsets)
 
 
-def _load_bank(path: Path, card: ModelCard) -> np.ndarray:
+def _load_bank(path: Path, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
+    """The bank and its offsets (zeros when the file predates them)."""
     from safetensors.numpy import load_file
 
-    bank = load_file(str(path))["bank"]
+    tensors = load_file(str(path))
+    bank = tensors["bank"]
     expected = (card.familiarity.examples, card.head.input_dim)
     if bank.shape != expected or bank.dtype != np.float32:
         raise ValueError(f"{path} holds {bank.dtype} {bank.shape}, the model card says {expected}")
-    return bank
+    offsets = tensors.get("offsets", np.zeros(len(bank), dtype=np.float32))
+    if offsets.shape != (len(bank),) or offsets.dtype != np.float32:
+        raise ValueError(f"{path}: offsets are {offsets.dtype} {offsets.shape}, not one per vector")
+    return bank, offsets

@@ -20,14 +20,21 @@ from intent_server.core.fields import Fields, JsonObject
 from intent_server.core.model_card import FineTuning
 from trainer.calibration.thresholds import (
     Calibration,
+    IntentRejection,
     OperatingPoint,
     TradeoffRow,
     budget_table,
+    rejections_by_intent,
     tradeoff_table,
 )
 from trainer.metrics import LabelMetrics, ScopeCounts, label_metrics
 
-TRADEOFF_SIGMAS = (1.0, 1.5, 1.9, 2.0, 2.5, 3.0)
+TRADEOFF_SIGMAS = (1.0, 1.5, 1.9, 2.2, 2.5, 3.0)
+# An intent needs more examples when the floor turns away at least this share of its own
+# cross-validated examples that the head answers right (and at least 2 of them), or when
+# the head answers fewer than NEEDS_RECALL of them right.
+NEEDS_TURNED_AWAY = 0.1
+NEEDS_RECALL = 0.8
 BUDGETS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
@@ -74,13 +81,15 @@ class ThresholdsSection:
 @dataclass(frozen=True)
 class FamiliaritySection:
     """The familiarity floor, the in-scope calibration texts' familiarity (None without
-    such texts) and what other floors would cost."""
+    such texts), what other floors would cost, and what the thresholds turn away per intent
+    (empty in reports written before it)."""
 
     threshold: float | None
     inscope_mean: float | None
     inscope_std: float | None
     inscope_min: float | None
     tradeoff: tuple[TradeoffRow, ...]
+    per_intent: tuple[IntentRejection, ...] = ()
 
     @classmethod
     def of(cls, cal: Calibration, thresholds: Thresholds) -> FamiliaritySection:
@@ -93,6 +102,7 @@ class FamiliaritySection:
             inscope_std=float(scores.std()),
             inscope_min=float(scores.min()),
             tradeoff=tuple(tradeoff_table(cal, TRADEOFF_SIGMAS)),
+            per_intent=tuple(rejections_by_intent(cal, thresholds)),
         )
 
     def to_json(self) -> JsonObject:
@@ -102,11 +112,13 @@ class FamiliaritySection:
             "inscope_std": self.inscope_std,
             "inscope_min": self.inscope_min,
             "tradeoff": [row.to_json() for row in self.tradeoff],
+            "per_intent": [row.to_json() for row in self.per_intent],
         }
 
     @classmethod
     def from_json(cls, fields: Fields) -> FamiliaritySection:
-        return fields.build(cls)
+        rows = fields.items("per_intent") if fields.has("per_intent") else ()
+        return fields.build(cls, per_intent=tuple(IntentRejection.from_json(f) for f in rows))
 
 
 @dataclass(frozen=True)
@@ -184,3 +196,18 @@ def build_report(
         operating_points=tuple(budget_table(cal, BUDGETS, unfamiliar_sigmas)),
         fine_tuning=fine_tuning,
     )
+
+
+def intents_needing_examples(report: TrainingReport) -> list[str]:
+    """Why each intent that needs more (varied) examples does, most urgent first: the
+    decision turns away many of its own examples, or the head gets few of them right."""
+    recall = {row.intent: row.recall for row in report.labels.intents if row.support}
+    needs: list[tuple[float, str]] = []
+    for row in report.familiarity.per_intent:
+        if row.turned_away >= 2 and row.share >= NEEDS_TURNED_AWAY:
+            words = f"{row.intent} ({row.turned_away} of {row.answered_right} turned away)"
+            needs.append((-row.share, words))
+        elif recall.get(row.intent, 1.0) < NEEDS_RECALL:
+            low = recall[row.intent]
+            needs.append((low - 1.0, f"{row.intent} (recall {low:.2f})"))
+    return [words for _, words in sorted(needs)]

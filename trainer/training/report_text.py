@@ -15,7 +15,12 @@ from trainer.markdown import markdown_table
 from trainer.metrics import LabelMetrics
 from trainer.training.confusion_plot import plot_confusion
 from trainer.training.familiarity_plot import plot_familiarity
-from trainer.training.report import FamiliaritySection, TrainingReport, argmax_answers
+from trainer.training.report import (
+    FamiliaritySection,
+    TrainingReport,
+    argmax_answers,
+    intents_needing_examples,
+)
 
 PAIRS_SHOWN = 5  # confused pairs in the console summary
 PAIRS_LISTED = 20  # ... in report.md
@@ -39,6 +44,9 @@ def summary_text(report: TrainingReport) -> str:
         "in-scope validation examples answered correctly"
         + (f"; OOS recall {th.oos_recall:.1%}" if th.oos_recall is not None else ""),
     ]
+    needs = intents_needing_examples(report)
+    if needs:
+        lines.append("add examples to        " + ", ".join(needs))
     return "\n".join(lines + label_summary_lines(labels))
 
 
@@ -87,7 +95,38 @@ def markdown(report: TrainingReport, name: str, version: str) -> str:
         )
     out += _operating_points_markdown(report.operating_points)
     out += _familiarity_markdown(report.familiarity)
+    out += _per_intent_markdown(report)
     return "\n".join(out + label_tables_markdown(labels))
+
+
+def _per_intent_markdown(report: TrainingReport) -> list[str]:
+    rows = report.familiarity.per_intent
+    if not rows or not any(row.turned_away for row in rows):
+        return []
+    needs = intents_needing_examples(report)
+    advice = (
+        ["", "Intents that need more varied examples: " + ", ".join(needs) + "."] if needs else []
+    )
+    worst_first = sorted(rows, key=lambda row: (-row.share, row.intent))
+    table = markdown_table(
+        "intent | answered right | turned away | share",
+        [
+            (row.intent, row.answered_right, row.turned_away, f"{row.share:.1%}")
+            for row in worst_first
+            if row.turned_away
+        ],
+    )
+    return [
+        "",
+        "## Real requests turned away, per intent",
+        "",
+        "Of each intent's own examples that the head answers right (each scored by a model "
+        "that did not learn it), how many the out-of-scope rule turns away: what real "
+        "messages of that intent can expect. Intents not listed lose none.",
+        *advice,
+        "",
+        *table,
+    ]
 
 
 def label_tables_markdown(metrics: LabelMetrics) -> list[str]:
@@ -160,7 +199,9 @@ def _familiarity_markdown(section: FamiliaritySection) -> list[str]:
         "",
         "## Familiarity",
         "",
-        "A message's familiarity is its best cosine to a training example. Below are the "
+        "A message's familiarity is its best cosine to a training example (adjusted for how "
+        "close that example's own neighbours are and, without out_of_scope examples, for "
+        "the head's confidence). Below are the "
         f"in-scope examples' scores (mean {section.inscope_mean:.3f}, standard deviation "
         f"{section.inscope_std:.3f}) and what other floors would cost "
         "(`intent-train --unfamiliar-sigmas`):",

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainer.calibration.familiarity import best_cosine, build_bank, leave_one_out, unit_rows
+from trainer.calibration.familiarity import (
+    CONFIDENCE_WEIGHT,
+    OFFSET_SCALE,
+    build_bank,
+    confidence_weight,
+    cross_fitted,
+    density_offsets,
+    familiarity,
+    unit_rows,
+    with_confidence,
+)
 from trainer.training.fitting import fold_of
 
 
@@ -33,15 +43,45 @@ def test_large_bots_keep_a_bounded_spread_of_each_intent() -> None:
     assert np.array_equal(bank.rows, again.rows)  # deterministic
 
 
-def test_leave_one_out_equals_the_best_cosine_to_the_others() -> None:
-    x, _ = clusters(10, 3)
-    bank = unit_rows(x)
-    scores = leave_one_out(bank)
-    for i in (0, 7, 29):
-        others = np.delete(bank, i, axis=0)
-        assert abs(scores[i] - best_cosine(x[i : i + 1], others)[0]) < 1e-5
-    # A member compared with the whole bank meets itself: cosine 1.
-    assert np.allclose(best_cosine(x, bank), 1.0, atol=1e-5)
+def test_familiarity_is_the_best_cosine_less_that_vectors_offset() -> None:
+    x, y = clusters(10, 3)
+    bank = build_bank(x, y, np.ones(3, dtype=bool))
+    query = x[:5] + 0.2
+    cosines = unit_rows(query) @ bank.vectors.T
+    expected = (cosines - bank.offsets[None, :]).max(axis=1)
+    assert np.allclose(familiarity(query, bank), expected, atol=1e-6)
+    assert bank.info.offset_scale == OFFSET_SCALE
+
+
+def test_offsets_favour_vectors_whose_neighbours_are_far() -> None:
+    tight = np.array([[1.0, 0.0, 0.0], [0.99, 0.14, 0.0], [0.99, -0.14, 0.0], [0.99, 0.0, 0.14]])
+    loose = np.array([[0.0, 1.0, 0.0], [0.0, 0.7, 0.7], [0.0, 0.7, -0.7], [-0.5, 0.86, 0.0]])
+    offsets = density_offsets(unit_rows(np.concatenate([tight, loose]).astype(np.float32)))
+    assert abs(float(offsets.mean())) < 1e-6  # centred: the bank's typical vector gets 0
+    assert offsets[:4].min() > 0 > offsets[4:].max()  # a bonus where neighbours are far
+    assert not density_offsets(unit_rows(tight[:3].astype(np.float32))).any()  # too few
+
+
+def test_cross_fitted_scores_use_only_the_other_folds() -> None:
+    x, y = clusters(10, 3)
+    folds = fold_of(y, 5, seed=13)
+    scores = cross_fitted(x, y, folds, np.ones(3, dtype=bool))
+    rest = folds != 2
+    alone = familiarity(x[folds == 2], build_bank(x[rest], y[rest], np.ones(3, dtype=bool)))
+    assert np.allclose(scores[folds == 2], alone)
+    # No row meets itself: a bank holding the row would give about 1 - its offset.
+    assert scores.max() < 0.999
+
+
+def test_the_confidence_term_is_a_share_of_the_familiarity_spread() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6], dtype=np.float32)
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.99, 0.01], [0.7, 0.3]], dtype=np.float32)
+    weight = confidence_weight(scores, probs)
+    log_best = np.log(probs.max(axis=1))
+    assert weight == round(CONFIDENCE_WEIGHT * float(scores.std() / log_best.std()), 6)
+    assert np.allclose(with_confidence(scores, probs, weight), scores + weight * log_best)
+    assert np.array_equal(with_confidence(scores, probs, 0.0), scores)
+    assert confidence_weight(scores, np.full((4, 2), 0.5, dtype=np.float32)) == 0.0
 
 
 def test_folds_spread_every_intent() -> None:

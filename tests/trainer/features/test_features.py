@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from intent_server.core.errors import ExportError
 from intent_server.core.exports import load_export
@@ -21,7 +22,7 @@ from trainer.export.onnx_files import export_head
 from trainer.features.cache import CacheFormatError, EmbeddingCache, read_cache_file
 from trainer.features.identity import encoder_identity
 from trainer.features.torch_features import encode
-from trainer.training.head import MLPHead
+from trainer.training.head import MLPHead, ServedHead
 
 TEXTS = ["hello world", "book a table for two at eight", "¿qué tal? naïve café", "ok"]
 
@@ -106,7 +107,7 @@ def _swap_head(version_dir: Path, input_dim: int, manifest_dim: int | None = Non
     config = HeadConfig(input_dim=input_dim, hidden=(8,), num_classes=len(manifest["labels"]))
     head = detach(version_dir / "head.onnx")
     bank = np.eye(4, input_dim, dtype=np.float32)  # four unit vectors
-    export_head(MLPHead(config).eval(), bank, head)
+    export_head(ServedHead(MLPHead(config).eval(), torch.from_numpy(bank)), head)
     manifest["files"]["head.onnx"] = sha256_file(head)
     if manifest_dim is not None:
         manifest["encoder"]["feature_dim"] = manifest_dim

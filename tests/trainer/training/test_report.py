@@ -15,7 +15,13 @@ from intent_server.core.model_card import FineTuning
 from tests.trainer.calibration.test_thresholds import LABELS, synthetic
 from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
 from trainer.training.confusion_plot import plot_confusion
-from trainer.training.report import ReportError, TrainingReport, build_report
+from trainer.training.report import (
+    ReportError,
+    TrainingReport,
+    build_report,
+    intents_needing_examples,
+)
+from trainer.training.report_text import summary_text
 
 TUNED = FineTuning(
     recipe="contrastive",
@@ -83,7 +89,9 @@ def test_report_json_keeps_its_keys() -> None:
         "inscope_std",
         "inscope_min",
         "tradeoff",
+        "per_intent",
     ]
+    assert set(data["familiarity"]["per_intent"][0]) == {"intent", "answered_right", "turned_away"}
     assert data["fine_tuning"]["summary"] == TUNED.summary()
 
 
@@ -140,3 +148,31 @@ def test_confusion_plot_with_many_intents_shows_only_those_with_errors(tmp_path:
     with Image.open(tmp_path / "c.png") as image:
         image.verify()
         assert image.size[0] >= 400
+
+
+def test_a_report_written_before_per_intent_rejections_reads_as_none_listed(
+    tmp_path: Path,
+) -> None:
+    data = sample_report().to_json()
+    del data["familiarity"]["per_intent"]
+    write_json(tmp_path / "report.json", data)
+    assert TrainingReport.read(tmp_path / "report.json").familiarity.per_intent == ()
+
+
+def test_the_report_counts_what_the_floor_turns_away_per_intent() -> None:
+    # Three intents without out_of_scope examples, every answer right; intent "b"'s
+    # examples are the least familiar, so the floor turns away three of its ten.
+    labels = ("a", "b", "c")
+    truth = np.repeat(np.arange(3), 10)
+    probs = np.eye(3, dtype=np.float32)[truth] * 0.9 + 0.1 / 3
+    familiarity = np.full(30, 0.9, dtype=np.float32)
+    familiarity[10:13] = 0.2
+    cal = Calibration(probs, truth, familiarity, labels, "cross-validated")
+    th = Thresholds(familiarity=0.5)
+    report = build_report(cal, [f"t{i}" for i in range(30)], th, threshold_cost(cal, th), 2.2)
+    rows = {
+        row.intent: (row.answered_right, row.turned_away) for row in report.familiarity.per_intent
+    }
+    assert rows == {"a": (10, 0), "b": (10, 3), "c": (10, 0)}
+    assert intents_needing_examples(report) == ["b (3 of 10 turned away)"]
+    assert "add examples to        b (3 of 10 turned away)" in summary_text(report)
