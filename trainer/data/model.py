@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from intent_server.core.entities.spans import EntityLexicon, EntitySpan
 
 ERROR = "error"
 WARNING = "warning"
@@ -16,6 +18,7 @@ class Example:
     intent: str
     source: Path
     line: int  # 1-based
+    entities: tuple[EntitySpan, ...] = ()  # offsets into `text`
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Problem:
 class TrainingData:
     examples: tuple[Example, ...]
     sources: tuple[Path, ...]
+    lexicon: EntityLexicon = field(default_factory=EntityLexicon)
 
     @property
     def labels(self) -> tuple[str, ...]:
