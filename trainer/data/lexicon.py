@@ -170,7 +170,7 @@ def build_lexicon(items: list[LexiconItem]) -> tuple[EntityLexicon, list[Problem
                         f"first is kept: delete one",
                     )
                 )  # fmt: skip
-            elif item.value != item.name:
+            else:
                 synonyms.setdefault(key, item.name)
         elif item.kind == REGEX:
             regexes[NamedPattern(item.name, item.value)] = None

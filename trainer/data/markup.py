@@ -250,3 +250,45 @@ def _cleaned(scan: _Scan) -> Markup:
             EntitySpan(start, stop, annotation.entity, value, annotation.role, annotation.group)
         )
     return Markup(text, tuple(entities), (), tuple(synonyms))
+
+
+def _annotation(span: EntitySpan, covered: str) -> dict[str, str]:
+    fields = {"entity": span.entity}
+    fields |= {"value": span.value} if span.value != covered else {}
+    fields |= {"role": span.role} if span.role is not None else {}
+    fields |= {"group": span.group} if span.group is not None else {}
+    return fields
+
+
+def _written(spans: list[EntitySpan], covered: str) -> str:
+    """The markup after `[covered]`: `(entity)`, `(entity:value)` or JSON when needed."""
+    fields = [_annotation(span, covered) for span in spans]
+    if len(fields) > 1:
+        return json.dumps(fields, ensure_ascii=False)
+    only = fields[0]
+    if set(only) == {"entity"}:
+        return f"({only['entity']})"
+    value = only.get("value", "")
+    if set(only) == {"entity", "value"} and value == value.strip() and ")" not in value:
+        return f"({only['entity']}:{value})"
+    return json.dumps(only, ensure_ascii=False)
+
+
+def markup_text(text: str, entities: tuple[EntitySpan, ...]) -> str:
+    """`text` with its entities written as markup, so that `parse_markup` gives both back;
+    ValueError when it cannot (overlapping spans, brackets in the text)."""
+    by_span: dict[tuple[int, int], list[EntitySpan]] = {}
+    for span in sorted(entities, key=lambda s: (s.start, s.end)):
+        by_span.setdefault((span.start, span.end), []).append(span)
+    pieces, position = [], 0
+    for (start, end), spans in by_span.items():
+        if start < position or end > len(text):
+            raise ValueError(f"entities overlap or leave the text: {text!r} {entities!r}")
+        covered = text[start:end]
+        pieces += [text[position:start], f"[{covered}]", _written(spans, covered)]
+        position = end
+    written = "".join([*pieces, text[position:]])
+    back = parse_markup(written)
+    if (back.text, set(back.entities)) != (text, set(entities)):
+        raise ValueError(f"cannot be written as entity markup: {text!r} {entities!r}")
+    return written

@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 
 from intent_server.core.entities.spans import EntitySpan
 from tests.trainer.data.samples import RASA, native, write
-from trainer.data import load_training_data
-from trainer.data.markup import parse_markup
+from trainer.data import load_training_data, write_native_yaml
+from trainer.data.markup import markup_text, parse_markup
+
+LEXICON = (
+    "- synonym: New York\n  examples: |\n    - NYC\n"
+    "- regex: zipcode\n  examples: |\n    - \\d{5}\n"
+    "- lookup: city\n  examples: |\n    - Rome\n"
+)
 
 
 def spans(raw: str) -> list[tuple[str, str, str, str | None, str | None]]:
@@ -122,3 +128,36 @@ def test_native_and_rasa_files_keep_entities_with_their_lines(tmp_path: Path) ->
         (5, (EntitySpan(6, 10, "city", "Rome"),)),
         (6, (EntitySpan(0, 3, "name", "Ann", role="from"),)),
     ]
+
+
+def test_written_markup_reads_back_the_same_spans() -> None:
+    text = "fly from NYC to São Paulo on friday (the 13th)"
+    entities = (
+        EntitySpan(9, 12, "city", "New York", role="from"),
+        EntitySpan(16, 25, "city", "São Paulo"),
+        EntitySpan(16, 25, "country_city", "SP"),
+        EntitySpan(29, 35, "date", "Friday"),
+    )
+    written = markup_text(text, entities)
+    assert written == (
+        'fly from [NYC]{"entity": "city", "value": "New York", "role": "from"} to '
+        '[São Paulo][{"entity": "city"}, {"entity": "country_city", "value": "SP"}] on '
+        "[friday](date:Friday) (the 13th)"
+    )
+    back = parse_markup(written)
+    assert (back.text, set(back.entities)) == (text, set(entities))
+    with pytest.raises(ValueError, match="overlap"):
+        markup_text(text, (EntitySpan(9, 12, "a", "NYC"), EntitySpan(10, 14, "b", "YC t")))
+    with pytest.raises(ValueError, match="cannot be written"):
+        markup_text("a [b](c)", (EntitySpan(0, 1, "x", "a"),))  # the text itself looks marked
+
+
+def test_the_native_writer_round_trips_entities_and_lexicon(tmp_path: Path) -> None:
+    data = load_training_data(write(tmp_path, "in/nlu.yml", RASA + LEXICON))
+    out = tmp_path / "out" / "bot.yml"
+    write_native_yaml(data, out)
+    back = load_training_data(out)
+    assert [(e.text, e.intent, e.entities) for e in back.examples] == [
+        (e.text, e.intent, e.entities) for e in data.examples
+    ]
+    assert back.lexicon == data.lexicon and not back.lexicon.empty
