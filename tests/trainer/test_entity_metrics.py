@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.errors import ArtifactError
 from intent_server.core.fields import Fields
+from tests.fixtures.seqeval import seqeval_chunks, seqeval_micro
 from trainer.entity_metrics import (
     MISSED,
     SPURIOUS,
@@ -25,42 +26,6 @@ from trainer.entity_metrics import (
     score_entities,
     wrong_spans_markdown,
 )
-
-
-def seqeval_chunks(tags: list[str]) -> list[tuple[str, int, int]]:
-    """seqeval's `get_entities` for IOB2 tags (its default, lenient mode): (type, first token,
-    last token). A chunk ends at O, at B-, or where the type changes; one starts at B-, or at
-    an I- that follows O or another type."""
-    chunks = []
-    prev_tag, prev_type, begin = "O", "", 0
-    for index, tag in enumerate([*tags, "O"]):
-        kind, type_ = tag[0], tag[2:] if tag != "O" else ""
-        ends = (prev_tag in "BI" and kind in "BO") or (prev_tag != "O" and prev_type != type_)
-        if ends:
-            chunks.append((prev_type, begin, index - 1))
-        starts = kind == "B" or (prev_tag == "O" and kind == "I")
-        starts = starts or (kind != "O" and prev_type != type_)
-        if starts:
-            begin = index
-        prev_tag, prev_type = kind, type_
-    return chunks
-
-
-def seqeval_micro(
-    truth: list[list[str]], predicted: list[list[str]], only: str | None = None
-) -> tuple[float, float, float]:
-    """seqeval's micro precision, recall and F1 (sets of (sentence, type, start, end)); with
-    `only`, its classification report's row for that type."""
-
-    def chunks(batch: list[list[str]]) -> set[tuple[int, str, int, int]]:
-        found = {(i, *c) for i, tags in enumerate(batch) for c in seqeval_chunks(tags)}
-        return {c for c in found if only is None or c[1] == only}
-
-    true, pred = chunks(truth), chunks(predicted)
-    correct = len(true & pred)
-    p = correct / len(pred) if pred else 0.0
-    r = correct / len(true) if true else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 @dataclass(frozen=True)
