@@ -29,7 +29,8 @@ MAX_MODULES_PER_FOLDER = 12
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
 # Lowest first. `errors`, `logs`, `staging`, `metrics` (scores of answers: calibration
-# counts its thresholds' cost with them) and `markdown` (report tables) serve every layer.
+# counts its thresholds' cost with them), `entity_metrics` (scores of entity spans) and
+# `markdown` (report tables) serve every layer.
 # The pipeline orchestrates training and fine-tuning, so it sits above both; export reads
 # what the pipeline wrote.
 TRAINER_LAYERS = (
@@ -43,7 +44,7 @@ TRAINER_LAYERS = (
     "evaluation",
     "cli",
 )
-TRAINER_SHARED = ("errors", "logs", "staging", "metrics", "markdown")
+TRAINER_SHARED = ("errors", "logs", "staging", "metrics", "entity_metrics", "markdown")
 # Test folders that are not a package's mirror.
 TEST_SUPPORT = ("fixtures", "data", "e2e", "__pycache__")
 

@@ -1,9 +1,10 @@
 """Training data: YAML files (native or Rasa NLU) -> validated `TrainingData`.
 
 `folders` finds the files of a folder (through its symlinks), `parse` reads one file into
-intent blocks (with `reader`, `yaml_nodes`, `text`), `checks` merges files and finds
-cross-file mistakes, `loading` is the entry point, `summary` describes loaded data,
-`yaml_writer` writes the native format.
+intent blocks (with `reader`, `yaml_nodes`, `text`, `markup` for each example's entities and
+`lexicon` for synonyms, regexes and lookups), `checks` merges files and finds cross-file
+mistakes, `loading` is the entry point, `summary` describes loaded data, `yaml_writer`
+writes the native format.
 """
 
 from trainer.data.folders import find_data_files

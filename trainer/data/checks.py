@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,3 +99,62 @@ def _case_clashes(intents: list[_Intent]) -> list[Problem]:
                 )
             )  # fmt: skip
     return found
+
+
+def annotation_gaps(examples: list[Example]) -> list[Problem]:
+    """Words annotated as an entity in some examples of an intent and left plain in others,
+    at least as often annotated as plain: a warning at each plain one (the head learns both,
+    so it learns to miss them). Words plain more often than annotated are left alone: "in"
+    is a spatial relation in a few SNIPS weather requests and plain in 1,200, and context
+    decides. Not an error: the same words can be an entity in one sentence only ("[may]
+    (month)" and "may I"), and a large data set would be stopped for it. Phrases without a
+    letter are left out: a number is a time in one sentence and a party size in the next."""
+    by_intent: dict[str, list[Example]] = {}
+    for example in examples:
+        by_intent.setdefault(example.intent, []).append(example)
+    problems = []
+    for members in by_intent.values():
+        problems += _gaps_in_intent(members)
+    return problems
+
+
+def _gaps_in_intent(members: list[Example]) -> list[Problem]:
+    annotated: dict[str, tuple[str, Example]] = {}  # lower-cased span text -> entity, where
+    times: Counter[str] = Counter()
+    for example in members:
+        for span in example.entities:
+            phrase = example.text[span.start : span.end].lower()
+            if any(char.isalpha() for char in phrase):
+                annotated.setdefault(phrase, (span.entity, example))
+                times[phrase] += 1
+    if not annotated:
+        return []
+    phrases = sorted(annotated, key=len, reverse=True)  # the longest phrase wins at a position
+    finder = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, phrases)) + r")(?!\w)")
+    plain: list[tuple[Example, int, int]] = []
+    for example in members:
+        lowered = example.text.lower()
+        if len(lowered) != len(example.text):  # offsets would not line up; rare letters
+            continue
+        covered = [(span.start, span.end) for span in example.entities]
+        for match in finder.finditer(lowered):
+            if not any(start < match.end() and match.start() < end for start, end in covered):
+                plain.append((example, match.start(), match.end()))
+    plain_times = Counter(example.text[a:b].lower() for example, a, b in plain)
+    problems, reported = [], set()
+    for example, begin, end in plain:
+        shown = example.text[begin:end]
+        phrase = shown.lower()
+        if plain_times[phrase] > times[phrase] or (phrase, example) in reported:
+            continue
+        reported.add((phrase, example))
+        entity, where = annotated[phrase]
+        problems.append(
+            Problem(
+                WARNING, example.source, example.line, example.intent,
+                f"'{shown}' is plain text here but entity '{entity}' in another example "
+                f"of this intent ({_where(where)}); annotate it here too ([{shown}]"
+                f"({entity})) or, if it is not that entity there, remove the annotation",
+            )
+        )  # fmt: skip
+    return problems

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from trainer.data.checks import merge_and_check
+from trainer.data.checks import annotation_gaps, merge_and_check
 from trainer.data.folders import scan_data_folder
+from trainer.data.lexicon import build_lexicon
 from trainer.data.model import ERROR, Example, Problem, TrainingData, ValidationResult
 from trainer.data.parse import parse_file
 from trainer.data.text import collapse_spaces
@@ -36,6 +37,8 @@ def validate_path(path: Path, *, min_examples: int = 3) -> ValidationResult:
         return ValidationResult(None, (*found, Problem(ERROR, path, None, None, message)))
     parsed = [parse_file(file) for file in files]
     examples, cross_file = merge_and_check(parsed, min_examples, path)
+    lexicon, lexicon_problems = build_lexicon([item for one in parsed for item in one.lexicon])
+    cross_file += lexicon_problems + annotation_gaps(examples)
     order = {file: index for index, file in enumerate(files)}
     problems = found + [problem for item in parsed for problem in item.problems] + cross_file
     # File order, then line; a problem about a whole file or the whole data comes after its lines.
@@ -44,7 +47,7 @@ def validate_path(path: Path, *, min_examples: int = 3) -> ValidationResult:
         key=lambda p: (order.get(p.source, last) if p.source else last, p.line or sys.maxsize)
     )
     has_errors = any(problem.severity == ERROR for problem in problems)
-    data = None if has_errors else TrainingData(tuple(examples), tuple(files))
+    data = None if has_errors else TrainingData(tuple(examples), tuple(files), lexicon)
     return ValidationResult(data, tuple(problems))
 
 

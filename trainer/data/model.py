@@ -10,6 +10,7 @@ from intent_server.core.entities.spans import EntityLexicon, EntitySpan
 
 ERROR = "error"
 WARNING = "warning"
+SYNONYM, REGEX, LOOKUP = "synonym", "regex", "lookup"
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,17 @@ class Example:
     source: Path
     line: int  # 1-based
     entities: tuple[EntitySpan, ...] = ()  # offsets into `text`
+
+
+@dataclass(frozen=True)
+class LexiconItem:
+    """One synonym variant, regex pattern or lookup value, and where it was written."""
+
+    kind: str  # SYNONYM, REGEX or LOOKUP
+    name: str  # the canonical value (SYNONYM) or the entity (REGEX, LOOKUP)
+    value: str  # the variant, the pattern or the lookup value
+    source: Path
+    line: int  # 1-based; of a lookup file's line for values read from one
 
 
 @dataclass(frozen=True)

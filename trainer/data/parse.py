@@ -7,6 +7,12 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from trainer.data.lexicon import (
+    NATIVE_SECTIONS,
+    RASA_LEXICON_ITEMS,
+    read_native_section,
+    read_rasa_item,
+)
 from trainer.data.reader import IntentBlock, ParsedFile, Reader
 from trainer.data.yaml_nodes import (
     Alias,
@@ -20,11 +26,10 @@ from trainer.data.yaml_nodes import (
     read_text,
 )
 
-NATIVE_KEYS = ("version", "intents")
+NATIVE_KEYS = ("version", "intents", *NATIVE_SECTIONS)
 NATIVE_INTENT_KEYS = ("examples",)
 RASA_KEYS = ("version", "nlu")
 RASA_INTENT_KEYS = ("intent", "examples", "metadata")
-RASA_SKIPPED_ITEMS = ("synonym", "regex", "lookup")
 # Sections of Rasa files that hold no intent examples (stories, domain, ...): skipped, not errors.
 RASA_OTHER_SECTIONS = frozenset(
     {
@@ -63,12 +68,12 @@ class _FileParser(Reader):
         # Refused before the reader walks into them (it would read an anchor's examples once
         # per alias); those in sections never read (Rasa stories, say) are harmless.
         read = [alias for alias in aliases if alias.section not in RASA_OTHER_SECTIONS]
-        if read and keys & {"nlu", "intents"}:
+        if read and keys & {"nlu", "intents", *NATIVE_SECTIONS}:
             self.error(read[0].line, alias_message(read))
             self.result.unreadable = True
         elif "nlu" in keys:
             self.rasa(top)
-        elif "intents" in keys:
+        elif "intents" in keys or keys & set(NATIVE_SECTIONS):
             self.native(top)
         elif keys & RASA_OTHER_SECTIONS:
             self.warning(None, "no 'nlu:' section (Rasa stories, rules or domain file?); skipped")
@@ -108,7 +113,13 @@ class _FileParser(Reader):
         elif not (isinstance(version.value, ScalarNode) and version.value.value == "1"):
             shown = version.value.value if isinstance(version.value, ScalarNode) else "?"
             self.error(version.line, f"unsupported version '{shown}'; this format is 'version: 1'")
-        intents = by_key["intents"]
+        for entry in top:
+            if entry.key in NATIVE_SECTIONS:
+                read_native_section(self, entry)
+        if "intents" in by_key:
+            self.native_intents(by_key["intents"])
+
+    def native_intents(self, intents: Entry) -> None:
         node = intents.value
         if isinstance(node, SequenceNode):
             self.error(
@@ -194,11 +205,11 @@ class _FileParser(Reader):
         found = self.mapping(item)
         keys = {entry.key for entry in found}
         if "intent" not in keys:
-            kinds = sorted(k for k in keys if k in RASA_SKIPPED_ITEMS)
+            kinds = [k for k in RASA_LEXICON_ITEMS if k in keys]
             if kinds:
-                self.warning(line_of(item), f"'{kinds[0]}' items are not used here; skipped")
+                read_rasa_item(self, found, kinds[0])
                 return
-            self.unknown_keys(found, (*RASA_INTENT_KEYS, *RASA_SKIPPED_ITEMS))
+            self.unknown_keys(found, (*RASA_INTENT_KEYS, *RASA_LEXICON_ITEMS))
             self.error(line_of(item), "this 'nlu' item has no 'intent:' key")
             return
         by_key = {entry.key: entry for entry in found}

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from trainer.data.model import ERROR, WARNING, Example, Problem
-from trainer.data.text import clean_text, is_intent_name, suggest_intent_name
+from trainer.data.markup import parse_markup
+from trainer.data.model import ERROR, SYNONYM, WARNING, Example, LexiconItem, Problem
+from trainer.data.text import is_intent_name, suggest_intent_name
 from trainer.data.yaml_nodes import Entry, describe, entries, is_null, is_string, line_of
 
 EXAMPLE_KEYS = ("text", "metadata")
@@ -31,6 +32,7 @@ class ParsedFile:
     source: Path
     blocks: list[IntentBlock] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    lexicon: list[LexiconItem] = field(default_factory=list)  # synonyms, regexes, lookups
     # No intents could be read (I/O, syntax, shape): the intent count check would only add noise.
     unreadable: bool = False
 
@@ -145,18 +147,33 @@ class Reader:
         return self.text_example(str(node.value), line_of(node), intent)
 
     def text_example(self, raw: str, line: int, intent: str) -> Example | None:
-        text = clean_text(raw)
-        if not text:
+        markup = parse_markup(raw)
+        for message in markup.problems:
+            self.error(line, message, intent)
+        if markup.problems:
+            return None
+        if not markup.text:
             self.error(line, "empty example; write a sentence or delete the line", intent)
             return None
-        return Example(text, intent, self.path, line)
+        for text, value in markup.synonyms:  # `[NYC](city:New York)`: a synonym, as in Rasa
+            self.result.lexicon.append(LexiconItem(SYNONYM, value, text, self.path, line))
+        return Example(markup.text, intent, self.path, line, markup.entities)
 
     def block_examples(self, node: ScalarNode, intent: str) -> list[Example]:
         """Rasa's `examples: |` block: one `- sentence` per line."""
+        result = []
+        for line, text in self.block_lines(node, "examples", intent):
+            example = self.text_example(text, line, intent)
+            if example is not None:
+                result.append(example)
+        return result
+
+    def block_lines(self, node: ScalarNode, what: str, intent: str | None) -> list[tuple[int, str]]:
+        """The `- item` lines of a Rasa block (`examples: |`), with their line numbers."""
         if node.style == ">":
             self.error(
                 line_of(node),
-                "write the examples block with '|' (keeps one example per line), not '>'",
+                f"write the {what} block with '|' (keeps one item per line), not '>'",
                 intent,
             )
             return []
@@ -171,11 +188,9 @@ class Reader:
             if not stripped.startswith("-"):
                 self.error(
                     line,
-                    f"each line of an examples block must start with '- ', got '{stripped[:40]}'",
+                    f"each line of an {what} block must start with '- ', got '{stripped[:40]}'",
                     intent,
                 )
                 continue
-            example = self.text_example(stripped[1:], line, intent)
-            if example is not None:
-                result.append(example)
+            result.append((line, stripped[1:]))
         return result

@@ -61,6 +61,23 @@ def test_bad_data_exits_2_without_traceback(tmp_path: Path) -> None:
     assert not (tmp_path / "m" / "default").exists()
 
 
+def test_bad_entity_markup_trains_nothing_and_keeps_the_previous_model(tmp_path: Path) -> None:
+    bad = tmp_path / "nlu.yml"
+    bad.write_text(
+        "nlu:\n- intent: a\n  examples: |\n    - x one\n    - x two\n    - x three\n"
+        "- intent: b\n  examples: |\n    - y one\n    - y two\n    - to [Rome]{city}\n"
+    )
+    previous = tmp_path / "m" / "default"
+    previous.mkdir(parents=True)
+    (previous / "model.json").write_text("{}")
+    result = run_cli("train", "--data", str(bad), "--models-dir", str(tmp_path / "m"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{bad}:11: error: intent 'b': bad JSON in '[Rome]{{city}}'" in result.stderr
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["default"]
+    assert [p.name for p in previous.iterdir()] == ["model.json"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

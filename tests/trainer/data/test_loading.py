@@ -19,7 +19,8 @@ from trainer.data import (
     validate_path,
     write_native_yaml,
 )
-from trainer.data.text import clean_text, duplicate_key
+from trainer.data.markup import clean_text
+from trainer.data.text import duplicate_key
 
 
 def test_native_file_loads_texts_intents_and_line_numbers(tmp_path: Path) -> None:

@@ -309,7 +309,7 @@ def test_fewer_than_two_intents(tmp_path: Path) -> None:
     )
 
 
-def test_skipped_rasa_items_and_sections_are_warnings(tmp_path: Path) -> None:
+def test_rasa_lexicon_items_are_read_and_other_sections_skipped(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "nlu.yml",
@@ -323,14 +323,12 @@ def test_skipped_rasa_items_and_sections_are_warnings(tmp_path: Path) -> None:
     result = validate_path(tmp_path)
     assert result.errors == ()
     skipped = [(p.source, p.line) for p in result.warnings]
-    assert skipped == [
-        (path, 13),
-        (path, 16),
-        (path, 19),
-        (path, 22),
-        (tmp_path / "stories.yml", None),
-    ]
+    assert skipped == [(path, 22), (tmp_path / "stories.yml", None)]
     assert result.data is not None and result.data.counts() == {"book_flight": 3, "greet": 3}
+    lexicon = result.data.lexicon
+    assert lexicon.synonyms == {"new york": "nyc"}
+    assert [(p.name, p.pattern) for p in lexicon.regexes] == [("zip", "\\d{5}")]
+    assert lexicon.lookups == {"city": ("paris",)}
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
