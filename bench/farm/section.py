@@ -162,18 +162,14 @@ def run_many_bots(
     farm = Farm(root / "models", root / "exported")
     if seed_store is not None and (seed_store / ENCODER_STORE).is_dir():
         _link_tree(seed_store / ENCODER_STORE, farm.export_dir / ENCODER_STORE)
-    started = time.perf_counter()
-    grow(
-        farm,
-        root,
-        lambda i: bot_pairs(clinc, domains, i, settings),
-        max(settings.counts),
-        cache_dir,
-    )
-    generated = time.perf_counter() - started
+    started, generated = time.perf_counter(), 0.0
     rows: list[ManyBotsRow] = []
-    for count in sorted(settings.counts):
+    for count in sorted(settings.counts):  # each count measured as soon as its bots exist
+        begun = time.perf_counter()
+        grow(farm, root, lambda i: bot_pairs(clinc, domains, i, settings), count, cache_dir)
+        generated += time.perf_counter() - begun
         rows.append(_row(farm, count, root, rows, settings.memory_share))
+        _say(f"many bots: {count} bots measured ({time.perf_counter() - started:.0f} s)")
     served = [
         r["bots"] for r in rows if r["rss_mb"] is not None and r["bots"] <= settings.spread_bots
     ]
