@@ -40,7 +40,8 @@ def test_loads_the_example_export(exported_example_model: Path) -> None:
 def test_every_file_hash_is_recorded(exported_example_version: Path) -> None:
     manifest = _manifest(exported_example_version)
     on_disk = {p.name for p in exported_example_version.iterdir()} - {"manifest.json"}
-    assert set(manifest["files"]) == on_disk
+    stored = set(manifest["encoders"].values())  # in the shared store, not the version folder
+    assert on_disk.isdisjoint(stored) and set(manifest["files"]) == on_disk | stored
     load_export(exported_example_version, "fp32", verify_all=True)
 
 
