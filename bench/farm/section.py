@@ -166,7 +166,8 @@ def run_many_bots(
     rows: list[ManyBotsRow] = []
     for count in sorted(settings.counts):  # each count measured as soon as its bots exist
         begun = time.perf_counter()
-        grow(farm, root, lambda i: bot_pairs(clinc, domains, i, settings), count, cache_dir)
+        make = lambda i: bot_pairs(clinc, domains, i, settings)  # noqa: E731
+        grow(farm, root, make, count, cache_dir, settings.cross_fit_folds)
         generated += time.perf_counter() - begun
         rows.append(_row(farm, count, root, rows, settings.memory_share))
         _say(f"many bots: {count} bots measured ({time.perf_counter() - started:.0f} s)")
