@@ -117,7 +117,9 @@ def _load(
     texts_file.write_text(json.dumps(texts), encoding="utf-8")
     folder = root / "sets" / str(count)
     names = farm.names[:count]
-    with intent_server(folder, "all", log_path=root / "server-load.log") as server:
+    # The texts cycle: the answer cache off, as in the speed part, so every call runs a model.
+    no_cache = ("--cache-size", "0")
+    with intent_server(folder, "all", no_cache, log_path=root / "server-load.log") as server:
         clients, seconds = [settings.clients], settings.load_seconds
         (one,) = run_loadgen(server.target, texts_file, clients, seconds, models=names[:1])
         (spread,) = run_loadgen(server.target, texts_file, clients, seconds, models=names)
