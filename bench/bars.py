@@ -9,6 +9,7 @@ from bench.result_types import (
     CLINC_SETTINGS,
     AccuracyResults,
     BarJson,
+    ManyBotsResults,
     Results,
     SmallBots,
     SpeedResults,
@@ -298,6 +299,44 @@ def training_bars(times: TrainingTime | None) -> list[Bar]:
     ]
 
 
+# Many bots (issue 24): key, what, bar, bots, limit, the row's field ("disk_bytes" in bytes).
+MANY_BOTS_BARS = (
+    ("many_bots_rss_100", "100 bots in one server: RSS", "<= 600 MB", 100, 600.0, "rss_mb"),
+    ("many_bots_rss_1000", "1,000 bots in one server: RSS", "<= 4 GB", 1000, 4000.0, "rss_mb"),
+    ("many_bots_start_100", "100 bots: start to SERVING", "<= 10 s", 100, 10.0, "start_s"),
+    ("many_bots_disk_100", "100 bots' exports on disk", "<= 1.5 GB", 100, 1.5e9, "disk_bytes"),
+)
+SPREAD_BAR = ">= 0.9 x one bot, 0 errors"
+
+
+def _many_bar(bots: ManyBotsResults, spec: tuple[str, str, str, int, float, str]) -> Bar:
+    key, what, bar, count, limit, field = spec
+    row = next((r for r in bots["rows"] if r["bots"] == count), None)
+    if row is None:
+        return Bar(key, what, bar, "not run", None)
+    value = row[field]  # type: ignore[literal-required]
+    if value is None:
+        return Bar(key, what, bar, f"not served: {row['skipped']}", False)
+    shown = {"rss_mb": f"{value:.0f} MB", "start_s": f"{value:.1f} s"}
+    return Bar(key, what, bar, shown.get(field, f"{value / 1e9:.2f} GB"), value <= limit)
+
+
+def many_bots_bars(bots: ManyBotsResults | None) -> list[Bar]:
+    """The bars of the many-bots part; none when it was not run (`--skip-many-bots`)."""
+    if bots is None:
+        return []
+    what = "32 clients spread over 100 bots vs on one bot"
+    load = bots["load"]
+    if load is None:
+        spread = Bar("many_bots_spread", what, SPREAD_BAR, "not run", None)
+    else:
+        ratio = load["spread_rps"] / load["one_bot_rps"] if load["one_bot_rps"] else 0.0
+        measured = f"{ratio:.2f} x over {load['bots']} bots, {load['errors']} errors"
+        passed = ratio >= 0.9 and load["errors"] == 0 if load["bots"] >= 100 else None
+        spread = Bar("many_bots_spread", what, SPREAD_BAR, measured, passed)
+    return [*(_many_bar(bots, spec) for spec in MANY_BOTS_BARS), spread]
+
+
 def all_bars(results: Results) -> list[Bar]:
     acc = results["accuracy"]
     default_variant = results.get("default_variant", "int8")
@@ -305,4 +344,5 @@ def all_bars(results: Results) -> list[Bar]:
         accuracy_bars(acc, default_variant)
         + speed_bars(results["speed"])
         + training_bars(acc["training_time"] if acc else None)
+        + many_bots_bars(results.get("many_bots"))
     )

@@ -74,6 +74,7 @@ def run_loadgen(
     seconds: float,
     raw: bool = False,
     method: str = "classify",
+    models: Sequence[str] = (),
 ) -> list[LoadPhase]:
     """This module in its own process: the phases' results (one per client count).
     `method="health"`: health checks instead, the server's empty round trip."""
@@ -92,6 +93,7 @@ def run_loadgen(
         *(["--raw"] if raw else []),
         "--method",
         method,
+        *(["--models", *models] if models else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return cast(list[LoadPhase], json.loads(done.stdout)["phases"])
@@ -120,13 +122,19 @@ def _worker(
     latencies: list[float],
     errors: Counter[str],
     method: str,
+    models: Sequence[str] = (),
 ) -> None:
     with IntentClient(target, timeout=10.0) as client:
-        call = client.classify if method == "classify" else (lambda _text: client.health())
+
+        def call(text: str, index: int) -> object:
+            if method != "classify":
+                return client.health()
+            return client.classify(text, model=models[index % len(models)] if models else "")
+
         # Connect and warm up before the clock starts, as the in-process baselines do
         # (bench.speed.time_calls): the first calls after an idle spell find cold caches.
         for warm in range(WARM_UP_CALLS):
-            call(texts[(offset + warm) % len(texts)])
+            call(texts[(offset + warm) % len(texts)], offset + warm)
         index = offset
         while time.perf_counter() < start_at:
             time.sleep(0.001)
@@ -135,7 +143,7 @@ def _worker(
             if began >= stop_at:
                 return
             try:
-                call(texts[index % len(texts)])
+                call(texts[index % len(texts)], index)
                 latencies.append(time.perf_counter() - began)
             except IntentClientError as exc:
                 errors[exc.code.name] += 1
@@ -149,9 +157,11 @@ def run_load(
     seconds: float,
     raw: bool = False,
     method: str = "classify",
+    models: Sequence[str] = (),
 ) -> LoadPhase:
     """`clients` threads for `seconds`; each thread keeps one call in flight. `raw` adds every
-    call's latency (`latencies_ms`), so phases run at different times can be pooled."""
+    call's latency (`latencies_ms`), so phases run at different times can be pooled.
+    `models`: each call goes to the next of these models (none: the default model)."""
     # Room for every client's warm-up calls (about 5 ms each on a loaded 2-CPU server).
     start_at = time.perf_counter() + 0.5 + 0.005 * WARM_UP_CALLS * clients
     stop_at = start_at + seconds
@@ -160,7 +170,7 @@ def run_load(
     threads = [
         threading.Thread(
             target=_worker,
-            args=(target, texts, i * 7, start_at, stop_at, per_thread[i], errors, method),
+            args=(target, texts, i * 7, start_at, stop_at, per_thread[i], errors, method, models),
             daemon=True,
         )
         for i in range(clients)
@@ -207,6 +217,10 @@ class LoadOptions:
             help="ClassifyIntent, or health Check: the server's empty round trip",
         ),
     )
+    models: tuple[str, ...] = field(
+        default=(),
+        metadata=option(nargs="+", help="spread the calls over these models, each call the next"),
+    )
 
 
 LOAD_GENERATOR = Program(
@@ -225,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     texts = json.loads(args.texts.read_text(encoding="utf-8"))
     phases = [
-        run_load(args.target, texts, clients, args.seconds, args.raw, args.method)
+        run_load(args.target, texts, clients, args.seconds, args.raw, args.method, args.models)
         for clients in args.clients
     ]
     print(json.dumps({"phases": phases}))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.bars import ANCHORS, REFERENCE_HERE, Bar, all_bars, fastest_gated_batch
 from bench.depth import depth_section
+from bench.farm.report import many_bots_section
 from bench.finetune.report import fine_tune_bars, fine_tune_section
 from bench.repeated import repeated_section
 from bench.result_types import (
@@ -359,6 +360,9 @@ def render_markdown(results: Results) -> str:
     tuned = results.get("fine_tune")
     if tuned:
         lines += [*fine_tune_section(tuned), ""]
+    many = results.get("many_bots")
+    if many:
+        lines += [*many_bots_section(many), ""]
     return "\n".join(lines)
 
 

@@ -360,6 +360,40 @@ class FineTuneResults(TypedDict):
     bars: dict[str, float]  # "dataset:shots" -> the bar, test accuracy %
 
 
+# Many bots on one server (bench/farm/).
+
+
+class ManyBotsRow(TypedDict):
+    bots: int
+    disk_bytes: int  # their export folder on disk, the shared encoder store included
+    rss_mb: float | None  # after SERVING and one call per bot; None: not served
+    start_s: float | None  # process start to SERVING
+    skipped: str  # why it was not served ("" when it was)
+
+
+class ManyBotsLoad(TypedDict):
+    bots: int  # the spread phase's calls go to these bots in turn
+    clients: int
+    one_bot_rps: float
+    spread_rps: float
+    errors: int  # failed calls of both phases
+
+
+class ManyBotsResults(TypedDict):
+    generated: int  # bots trained and exported
+    intents: int  # per bot
+    examples: int  # per intent
+    generate_seconds: float  # all of them: training and export
+    train_seconds_mean: float
+    traced_export_seconds: float | None  # the first bot's, traced and quantized (as before)
+    reused_export_seconds: float  # median of the exports that reused the stored encoder
+    self_contained_version_bytes: int  # one version folder holding its own encoders
+    shared_version_bytes: float  # mean version folder with the encoder in the store
+    store_bytes: int
+    rows: list[ManyBotsRow]
+    load: ManyBotsLoad | None
+
+
 # The whole run.
 
 
@@ -393,6 +427,7 @@ class _Results(TypedDict):
 
 class Results(_Results, total=False):
     fine_tune: FineTuneResults | None
+    many_bots: ManyBotsResults | None
     default_variant: str  # the encoder variant the CLINC export serves
     seconds: float
     bars: list[BarJson]  # added when written

@@ -22,7 +22,8 @@ from bench.datasets import DATASETS
 from intent_server.core.options import Program, option, options_from_args
 
 if TYPE_CHECKING:
-    from bench.result_types import Results
+    from bench.accuracy import Workspace
+    from bench.result_types import ManyBotsResults, Results
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -64,6 +65,23 @@ class BenchOptions:
             help="also run the fine-tuning part: frozen against --fine-tune on CLINC150 and "
             "BANKING77 (10-shot, 5-shot, full data; two seeds each) and a 10-shot bot served "
             "end to end; several hours on 2 cores (alone: python -m bench.finetune)"
+        ),
+    )
+    skip_many_bots: bool = field(
+        default=False,
+        metadata=option(
+            help="skip the many-bots part (small CLINC150 bots trained and exported, then 1, "
+            "10, 100 and 1,000 of them served by one server; --small: 3 bots)"
+        ),
+    )
+    many_bots: int = field(
+        default=1000,
+        metadata=option(
+            check=lambda v: v >= 1,
+            must="be 1 or more",
+            help="make at most this many bots for the many-bots part (the counts above it are "
+            "left out); a bot took 28 s (training and an export that reuses the stored "
+            "encoder) on a busy 2-core machine: 100 bots 47 minutes, 1,000 about 8 hours",
         ),
     )
     datasets: Path | None = field(default=DATASETS.default, metadata=DATASETS.meta())
@@ -116,6 +134,7 @@ def _empty_results(args: BenchOptions, clinc: Any, banking: Any) -> Results:
         "speed": None,
         "depth": None,
         "fine_tune": None,
+        "many_bots": None,
     }
 
 
@@ -168,8 +187,25 @@ def run(args: BenchOptions, work: Path) -> Results:
         results["speed"] = run_speed(
             ws.export_dir, ws.models_dir, "clinc", [t for t, _ in clinc.test], work, settings
         )
+    if not args.skip_many_bots:
+        results["many_bots"] = _many_bots(args, ws, full_clinc, domains)
     results["seconds"] = time.perf_counter() - started
     return results
+
+
+def _many_bots(
+    args: BenchOptions, ws: Workspace, clinc: Any, domains: dict[str, list[str]]
+) -> ManyBotsResults:
+    """--small: 3 bots, starting from the CLINC export's stored encoder (nothing traced)."""
+    from bench.farm.bots import FarmSettings
+    from bench.farm.section import run_many_bots
+
+    if args.small:
+        settings = FarmSettings(counts=(1, 3), spread_bots=3, clients=4, load_seconds=1.5)
+        return run_many_bots(ws.root, clinc, domains, settings, ws.cache_dir, ws.export_dir)
+    counts = tuple(c for c in FarmSettings().counts if c < args.many_bots)
+    settings = FarmSettings(counts=(*counts, args.many_bots))
+    return run_many_bots(ws.root, clinc, domains, settings, ws.cache_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from intent_server.core.decision import Thresholds
 from intent_server.core.errors import ExportError
 from intent_server.core.files import sha256_file
 from intent_server.core.intent_model import IntentModel, head_shape
-from intent_server.core.layout import CURRENT, MANIFEST, VARIANTS, is_temp_name
+from intent_server.core.layout import CURRENT, ENCODER_STORE, MANIFEST, VARIANTS, is_temp_name
 from intent_server.core.manifest import Manifest
 
 
@@ -49,7 +49,15 @@ class LoadedExport:
 
     @property
     def encoder_path(self) -> Path:
-        return self.path / self.manifest.encoders[self.encoder_variant]
+        """The one way to the encoder file: in the shared store or in the version folder."""
+        return (
+            encoder_folder(self.path, self.manifest) / self.manifest.encoders[self.encoder_variant]
+        )
+
+    @property
+    def encoder_sha256(self) -> str:
+        """The served encoder file's sha256 (checked when loaded): what identifies it."""
+        return self.manifest.files[self.manifest.encoders[self.encoder_variant]]
 
     @property
     def head_path(self) -> Path:
@@ -147,16 +155,62 @@ def _check_manifest_sha(pointer: Path, manifest: Path, expected: str) -> None:
         )
 
 
+def encoder_folder(version_dir: Path, manifest: Manifest) -> Path:
+    """Where the manifest's encoder files are: `EXPORT_DIR/STORE/` (two levels above the
+    version folder) when the export uses the shared store, else the version folder."""
+    if manifest.encoder_store is None:
+        return version_dir
+    return version_dir.parent.parent / manifest.encoder_store
+
+
+def file_path(version_dir: Path, manifest: Manifest, name: str) -> Path:
+    """Where a file the manifest lists lives (an encoder may be in the shared store)."""
+    if name in manifest.encoders.values():
+        return encoder_folder(version_dir, manifest) / name
+    return version_dir / name
+
+
+# Stored encoders already hashed by this process, by (path, device, inode, size, mtime): a
+# store file shared by 1,000 bots is read once, not once per bot; a file changed or replaced
+# since has another key and is hashed again.
+_HASHED: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def stored_sha256(path: Path) -> str:
+    """sha256 of a file of the encoder store, hashed once per process while it is unchanged."""
+    stat = path.stat()
+    key = (str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHED:
+        _HASHED[key] = sha256_file(path)
+    return _HASHED[key]
+
+
+def _missing_from_store(version_dir: Path, manifest: Manifest, path: Path) -> ExportError:
+    variants = [v for v, name in manifest.encoders.items() if name == path.name]
+    where = "is missing" if path.parent.is_dir() else "is missing (the whole folder is)"
+    return ExportError(
+        f"{path} {where}: {version_dir} keeps its {'/'.join(variants)} encoder in the shared "
+        f"encoder store {ENCODER_STORE}/ of its export folder {path.parent.parent} (manifest "
+        f"encoder_store), and this copy lacks it; copy {ENCODER_STORE}/{path.name} from the "
+        f"export folder it was made in to {path.parent}/ (or copy the whole export folder, "
+        f"{ENCODER_STORE}/ included), or export the model again here (`intent-train export`; "
+        "--self-contained keeps the encoder in the version folder)"
+    )
+
+
 def verify_files(version_dir: Path, manifest: Manifest, names: Iterable[str]) -> None:
     """Check that each named file exists and has the sha256 the manifest records."""
     for name in names:
-        path = version_dir / name
+        path = file_path(version_dir, manifest, name)
+        stored = path.parent != version_dir
         expected = manifest.files.get(name)
         if expected is None:
             raise ExportError(f"{version_dir / MANIFEST} records no sha256 for {name}")
         if not path.is_file():
+            if stored:
+                raise _missing_from_store(version_dir, manifest, path)
             raise ExportError(f"{path} is missing (listed in the manifest)")
-        actual = sha256_file(path)
+        actual = stored_sha256(path) if stored else sha256_file(path)
         if actual != expected:
             raise ExportError(
                 f"{path} is corrupted or was changed: sha256 {actual[:12]}… but the manifest "

@@ -15,6 +15,12 @@ REPORT_DIR = "report"
 # --fine-tune, when the tuned encoder is kept: a sentence-transformers folder
 TUNED_ENCODER = "encoder"
 
+# exported/.encoders/: the encoder files of every version of every model, each stored once
+# under its content's sha256 (`SHA256.onnx`), with one record per encoder identity
+# (`KEY.identity.json`: which files an exporter may reuse instead of tracing again)
+ENCODER_STORE = ".encoders"
+STORED_ENCODER_SUFFIX = ".onnx"
+IDENTITY_RECORD_SUFFIX = ".identity.json"
 # exported/MODEL/
 CURRENT = "current"  # text file naming the version folder being served
 # exported/MODEL/VERSION/
@@ -39,6 +45,11 @@ FAMILIARITY_OUTPUT = "familiarity"
 
 # A folder or file being written is named `.NAME.tmp-PID-RANDOM` next to its final place.
 TMP_MARKER = ".tmp-"
+
+
+def stored_encoder_name(sha256: str) -> str:
+    """The file name of an encoder in the store: its content's sha256."""
+    return f"{sha256}{STORED_ENCODER_SUFFIX}"
 
 
 def is_temp_name(name: str) -> bool:

@@ -23,7 +23,10 @@ from intent_server.core.model_card import (
     TrainingMetrics,
 )
 
-FORMAT_VERSION = 3  # 3: head.onnx also outputs `familiarity` (2: encoder `features` output)
+# 4: `encoder_store`, the encoders kept once in the export folder's shared store; 3: head.onnx
+# also outputs `familiarity` (2: encoder `features` output)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (3, 4)  # a format 3 manifest reads as one whose encoders are in its folder
 REEXPORT = "; re-export the model (make export)"
 REQUIRED_KEYS = (
     "format_version",
@@ -147,6 +150,10 @@ class Manifest:
     files: dict[str, str]  # sha256 of every file of the folder but the manifest
     created_at: str
     familiarity: FamiliarityBank  # built into the head (output `familiarity`)
+    # The folder of the export folder (`exported/ENCODER_STORE/`) holding the files named in
+    # `encoders` (content-addressed, shared by every version of every model); None: they are
+    # in the version folder itself (a self-contained export, or format 3).
+    encoder_store: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or not all(self.labels):
@@ -179,9 +186,10 @@ class Manifest:
         if missing:
             raise ExportError(f"{source} lacks the keys {missing}{REEXPORT}")
         found = fields.raw("format_version")
-        if found != FORMAT_VERSION:
+        if found not in READABLE_VERSIONS:
+            readable = " or ".join(str(v) for v in READABLE_VERSIONS)
             raise ExportError(
-                f"{source} has format_version {found!r}; this server reads {FORMAT_VERSION}: "
+                f"{source} has format_version {found!r}; this server reads {readable}: "
                 "re-export the model with the matching intent-export"
             )
         try:
@@ -193,8 +201,12 @@ class Manifest:
     def _parse(cls, fields: Fields) -> Manifest:
         encoders = fields.text_map("encoders")
         gates = fields.section("verification")
+        store = None
+        if fields.has("encoder_store") and fields.raw("encoder_store") is not None:
+            store = _file_name(fields, "encoder_store", fields.text("encoder_store"))
         return fields.build(
             cls,
+            encoder_store=store,
             encoders={k: _file_name(fields, f"encoders.{k}", v) for k, v in encoders.items()},
             head=_file_name(fields, "head", fields.text("head")),
             tokenizer=_file_name(fields, "tokenizer", fields.text("tokenizer")),

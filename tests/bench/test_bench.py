@@ -106,6 +106,21 @@ def test_json_has_every_section(small_results: Path) -> None:
         assert row["batch1"]["p50_ms"] > 0 and row["batch32_tps"] > 0
 
 
+def test_many_bots_section_from_three_small_bots(small_results: Path) -> None:
+    bots = json.loads((small_results / "results.json").read_text())["many_bots"]
+    assert bots["generated"] == 3 and [row["bots"] for row in bots["rows"]] == [1, 3]
+    for row in bots["rows"]:
+        assert row["skipped"] == "" and row["rss_mb"] > 0 and row["start_s"] > 0
+        assert row["disk_bytes"] >= bots["store_bytes"]
+    # The version folders hold the heads; the encoders are stored once, outside them.
+    assert bots["shared_version_bytes"] < bots["self_contained_version_bytes"] / 5
+    assert bots["traced_export_seconds"] is None  # --small starts from the CLINC export's
+    load = bots["load"]
+    assert load["bots"] == 3 and load["errors"] == 0 and load["spread_rps"] > 0
+    text = (small_results / "RESULTS.md").read_text()
+    assert "## Many bots on one server" in text and "| 3 |" in text
+
+
 def test_markdown_has_every_table(small_results: Path) -> None:
     text = (small_results / "RESULTS.md").read_text()
     for heading in (
@@ -133,5 +148,6 @@ def test_help_explains_options() -> None:
         [sys.executable, "-m", "bench.run", "--help"], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0
-    for flag in ("--small", "--skip-speed", "--skip-accuracy", "--skip-depth", "--out"):
+    flags = ("--small", "--skip-speed", "--skip-accuracy", "--skip-depth", "--skip-many-bots")
+    for flag in (*flags, "--many-bots", "--out"):
         assert flag in done.stdout

@@ -54,6 +54,7 @@ def run_export(args: argparse.Namespace) -> int:
             skip_int8=options.skip_int8,
             require_int8=options.require_int8,
             keep=options.keep,
+            self_contained=options.self_contained,
         )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -88,11 +89,16 @@ def _print_result(result: ExportResult, skipped_int8: bool) -> None:
     if not skipped_int8 and result.default_encoder == "fp32":
         print("note: INT8 missed its gate or lost accuracy; the server uses the fp32 encoder")
     for name, size in result.sizes.items():
-        print(f"file {name:<20} {_megabytes(size):>9}")
+        shared = " (shared encoder store)" if "/" in name else ""
+        print(f"file {name:<20} {_megabytes(size):>9}{shared}")
+    if result.reused_encoder:
+        print("encoder: reused from the store (already exported for this encoder identity)")
     times = ", ".join(f"{step} {sec:.1f}s" for step, sec in result.seconds.items())
     print(f"times: {times}")
     if result.pruned:
         print(f"removed old versions: {', '.join(result.pruned)}")
+    if result.collected:
+        print(f"removed stored encoders no version uses: {', '.join(result.collected)}")
     print(f"exported {result.manifest.name} version {result.version} to {result.version_dir}")
 
 

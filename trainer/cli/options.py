@@ -157,6 +157,15 @@ class ExportOptions(_Checked):
             help="keep the newest N export versions of the model, delete older ones (0: keep all)",
         ),
     )
+    self_contained: bool = field(
+        default=False,
+        metadata=option(
+            help="write the encoder into the version folder (about 113 MB per version), so "
+            "the folder can be copied alone; by default it is stored once per encoder in "
+            "EXPORT_DIR/.encoders/, shared by every version of every model, and reused "
+            "without tracing when it is already there"
+        ),
+    )
     quiet: bool = field(default=QUIET.default, metadata=QUIET.meta())
 
     def cross_problems(self) -> list[str]:
@@ -202,9 +211,11 @@ EVALUATE = Program(
 )
 EXPORT = Program(
     "intent-train export",
-    "Export a trained model (MODELS_DIR/MODEL/) to EXPORT_DIR/MODEL/VERSION/: encoder ONNX "
-    "(fp32 and INT8), head ONNX, tokenizer.json and manifest.json. The ONNX files are "
-    "checked against PyTorch before anything is published; then `current` is switched "
+    "Export a trained model (MODELS_DIR/MODEL/) to EXPORT_DIR/MODEL/VERSION/: head ONNX, "
+    "tokenizer.json and manifest.json; the encoder ONNX (fp32 and INT8) is stored once per "
+    "encoder in EXPORT_DIR/.encoders/ and reused by later exports (stored encoders no version "
+    "uses any more are removed). The ONNX files are checked against PyTorch before anything "
+    "is published; then `current` is switched "
     "atomically. A failed export leaves the previous one untouched. Exit 0; 1 when a "
     "verification gate fails (nothing published); 2 for a mistake; 130 when interrupted. "
     "Also installed as `intent-export`, with the same options and exit codes.",

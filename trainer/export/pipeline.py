@@ -12,24 +12,27 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from intent_server.core.errors import ExportError
-from intent_server.core.exports import load_export
+from intent_server.core.exports import file_path, load_export
 from intent_server.core.layout import (
     DEFAULT_OPSET,
     ENCODER_FP32,
     ENCODER_INT8,
+    ENCODER_STORE,
     HEAD_ONNX,
     TOKENIZER,
     TUNED_ENCODER,
+    VARIANT_FILES,
 )
 from intent_server.core.manifest import ExportedEncoder, ExportMetrics, GateResult, Manifest
 from intent_server.core.model_card import EncoderIdentity
 from trainer.errors import UserError
-from trainer.export import gates
+from trainer.export import encoder_store, gates
+from trainer.export import verify as verify_module
 from trainer.export.onnx_files import export_head, quantize_encoder, write_tokenizer
 from trainer.export.publish import (
     file_hashes,
@@ -39,7 +42,7 @@ from trainer.export.publish import (
     staged_export,
     switch_current,
 )
-from trainer.export.verify import Verification, verify
+from trainer.export.verify import Inputs, Verification, verify
 from trainer.features.identity import default_encoder_path, encoder_identity
 from trainer.features.onnx_graph import export_encoder
 from trainer.features.torch_features import load_sentence_transformer
@@ -54,6 +57,8 @@ class ExportResult:
     seconds: dict[str, float]
     sizes: dict[str, int] = field(default_factory=dict)
     pruned: tuple[str, ...] = ()
+    reused_encoder: bool = False  # the store held this encoder: nothing traced or quantized
+    collected: tuple[str, ...] = ()  # stored encoders removed: no version refers to them
 
     @property
     def version(self) -> str:
@@ -116,14 +121,10 @@ def _encoder_of(trained: TrainedModel, encoder: Path | None) -> EncoderIdentity:
     return identity
 
 
-def _write_onnx(
-    folder: Path,
-    trained: TrainedModel,
-    identity: EncoderIdentity,
-    opset: int,
-    skip_int8: bool,
-    steps: _Steps,
-) -> None:
+def _trace_encoders(
+    folder: Path, identity: EncoderIdentity, opset: int, skip_int8: bool, steps: _Steps
+) -> dict[str, Path]:
+    """Trace (and quantize) the encoder into `folder`: variant -> file."""
     with steps.step("encoder onnx"):
         # Eager attention traces to the plain attention pattern ORT's fusions recognise.
         st = load_sentence_transformer(
@@ -132,12 +133,46 @@ def _write_onnx(
         transformer = getattr(st[0], "auto_model")  # noqa: B009
         export_encoder(transformer, identity, folder / ENCODER_FP32, opset)
         del st
-    if not skip_int8:
-        with steps.step("int8 quantize"):
-            quantize_encoder(folder / ENCODER_FP32, folder / ENCODER_INT8)
-    with steps.step("head + tokenizer"):
-        export_head(trained.served_head(), folder / HEAD_ONNX, opset)
-        write_tokenizer(Path(identity.path), identity.max_seq_length, folder / TOKENIZER)
+    if skip_int8:
+        return {"fp32": folder / ENCODER_FP32}
+    with steps.step("int8 quantize"):
+        quantize_encoder(folder / ENCODER_FP32, folder / ENCODER_INT8)
+    return {"fp32": folder / ENCODER_FP32, "int8": folder / ENCODER_INT8}
+
+
+def _write_head(folder: Path, trained: TrainedModel, identity: EncoderIdentity, opset: int) -> None:
+    export_head(trained.served_head(), folder / HEAD_ONNX, opset)
+    write_tokenizer(Path(identity.path), identity.max_seq_length, folder / TOKENIZER)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """Where the verified encoders went: variant -> file name, their sha256, the store."""
+
+    names: dict[str, str]
+    hashes: dict[str, str]
+    store: str | None
+
+
+def _place_encoders(
+    export_dir: Path,
+    staged: Path,
+    encoders: dict[str, Path],
+    key: tuple[str, dict[str, object]] | None,
+) -> _Placed:
+    """Self-contained (`key` None): the files stay in (or are copied into) the version folder
+    as encoder.onnx / encoder.int8.onnx. Shared: traced files move into the store."""
+    if key is None:
+        names = {variant: VARIANT_FILES[variant] for variant in encoders}
+        for variant, path in encoders.items():
+            if path.parent != staged:
+                shutil.copyfile(path, staged / names[variant])
+        return _Placed(names, {}, None)
+    traced = {v: p for v, p in encoders.items() if p.parent == staged}
+    stored = encoder_store.store(export_dir, *key, traced) if traced else None
+    names = {v: p.name for v, p in encoders.items() if p.parent != staged}
+    names |= stored.files if stored else {}
+    return _Placed(names, {n: n.removesuffix(".onnx") for n in names.values()}, ENCODER_STORE)
 
 
 def _manifest(
@@ -146,15 +181,13 @@ def _manifest(
     identity: EncoderIdentity,
     opset: int,
     checked: Verification,
+    placed: _Placed,
     files: dict[str, str],
 ) -> Manifest:
     import onnx
     import onnxruntime
     import torch
 
-    encoders = {"fp32": ENCODER_FP32}
-    if ENCODER_INT8 in files:
-        encoders["int8"] = ENCODER_INT8
     return Manifest(
         name=trained.name,
         version=version,
@@ -163,7 +196,7 @@ def _manifest(
         thresholds=trained.card.thresholds,
         encoder=ExportedEncoder.of(identity, trained.card.fine_tuning),
         default_encoder=checked.default_encoder,
-        encoders=encoders,
+        encoders=placed.names,
         head=HEAD_ONNX,
         tokenizer=TOKENIZER,
         opset=opset,
@@ -174,9 +207,10 @@ def _manifest(
             "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__,
         },
-        files=files,
+        files=files | placed.hashes,
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         familiarity=trained.card.familiarity,
+        encoder_store=placed.store,
     )
 
 
@@ -200,6 +234,57 @@ def _publish(staged: Path, model_dir: Path, manifest: Manifest, steps: _Steps) -
     return final
 
 
+def _encoders(
+    export_dir: Path,
+    staged: Path,
+    identity: EncoderIdentity,
+    options: _Options,
+    steps: _Steps,
+) -> tuple[dict[str, Path], bool]:
+    """The encoder files to verify (variant -> path) and whether they came from the store:
+    the store's when it holds this identity (nothing traced), else traced into `staged`."""
+    variants = ("fp32",) if options.skip_int8 else ("fp32", "int8")
+    with steps.step("find stored encoder"):
+        stored = encoder_store.find(export_dir, options.key[0], variants)
+    if stored is not None:
+        steps.bar.total = 6  # nothing to trace or quantize
+        return {variant: stored.path(variant) for variant in variants}, True
+    return _trace_encoders(staged, identity, options.opset, options.skip_int8, steps), False
+
+
+@dataclass(frozen=True)
+class _Options:
+    opset: int
+    skip_int8: bool
+    int8: str  # "skip", "require" or "prefer"
+    self_contained: bool
+    key: tuple[str, dict[str, object]]  # the encoder identity's store key and its fields
+
+
+def _export(
+    trained: TrainedModel, identity: EncoderIdentity, export_dir: Path, options: _Options
+) -> ExportResult:
+    model_dir = export_dir / trained.name
+    steps = _Steps(total=7 if options.skip_int8 else 8)
+    with steps.bar, staged_export(model_dir, trained.version) as staged:
+        encoders, reused = _encoders(export_dir, staged, identity, options, steps)
+        with steps.step("head + tokenizer"):
+            _write_head(staged, trained, identity, options.opset)
+        with steps.step("verify"):
+            sample = verify_module.REUSED_ENCODER_TEXTS if reused else None
+            inputs = Inputs(staged, encoders, reference_texts=sample)
+            checked = verify(inputs, trained, identity, options.int8)
+        with steps.step("manifest"):
+            key = None if options.self_contained else options.key
+            placed = _place_encoders(export_dir, staged, encoders, key)
+            version = free_version_name(model_dir, trained.version)
+            files = file_hashes(staged)
+            manifest = _manifest(trained, version, identity, options.opset, checked, placed, files)
+            manifest.write(staged)
+        final = _publish(staged, model_dir, manifest, steps)
+    return ExportResult(final, manifest, steps.seconds, reused_encoder=reused)
+
+
 def export_model(
     model: str,
     *,
@@ -210,10 +295,14 @@ def export_model(
     skip_int8: bool = False,
     require_int8: bool = False,
     keep: int = 3,
+    self_contained: bool = False,
 ) -> ExportResult:
     """Export `models_dir/model` to `export_dir/model/VERSION/` and make it current; then
-    keep only the newest `keep` versions (0: keep all).
+    keep only the newest `keep` versions (0: keep all) and remove the stored encoders no
+    version refers to any more.
 
+    The encoder goes to the shared store `export_dir/.encoders/` (reused, not traced, when
+    the store already holds its identity); `self_contained`: into the version folder.
     Raises UserError (bad input), GateFailure (a verification gate failed) or ExportError.
     """
     check_model_name(model)
@@ -222,24 +311,34 @@ def export_model(
     started = time.perf_counter()
     trained = load_trained_model(Path(models_dir) / model)
     identity = _encoder_of(trained, encoder)
-    model_dir = Path(export_dir) / model
-    steps = _Steps(total=6 if skip_int8 else 7)
-    with steps.bar, staged_export(model_dir, trained.version) as staged:
-        _write_onnx(staged, trained, identity, opset, skip_int8, steps)
-        with steps.step("verify"):
-            int8 = "skip" if skip_int8 else "require" if require_int8 else "prefer"
-            checked = verify(staged, trained, identity, int8)
-        with steps.step("manifest"):
-            version = free_version_name(model_dir, trained.version)
-            manifest = _manifest(trained, version, identity, opset, checked, file_hashes(staged))
-            manifest.write(staged)
-        final = _publish(staged, model_dir, manifest, steps)
-    pruned = prune_versions(model_dir, keep, version) if keep > 0 else []
-    steps.seconds["total"] = round(time.perf_counter() - started, 3)
-    return ExportResult(
-        version_dir=final,
-        manifest=manifest,
-        seconds=steps.seconds,
-        sizes={path.name: path.stat().st_size for path in sorted(final.iterdir())},
-        pruned=tuple(pruned),
+    fields = encoder_store.identity_fields(identity, opset)
+    options = _Options(
+        opset=opset,
+        skip_int8=skip_int8,
+        int8="skip" if skip_int8 else "require" if require_int8 else "prefer",
+        self_contained=self_contained,
+        key=(encoder_store.identity_key(fields), fields),
     )
+    export_dir = Path(export_dir)
+    with encoder_store.store_lock(export_dir):  # no collection while this export relies on it
+        result = _export(trained, identity, export_dir, options)
+    model_dir = export_dir / model
+    pruned = prune_versions(model_dir, keep, result.version) if keep > 0 else []
+    collected = encoder_store.collect(export_dir) or []
+    result.seconds["total"] = round(time.perf_counter() - started, 3)
+    return replace(
+        result,
+        sizes=_sizes(result.version_dir, result.manifest),
+        pruned=tuple(pruned),
+        collected=tuple(collected),
+    )
+
+
+def _sizes(version_dir: Path, manifest: Manifest) -> dict[str, int]:
+    """Bytes of every file the version uses; a stored encoder as `.encoders/NAME`."""
+    sizes = {path.name: path.stat().st_size for path in sorted(version_dir.iterdir())}
+    if manifest.encoder_store is not None:
+        for name in sorted(set(manifest.encoders.values())):
+            path = file_path(version_dir, manifest, name)
+            sizes[f"{manifest.encoder_store}/{name}"] = path.stat().st_size
+    return sizes

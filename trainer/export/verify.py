@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from intent_server.core.intent_model import IntentModel
-from intent_server.core.layout import HEAD_ONNX, TOKENIZER, VARIANT_FILES
+from intent_server.core.layout import HEAD_ONNX, TOKENIZER
 from intent_server.core.manifest import ExportMetrics, GateResult
 from intent_server.core.model_card import EncoderIdentity
 from trainer.export import gates
@@ -28,6 +28,10 @@ PROBE_TEXTS = (
     "Could you please move my 3:30 meeting with the design team to Thursday afternoon?",
     "¿dónde está la estación? — naïve café, 東京",
 )
+# An encoder reused from the store passed every gate on all texts when it was stored: its
+# comparisons with torch run again on this many validation texts (plus PROBE_TEXTS), the
+# head's, familiarity's and INT8's on all of them.
+REUSED_ENCODER_TEXTS = 32
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,10 @@ class _Fp32:
     probs: np.ndarray
 
 
-def _runtime(folder: Path, variant: str, max_tokens: int) -> IntentModel:
+def _runtime(folder: Path, encoder: Path, variant: str, max_tokens: int) -> IntentModel:
     """The server's runtime model over the not-yet-published files."""
     return IntentModel(
-        folder / VARIANT_FILES[variant],
+        encoder,
         folder / HEAD_ONNX,
         folder / TOKENIZER,
         max_tokens,
@@ -63,24 +67,42 @@ def _torch_outputs(trained: TrainedModel, features: np.ndarray) -> tuple[np.ndar
     return np.asarray(probs.numpy(), dtype=np.float32), familiarity.numpy()
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What the gates run on: the staged folder (head, tokenizer), the encoder files by
+    variant (staged, or reused from the store), and how many validation texts the torch
+    comparisons of the encoder use (None: all)."""
+
+    folder: Path
+    encoders: dict[str, Path]
+    reference_texts: int | None = None
+
+
 def _check_fp32(
-    folder: Path,
+    inputs: Inputs,
     trained: TrainedModel,
     identity: EncoderIdentity,
     probe: list[str],
     results: list[GateResult],
 ) -> _Fp32:
     """Every fp32 gate is fatal: a wrong fp32 export would serve wrong answers."""
-    fp32 = _runtime(folder, "fp32", identity.max_seq_length)
-    sentence = fp32.sentence_embeddings(probe)
-    reference = encode(probe, identity, sentence=True)
-    results.append(gates.require(gates.encoder_parity(sentence, reference, probe)))
-    hello = sentence[probe.index(gates.REFERENCE_TEXT)]
+    fp32 = _runtime(inputs.folder, inputs.encoders["fp32"], "fp32", identity.max_seq_length)
+    texts = len(trained.validation.texts)
+    sample = texts if inputs.reference_texts is None else min(inputs.reference_texts, texts)
+    rows = list(range(sample)) + list(range(texts, len(probe)))
+    if probe.index(gates.REFERENCE_TEXT) not in rows:  # a validation text past the sample
+        rows.append(probe.index(gates.REFERENCE_TEXT))
+    checked = [probe[row] for row in rows]
+    sentence = fp32.sentence_embeddings(checked)
+    reference = encode(checked, identity, sentence=True)
+    results.append(gates.require(gates.encoder_parity(sentence, reference, checked)))
+    hello = sentence[checked.index(gates.REFERENCE_TEXT)]
     published = gates.reference_values(hello, identity.weights_sha256, identity.num_layers)
     results.append(gates.require(published))
     features = fp32.embed(probe)
-    trainer_features = encode(probe, identity)
-    results.append(gates.require(gates.features_parity(features, trainer_features, probe)))
+    trainer_features = encode(checked, identity)
+    parity = gates.features_parity(features[rows], trainer_features, checked)
+    results.append(gates.require(parity))
     probs, familiarity = fp32.score_features(features)
     torch_probs, torch_familiarity = _torch_outputs(trained, features)
     results.append(gates.require(gates.head_parity(probs, torch_probs)))
@@ -89,9 +111,10 @@ def _check_fp32(
 
 
 def _check_int8(
-    folder: Path, identity: EncoderIdentity, probe: list[str], fp32: _Fp32
+    inputs: Inputs, identity: EncoderIdentity, probe: list[str], fp32: _Fp32
 ) -> tuple[GateResult, np.ndarray]:
-    quantized = _runtime(folder, "int8", identity.max_seq_length)
+    encoder = inputs.encoders["int8"]
+    quantized = _runtime(inputs.folder, encoder, "int8", identity.max_seq_length)
     features = quantized.embed(probe)
     probs = quantized.classify_features(features)
     check = gates.int8_parity(
@@ -101,7 +124,7 @@ def _check_int8(
 
 
 def verify(
-    folder: Path, trained: TrainedModel, identity: EncoderIdentity, int8: str
+    inputs: Inputs, trained: TrainedModel, identity: EncoderIdentity, int8: str
 ) -> Verification:
     """`int8` is "skip", "require" (its gate is fatal) or "prefer" (a failed INT8 gate only
     makes fp32 the default: on a small validation set one ambiguous text flipping is
@@ -110,12 +133,12 @@ def verify(
     truth = trained.validation.labels
     probe = texts + [t for t in PROBE_TEXTS if t not in texts]
     results: list[GateResult] = []
-    fp32 = _check_fp32(folder, trained, identity, probe, results)
+    fp32 = _check_fp32(inputs, trained, identity, probe, results)
     acc_fp32 = gates.accuracy(fp32.probs[: len(texts)], trained.labels, truth)
     acc_int8: float | None = None
     int8_passed = False
     if int8 != "skip":
-        check, probs_int8 = _check_int8(folder, identity, probe, fp32)
+        check, probs_int8 = _check_int8(inputs, identity, probe, fp32)
         results.append(gates.require(check) if int8 == "require" else check)
         int8_passed = check.passed
         acc_int8 = gates.accuracy(probs_int8[: len(texts)], trained.labels, truth)

@@ -20,6 +20,11 @@ from intent_server.core.layout import (
 from intent_server.core.model_card import EncoderIdentity
 from trainer.features.pooling import PooledEncoder
 
+# What the traced graph computes and outputs. Part of the encoder identity the export's shared
+# store is keyed by: change it whenever the graph changes (an output added, the pooling
+# changed), so no exporter reuses a stored encoder traced by the older code.
+GRAPH_FORMAT = "sentence_embedding+features/1"
+
 # Sample batch for tracing: the second row is padded so the traced graph keeps the mask path.
 _SAMPLE_IDS = [[101, 7592, 2088, 2003, 102], [101, 7592, 102, 0, 0]]
 

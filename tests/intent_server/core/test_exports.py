@@ -40,7 +40,8 @@ def test_loads_the_example_export(exported_example_model: Path) -> None:
 def test_every_file_hash_is_recorded(exported_example_version: Path) -> None:
     manifest = _manifest(exported_example_version)
     on_disk = {p.name for p in exported_example_version.iterdir()} - {"manifest.json"}
-    assert set(manifest["files"]) == on_disk
+    stored = set(manifest["encoders"].values())  # in the shared store, not the version folder
+    assert on_disk.isdisjoint(stored) and set(manifest["files"]) == on_disk | stored
     load_export(exported_example_version, "fp32", verify_all=True)
 
 
@@ -87,12 +88,12 @@ def test_truncated_onnx_with_matching_hash_fails_in_onnxruntime(export_copy: Pat
 
 def test_truncated_encoder_fails_when_the_model_is_built(export_copy: Path) -> None:
     manifest = _manifest(export_copy)
-    path = detach(export_copy / "encoder.onnx")
+    path = detach(load_export(export_copy, "fp32").encoder_path)
     path.write_bytes(path.read_bytes()[:4096])
-    manifest["files"]["encoder.onnx"] = sha256_file(path)
+    manifest["files"][path.name] = sha256_file(path)
     _write_manifest(export_copy, manifest)
     export = load_export(export_copy, "fp32")
-    with pytest.raises(ExportError, match=r"encoder\.onnx cannot be loaded by onnxruntime"):
+    with pytest.raises(ExportError, match=rf"{path.name} cannot be loaded by onnxruntime"):
         export.open()
 
 
@@ -183,3 +184,25 @@ def test_an_edited_manifest_is_refused_through_the_pointer(
     with pytest.raises(ExportError, match=r"manifest.json was changed after export"):
         resolve_current(export_dir, "default")
     assert version == export_copy.name
+
+
+def test_a_format_3_export_with_its_encoders_in_the_version_folder_still_loads(
+    export_copy: Path,
+) -> None:
+    """Exports made before the shared store: format 3, no `encoder_store`, the encoders as
+    encoder.onnx and encoder.int8.onnx beside the head."""
+    manifest = _manifest(export_copy)
+    stored = {v: load_export(export_copy, v).encoder_path for v in ("fp32", "int8")}
+    old_names = {"fp32": "encoder.onnx", "int8": "encoder.int8.onnx"}
+    for variant, path in stored.items():
+        (export_copy / old_names[variant]).hardlink_to(path)
+        del manifest["files"][path.name]
+        manifest["files"][old_names[variant]] = sha256_file(path)
+    del manifest["encoder_store"]
+    manifest.update(format_version=3, encoders=old_names)
+    _write_manifest(export_copy, manifest)
+    for path in stored.values():
+        path.unlink()
+    for variant, name in old_names.items():
+        export = load_export(export_copy, variant, verify_all=True)
+        assert export.encoder_path == export_copy / name

@@ -62,13 +62,14 @@ def test_card_and_manifest_record_the_kept_depth(cut_export: tuple[Path, Path]) 
 
 def test_the_onnx_encoders_hold_only_the_kept_layers(cut_export: tuple[Path, Path]) -> None:
     _, version_dir = cut_export
-    for name in ("encoder.onnx", "encoder.int8.onnx"):
-        assert _layers_in(version_dir / name) == {0, 1}, name
+    encoders = {v: load_export(version_dir, v).encoder_path for v in ("fp32", "int8")}
+    for variant, path in encoders.items():
+        assert _layers_in(path) == {0, 1}, variant
     # Embeddings (~47 MB) + 2 of 6 layers: well under the 6-layer model's weights (~91 MB).
     source = json.loads((version_dir / "manifest.json").read_text())["encoder"]["source_path"]
     weights = weights_file(Path(source))
     assert weights is not None
-    assert (version_dir / "encoder.onnx").stat().st_size < 0.75 * weights.stat().st_size
+    assert encoders["fp32"].stat().st_size < 0.75 * weights.stat().st_size
 
 
 def test_the_server_runtime_answers_with_the_cut_encoder(cut_export: tuple[Path, Path]) -> None:

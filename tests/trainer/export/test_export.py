@@ -37,10 +37,10 @@ def fast_onnx(monkeypatch: pytest.MonkeyPatch, exported_example_version: Path) -
     (~10 s); the gates, manifest and publishing still run for real on them."""
 
     def encoder(transformer: Any, identity: Any, path: Path, opset: int = 17) -> None:
-        shutil.copyfile(exported_example_version / "encoder.onnx", path)
+        shutil.copyfile(load_export(exported_example_version, "fp32").encoder_path, path)
 
     def quantize(fp32_path: Path, int8_path: Path) -> None:
-        shutil.copyfile(exported_example_version / "encoder.int8.onnx", int8_path)
+        shutil.copyfile(load_export(exported_example_version, "int8").encoder_path, int8_path)
 
     monkeypatch.setattr(export_module, "export_encoder", encoder)
     monkeypatch.setattr(export_module, "quantize_encoder", quantize)
@@ -67,7 +67,12 @@ def test_manifest_records_gates_metrics_and_files(
     assert manifest["encoder"]["max_tokens"] == 256
     assert manifest["encoder"]["feature_layers"] == [4, 5, 6]
     assert manifest["encoder"]["feature_dim"] == 1152
-    assert manifest["encoders"] == {"fp32": "encoder.onnx", "int8": "encoder.int8.onnx"}
+    assert manifest["encoder_store"] == ".encoders" and set(manifest["encoders"]) == {
+        "fp32",
+        "int8",
+    }
+    for name in manifest["encoders"].values():  # content-addressed: named by their sha256
+        assert manifest["files"][name] + ".onnx" == name
     checks = manifest["verification"]
     for name in (
         "encoder_fp32_vs_pytorch",
@@ -104,9 +109,10 @@ def test_tokenizer_has_no_padding_and_truncates_at_256(exported_example_version:
     assert tokenizer["truncation"]["max_length"] == 256
 
 
-@pytest.mark.parametrize("name", ["encoder.onnx", "encoder.int8.onnx"])
-def test_encoder_signature(exported_example_version: Path, name: str) -> None:
-    session = ort.InferenceSession(str(exported_example_version / name))
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_encoder_signature(exported_example_version: Path, variant: str) -> None:
+    path = load_export(exported_example_version, variant).encoder_path
+    session = ort.InferenceSession(str(path))
     inputs = {i.name: (i.type, i.shape) for i in session.get_inputs()}
     assert inputs == {
         "input_ids": ("tensor(int64)", ["batch", "sequence"]),
@@ -184,7 +190,7 @@ def test_reexport_gets_a_suffixed_version_and_switches_current(
     assert resolve_current(previous, "default") == result.version_dir
     assert old.is_dir() and not stale.exists()
     manifest = _manifest(result.version_dir)
-    assert manifest["encoders"] == {"fp32": "encoder.onnx"}
+    assert set(manifest["encoders"]) == {"fp32"}
     assert manifest["default_encoder"] == "fp32"
     assert manifest["metrics"]["val_accuracy_int8"] is None
     assert load_export(result.version_dir).encoder_variant == "fp32"
