@@ -7,16 +7,20 @@ bad export is refused instead of being served.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from intent_server.core.decision import Thresholds
 from intent_server.core.errors import ExportError
 from intent_server.core.files import sha256_file
-from intent_server.core.intent_model import IntentModel, head_shape
+from intent_server.core.intent_model import EncoderRuntime, IntentModel, head_shape
 from intent_server.core.layout import CURRENT, MANIFEST, VARIANTS, is_temp_name
 from intent_server.core.manifest import Manifest
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,18 @@ class LoadedExport:
         return self.path / self.manifest.encoders[self.encoder_variant]
 
     @property
+    def encoder_identity(self) -> str:
+        """What makes two exports' served encoders the same: the sha256 the manifest records
+        for the served encoder file, and the variant (`sha256:variant`). Bots with the same
+        identity share one loaded encoder in the server."""
+        name = self.manifest.encoders[self.encoder_variant]
+        return f"{self.manifest.files.get(name, name)}:{self.encoder_variant}"
+
+    @property
+    def tokenizer_sha256(self) -> str:
+        return self.manifest.files.get(self.manifest.tokenizer, "")
+
+    @property
     def head_path(self) -> Path:
         return self.path / self.manifest.head
 
@@ -59,8 +75,16 @@ class LoadedExport:
     def tokenizer_path(self) -> Path:
         return self.path / self.manifest.tokenizer
 
-    def open(self, threads: int = 1) -> IntentModel:
-        """The runtime model over these files (ONNX sessions with `threads` threads each)."""
+    def open(
+        self,
+        threads: int = 1,
+        *,
+        encoder: EncoderRuntime | None = None,
+        tokenizer: Tokenizer | None = None,
+        head_threads: int | None = None,
+    ) -> IntentModel:
+        """The runtime model over these files (ONNX sessions with `threads` threads each);
+        `encoder`/`tokenizer`: the same files already loaded for another bot, shared."""
         return IntentModel(
             self.encoder_path,
             self.head_path,
@@ -68,6 +92,9 @@ class LoadedExport:
             self.max_tokens,
             variant=self.encoder_variant,
             threads=threads,
+            encoder_runtime=encoder,
+            tokenizer_object=tokenizer,
+            head_threads=head_threads,
         )
 
 
@@ -182,13 +209,19 @@ def _check_head(version_dir: Path, manifest: Manifest) -> None:
 
 
 def load_export(
-    version_dir: Path, variant: str | None = None, *, verify_all: bool = False
+    version_dir: Path,
+    variant: str | None = None,
+    *,
+    verify_all: bool = False,
+    loaded_encoders: Container[str] = (),
 ) -> LoadedExport:
     """Read and verify one export version folder.
 
     `variant` picks the encoder ("fp32" or "int8"; default: the manifest's `default_encoder`).
     Only the files the server loads (that encoder, head, tokenizer) are hashed unless
     `verify_all`: hashing the unused 90 MB fp32 encoder would cost start-up time for nothing.
+    An encoder whose identity is in `loaded_encoders` is not hashed either (unless
+    `verify_all`): the server already holds those bytes, checked, and never reads this copy.
     """
     version_dir = Path(version_dir)
     if is_temp_name(version_dir.name):
@@ -202,7 +235,10 @@ def load_export(
             f"{version_dir / MANIFEST}: encoder variant {chosen!r} is not available "
             f"(this export has {sorted(manifest.encoders)})"
         )
-    loaded = [manifest.encoders[chosen], manifest.head, manifest.tokenizer]
+    export = LoadedExport(version_dir, manifest, chosen)
+    loaded = [manifest.head, manifest.tokenizer]
+    if export.encoder_identity not in loaded_encoders:
+        loaded.append(manifest.encoders[chosen])
     verify_files(version_dir, manifest, sorted(manifest.files) if verify_all else loaded)
     _check_head(version_dir, manifest)
-    return LoadedExport(version_dir, manifest, chosen)
+    return export
