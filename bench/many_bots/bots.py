@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from intent_server.core.exports import pointer_text, resolve_current
-from intent_server.core.files import sha256_file
+from intent_server.core.files import atomic_write, sha256_file
 from intent_server.core.layout import CURRENT, MANIFEST
 
 BIAS_NOISE = 0.5  # logits; enough to move some answers, not enough to break the bot
@@ -36,10 +36,13 @@ def _new_head(source: Path, target: Path, seed: int) -> None:
     onnx.save(model, str(target))
 
 
-def make_bot(source_version: Path, export_dir: Path, name: str, seed: int) -> Path:
-    """One bot `name` in `export_dir` whose head differs from `source_version`'s (seeded)."""
+def make_bot(
+    source_version: Path, export_dir: Path, name: str, seed: int, suffix: str = ""
+) -> Path:
+    """One bot `name` in `export_dir` whose head differs from `source_version`'s (seeded),
+    `current` switched to it last (atomically: a watching server may be reading it)."""
     manifest = json.loads((source_version / MANIFEST).read_text(encoding="utf-8"))
-    version = f"{manifest['version']}-{name}"
+    version = f"{manifest['version']}-{suffix or name}"
     target = export_dir / name / version
     target.mkdir(parents=True)
     head = manifest["head"]
@@ -51,7 +54,7 @@ def make_bot(source_version: Path, export_dir: Path, name: str, seed: int) -> Pa
     manifest["files"][head] = sha256_file(target / head)
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     pointer = pointer_text(version, sha256_file(target / MANIFEST))
-    (export_dir / name / CURRENT).write_text(pointer, encoding="utf-8")
+    atomic_write(export_dir / name / CURRENT, pointer)
     return target
 
 
