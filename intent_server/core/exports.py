@@ -82,6 +82,7 @@ class LoadedExport:
         encoder: EncoderRuntime | None = None,
         tokenizer: Tokenizer | None = None,
         head_threads: int | None = None,
+        tokenizer_lowercases: bool | None = None,
     ) -> IntentModel:
         """The runtime model over these files (ONNX sessions with `threads` threads each);
         `encoder`/`tokenizer`: the same files already loaded for another bot, shared."""
@@ -95,6 +96,7 @@ class LoadedExport:
             encoder_runtime=encoder,
             tokenizer_object=tokenizer,
             head_threads=head_threads,
+            tokenizer_lowercases=tokenizer_lowercases,
         )
 
 
@@ -193,8 +195,12 @@ def verify_files(version_dir: Path, manifest: Manifest, names: Iterable[str]) ->
 
 def _check_head(version_dir: Path, manifest: Manifest) -> None:
     """The head must read the encoder's features and output one probability per label."""
+    check_head_shape(version_dir, manifest, *head_shape(version_dir / manifest.head))
+
+
+def check_head_shape(version_dir: Path, manifest: Manifest, width: int, classes: int) -> None:
+    """`_check_head` for a head already opened (its input width and class count)."""
     head = version_dir / manifest.head
-    width, classes = head_shape(head)
     if width != manifest.encoder.feature_dim:
         raise ExportError(
             f"{head} reads {width}-d inputs but the encoder produces "
@@ -214,6 +220,7 @@ def load_export(
     *,
     verify_all: bool = False,
     loaded_encoders: Container[str] = (),
+    check_head: bool = True,
 ) -> LoadedExport:
     """Read and verify one export version folder.
 
@@ -222,6 +229,8 @@ def load_export(
     `verify_all`: hashing the unused 90 MB fp32 encoder would cost start-up time for nothing.
     An encoder whose identity is in `loaded_encoders` is not hashed either (unless
     `verify_all`): the server already holds those bytes, checked, and never reads this copy.
+    `check_head=False`: the caller checks the head's shape when it opens it
+    (`check_head_shape`), instead of a one-off session here.
     """
     version_dir = Path(version_dir)
     if is_temp_name(version_dir.name):
@@ -240,5 +249,6 @@ def load_export(
     if export.encoder_identity not in loaded_encoders:
         loaded.append(manifest.encoders[chosen])
     verify_files(version_dir, manifest, sorted(manifest.files) if verify_all else loaded)
-    _check_head(version_dir, manifest)
+    if check_head:
+        _check_head(version_dir, manifest)
     return export

@@ -45,7 +45,8 @@ class PooledEncoder:
     first_bot: str
     users: int = 0
     warm: bool = False
-    tokenizers: dict[tuple[str, int], Tokenizer] = field(default_factory=dict)
+    # (sha256, max tokens) -> the tokenizer and whether it lowercases
+    tokenizers: dict[tuple[str, int], tuple[Tokenizer, bool]] = field(default_factory=dict)
     batcher: MicroBatcher | None = None
     timing: RowModeTiming | None = None
 
@@ -151,13 +152,20 @@ class EncoderPool:
     def _model(self, entry: PooledEncoder, export: LoadedExport, threads: int) -> IntentModel:
         tokenizer_key = (export.tokenizer_sha256, export.max_tokens)
         with self._lock:
-            tokenizer = entry.tokenizers.get(tokenizer_key) if tokenizer_key[0] else None
+            known = entry.tokenizers.get(tokenizer_key) if tokenizer_key[0] else None
+        tokenizer, lowercase = known if known is not None else (None, None)
         # Heads are small: one thread each, so a thousand bots do not start a thousand
         # onnxruntime thread pools.
-        model = export.open(threads, encoder=entry.runtime, tokenizer=tokenizer, head_threads=1)
+        model = export.open(
+            threads,
+            encoder=entry.runtime,
+            tokenizer=tokenizer,
+            head_threads=1,
+            tokenizer_lowercases=lowercase,
+        )
         with self._lock:
             if tokenizer_key[0]:
-                entry.tokenizers.setdefault(tokenizer_key, model.tokenizer)
+                entry.tokenizers.setdefault(tokenizer_key, (model.tokenizer, model.lowercases))
             first = not entry.warm
             entry.warm = True
         if first:

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 from intent_server.core.decision import Thresholds
-from intent_server.core.exports import LoadedExport, load_export, resolve_current
+from intent_server.core.exports import (
+    LoadedExport,
+    check_head_shape,
+    load_export,
+    resolve_current,
+)
 from intent_server.core.prediction import Prediction
 from intent_server.serving.batching import BotRunner, DirectRunner, MicroBatcher, Runner
 from intent_server.serving.cache import AnswerCache
@@ -234,6 +239,7 @@ def _serve_shared(
     model, entry = pool.open(name, export, threads)
     lease = Lease(lambda: pool.release(entry))
     try:
+        check_head_shape(export.path, export.manifest, model.dim, model.classes)
         runner: Runner
         if entry.batcher is not None:
             runner = BotRunner(entry.batcher, BotCall(name, model))
@@ -257,11 +263,12 @@ def load_served_model(
 ) -> ServedModel:
     """Resolve, verify and load one exported model, warm it up and start its runner."""
     started = time.perf_counter()
-    known = settings.encoders.identities() if settings.encoders is not None else set()
+    pool = settings.encoders
     export = load_export(
         resolve_current(export_dir, name),
         None if variant == "auto" else variant,
-        loaded_encoders=known,
+        loaded_encoders=set() if pool is None else pool.identities(),
+        check_head=pool is None,  # with a pool, checked on the head it opens
     )
     served = serve_export(name, export, threads, settings)
     log.info(
