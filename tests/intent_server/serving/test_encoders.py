@@ -20,6 +20,7 @@ from intent_server.core.prediction import Prediction
 from intent_server.process import running_server
 from intent_server.serving.encoders import EncoderPool
 from intent_server.serving.registry import RunnerSettings, ServedModel, load_served_model
+from tests.fixtures.export import detach
 from tests.fixtures.server import example_server_config
 from tests.fixtures.waiting import wait_until
 
@@ -75,7 +76,8 @@ def test_two_bots_share_one_encoder_and_the_last_frees_it(
 def test_an_export_with_a_known_encoder_is_not_hashed_again(two_bots: Path) -> None:
     version = resolve_current(two_bots, "alpha")
     export = load_export(version)
-    (version / export.manifest.encoders[export.encoder_variant]).write_bytes(b"not read")
+    encoder = detach(version / export.manifest.encoders[export.encoder_variant])  # hard link
+    encoder.write_bytes(b"not read")
     with pytest.raises(Exception, match="corrupted"):
         load_export(version)
     assert load_export(version, loaded_encoders={export.encoder_identity}).path == version
