@@ -388,6 +388,17 @@ class ServerConfig:
             "versions)",
         ),
     )
+    metrics_max_models: int = field(
+        default=100,
+        metadata=option(
+            group=OBSERVING,
+            parse=_non_negative_int,
+            help="per-model metric series (batch sizes, cache lookups, queue depth, reloads, "
+            "batch mode) for at most this many models, the first ones loaded; the others are "
+            'counted under model="other" so a server with thousands of bots keeps a '
+            "bounded number of series (intent_server_model_loaded still lists every model)",
+        ),
+    )
 
     def __post_init__(self) -> None:
         # The one place --threads auto becomes a count: it depends on --workers.

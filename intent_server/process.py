@@ -10,6 +10,7 @@ and runs the health transitions: listening NOT_SERVING, models loaded, SERVING, 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -32,9 +33,21 @@ from intent_server.http.listener import ConnectionLimits, HttpListener, HttpList
 from intent_server.http.routes import build_app
 from intent_server.open_files import connection_cap, open_file_limit, raise_open_file_limit
 from intent_server.serving.admission import Admission, admission_limit
+from intent_server.serving.encoders import EncoderPool
 from intent_server.serving.metrics import ServerMetrics
-from intent_server.serving.registry import ModelRegistry, RunnerSettings, load_served_model
-from intent_server.serving.reload import PointerWatcher, Reloader, ReloadTrigger, verified_loader
+from intent_server.serving.registry import (
+    ModelRegistry,
+    RunnerSettings,
+    ServedModel,
+    load_served_model,
+)
+from intent_server.serving.reload import (
+    PointerWatcher,
+    Reloader,
+    ReloadTrigger,
+    release_freed_memory,
+    verified_loader,
+)
 from intent_server.serving.secrets import load_tokens, tls_context
 from intent_server.serving.validation import Limits
 
@@ -50,7 +63,8 @@ class ListenError(RuntimeError):
 
 
 def runner_settings(config: ServerConfig, metrics: ServerMetrics | None = None) -> RunnerSettings:
-    return RunnerSettings(
+    """The runner settings, with the encoder pool bots sharing an encoder share."""
+    settings = RunnerSettings(
         batching=config.batching,
         max_batch_size=config.max_batch_size,
         max_batch_wait_ms=config.max_batch_wait_ms,
@@ -61,6 +75,8 @@ def runner_settings(config: ServerConfig, metrics: ServerMetrics | None = None) 
         on_cache=None if metrics is None else metrics.observe_cache,
         on_row_mode=None if metrics is None else metrics.observe_row_mode,
     )
+    pool = EncoderPool(settings.shared_batcher, settings.on_row_mode, settings.on_batch)
+    return dataclasses.replace(settings, encoders=pool)
 
 
 def model_names(config: ServerConfig) -> list[str]:
@@ -85,7 +101,7 @@ class IntentServer:
     def __init__(self, config: ServerConfig, registry: ModelRegistry | None = None) -> None:
         self.config = config
         self.registry = registry if registry is not None else ModelRegistry()
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(config.metrics_max_models)
         self.admission = Admission(admission_limit(config.handler_threads))
         tokens = load_tokens(config.token_file) if config.token_file else ()
         self.serving = False
@@ -199,18 +215,43 @@ class IntentServer:
             log.info("metrics on http://%s:%d/metrics", host, port)
 
     def load_models(self) -> None:
-        """Load, verify and warm up every configured model, then report SERVING."""
-        for name in model_names(self.config):
-            self.registry.add(
-                load_served_model(
-                    self.config.export_dir,
-                    name,
-                    self.config.threads,
-                    self.config.encoder_variant,
-                    self.settings,
-                )
-            )
+        """Load, verify and warm up every configured model, then report SERVING.
+
+        Bots load in parallel (one thread per usable CPU): with a shared encoder a bot is
+        mostly file reads, hashing and a small head session, work that overlaps well. All
+        load before SERVING, so a ready server answers every bot at once and a broken
+        export stops the start-up with its message (no lazy loading: a first call that
+        waits for a load, or fails on a broken export, is worse than a slower start)."""
+        names = model_names(self.config)
+        load = functools.partial(
+            load_served_model,
+            self.config.export_dir,
+            threads=self.config.threads,
+            variant=self.config.encoder_variant,
+            settings=self.settings,
+        )
+        workers = max(1, min(len(names), usable_cpus()))
+        with futures.ThreadPoolExecutor(workers, thread_name_prefix="load") as pool:
+            loading = [pool.submit(load, name=name) for name in names]
+            try:
+                loaded = [future.result() for future in loading]
+            except BaseException:
+                for future in loading:
+                    future.cancel()
+                futures.wait(loading)
+                self._close_loaded(loading)
+                raise
+        for served in loaded:  # in order: the first is the default
+            self.registry.add(served)
+        release_freed_memory()  # the parsed ONNX files, freed after the sessions were built
         self.mark_serving()
+
+    @staticmethod
+    def _close_loaded(loading: list[futures.Future[ServedModel]]) -> None:
+        """Close the models that did load when another failed (start-up is abandoned)."""
+        for future in loading:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().close(0)
 
     def start_reload_triggers(self) -> None:
         """The SIGHUP worker thread and, with `--watch`, the pointer watcher."""
@@ -231,6 +272,7 @@ class IntentServer:
     def mark_serving(self) -> None:
         for name in self.registry.names():
             served = self.registry.get(name)
+            self.metrics.model_label(name)  # the default and the first names keep a label
             self.metrics.set_model_version(name, served.version, served.export.encoder_variant)
             self.metrics.watch_queue(name, functools.partial(_pending, self.registry, name))
         self.grpc.report_serving(self.registry.names())
@@ -238,9 +280,11 @@ class IntentServer:
         if os.environ.get(LOG_MODULES_ENV):  # logged before the SERVING line tests wait for
             top_level = sorted({name.split(".")[0] for name in sys.modules})
             log.info("loaded top-level modules: %s", json.dumps(top_level))
+        names = self.registry.names()
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         log.info(
             "now SERVING %s on %s (default model %r, batching %s)",
-            ", ".join(self.registry.names()),
+            shown,
             self.address,
             self.registry.names()[0] if self.registry.names() else "",
             "on" if self.config.batching else "off",

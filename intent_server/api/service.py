@@ -144,6 +144,11 @@ class IntentService:
             results=[to_response(prediction, row, served, top_k) for row in range(len(texts))]
         )
 
-    def model_info(self, request: intent_pb2.GetModelInfoRequest) -> intent_pb2.ModelInfo:
+    def model_info(
+        self, request: intent_pb2.GetModelInfoRequest, listed: bool = False
+    ) -> intent_pb2.ModelInfo:
+        """One model's info; `listed` (an entry of the list of all models) leaves out
+        `available_models`, which the list itself is: 1,000 bots would otherwise list
+        1,000 names a million times."""
         served = self.registry.get(request.model)
-        return to_model_info(served, self.limits, self.registry.names())
+        return to_model_info(served, self.limits, [] if listed else self.registry.names())

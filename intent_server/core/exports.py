@@ -7,16 +7,20 @@ bad export is refused instead of being served.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from intent_server.core.decision import Thresholds
 from intent_server.core.errors import ExportError
 from intent_server.core.files import sha256_file
-from intent_server.core.intent_model import IntentModel, head_shape
+from intent_server.core.intent_model import EncoderRuntime, IntentModel, head_shape
 from intent_server.core.layout import CURRENT, ENCODER_STORE, MANIFEST, VARIANTS, is_temp_name
 from intent_server.core.manifest import Manifest
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,17 @@ class LoadedExport:
         return self.manifest.files[self.manifest.encoders[self.encoder_variant]]
 
     @property
+    def encoder_identity(self) -> str:
+        """What makes two exports' served encoders the same: the sha256 the manifest records
+        for the served encoder file, and the variant (`sha256:variant`). Bots with the same
+        identity share one loaded encoder in the server."""
+        return f"{self.encoder_sha256}:{self.encoder_variant}"
+
+    @property
+    def tokenizer_sha256(self) -> str:
+        return self.manifest.files.get(self.manifest.tokenizer, "")
+
+    @property
     def head_path(self) -> Path:
         return self.path / self.manifest.head
 
@@ -67,8 +82,17 @@ class LoadedExport:
     def tokenizer_path(self) -> Path:
         return self.path / self.manifest.tokenizer
 
-    def open(self, threads: int = 1) -> IntentModel:
-        """The runtime model over these files (ONNX sessions with `threads` threads each)."""
+    def open(
+        self,
+        threads: int = 1,
+        *,
+        encoder: EncoderRuntime | None = None,
+        tokenizer: Tokenizer | None = None,
+        head_threads: int | None = None,
+        tokenizer_lowercases: bool | None = None,
+    ) -> IntentModel:
+        """The runtime model over these files (ONNX sessions with `threads` threads each);
+        `encoder`/`tokenizer`: the same files already loaded for another bot, shared."""
         return IntentModel(
             self.encoder_path,
             self.head_path,
@@ -76,6 +100,10 @@ class LoadedExport:
             self.max_tokens,
             variant=self.encoder_variant,
             threads=threads,
+            encoder_runtime=encoder,
+            tokenizer_object=tokenizer,
+            head_threads=head_threads,
+            tokenizer_lowercases=tokenizer_lowercases,
         )
 
 
@@ -220,8 +248,12 @@ def verify_files(version_dir: Path, manifest: Manifest, names: Iterable[str]) ->
 
 def _check_head(version_dir: Path, manifest: Manifest) -> None:
     """The head must read the encoder's features and output one probability per label."""
+    check_head_shape(version_dir, manifest, *head_shape(version_dir / manifest.head))
+
+
+def check_head_shape(version_dir: Path, manifest: Manifest, width: int, classes: int) -> None:
+    """`_check_head` for a head already opened (its input width and class count)."""
     head = version_dir / manifest.head
-    width, classes = head_shape(head)
     if width != manifest.encoder.feature_dim:
         raise ExportError(
             f"{head} reads {width}-d inputs but the encoder produces "
@@ -236,13 +268,22 @@ def _check_head(version_dir: Path, manifest: Manifest) -> None:
 
 
 def load_export(
-    version_dir: Path, variant: str | None = None, *, verify_all: bool = False
+    version_dir: Path,
+    variant: str | None = None,
+    *,
+    verify_all: bool = False,
+    loaded_encoders: Container[str] = (),
+    check_head: bool = True,
 ) -> LoadedExport:
     """Read and verify one export version folder.
 
     `variant` picks the encoder ("fp32" or "int8"; default: the manifest's `default_encoder`).
     Only the files the server loads (that encoder, head, tokenizer) are hashed unless
     `verify_all`: hashing the unused 90 MB fp32 encoder would cost start-up time for nothing.
+    An encoder whose identity is in `loaded_encoders` is not hashed either (unless
+    `verify_all`): the server already holds those bytes, checked, and never reads this copy.
+    `check_head=False`: the caller checks the head's shape when it opens it
+    (`check_head_shape`), instead of a one-off session here.
     """
     version_dir = Path(version_dir)
     if is_temp_name(version_dir.name):
@@ -256,7 +297,11 @@ def load_export(
             f"{version_dir / MANIFEST}: encoder variant {chosen!r} is not available "
             f"(this export has {sorted(manifest.encoders)})"
         )
-    loaded = [manifest.encoders[chosen], manifest.head, manifest.tokenizer]
+    export = LoadedExport(version_dir, manifest, chosen)
+    loaded = [manifest.head, manifest.tokenizer]
+    if export.encoder_identity not in loaded_encoders:
+        loaded.append(manifest.encoders[chosen])
     verify_files(version_dir, manifest, sorted(manifest.files) if verify_all else loaded)
-    _check_head(version_dir, manifest)
-    return LoadedExport(version_dir, manifest, chosen)
+    if check_head:
+        _check_head(version_dir, manifest)
+    return export

@@ -48,7 +48,8 @@ async def list_models(request: web.Request) -> web.Response:
     service = deps_of(request).service
     names = service.registry.names()
     infos = [
-        to_json(service.model_info(intent_pb2.GetModelInfoRequest(model=name))) for name in names
+        to_json(service.model_info(intent_pb2.GetModelInfoRequest(model=name), listed=True))
+        for name in names
     ]
     return json_response({"models": infos, "defaultModel": names[0] if names else ""})
 

@@ -11,6 +11,11 @@ A run also holds at most `max_batch_tokens` tokens of work (the first request al
 so a short message is never answered only after someone else's long chunk. A request's cost
 is given by the caller in tokens (batches are tokenised to be chunked) or estimated from its
 length.
+
+Bots sharing one encoder share one batcher (`serving.encoders`): each request carries its
+bot's model (`submit_for`), a run groups the texts by model, one encoder run serves them
+all and each model's head reads its own rows (`predict_groups`). `BotRunner` is one bot's
+view of such a shared batcher.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from intent_server.serving.errors import Overloaded, Unavailable
 log = logging.getLogger(__name__)
 
 PredictFn = Callable[[Sequence[str]], Prediction]
+# [(a bot's model, its texts)] -> one Prediction per group, from one encoder run
+GroupPredictFn = Callable[[Sequence[tuple[object, Sequence[str]]]], Sequence[Prediction]]
 IsActive = Callable[[], bool]
 MAX_TEXT_COST = 256  # the encoder truncates every text at its max_tokens (256 here)
 
@@ -65,6 +72,7 @@ class _Item:
     texts: list[str]
     is_active: IsActive | None
     cost: int = 0
+    group: object = None  # the bot's model on a shared batcher
     future: Future[Prediction] = field(default_factory=Future)
 
     def wanted(self) -> bool:
@@ -75,22 +83,25 @@ class _Item:
 
 
 class MicroBatcher:
-    """Coalesces concurrent `submit` calls into `predict` runs of up to `max_batch_size` texts."""
+    """Coalesces concurrent `submit` calls into `predict` runs of up to `max_batch_size` texts
+    (`predict_groups` runs, when given, for calls made with `submit_for`)."""
 
     def __init__(
         self,
-        predict: PredictFn,
+        predict: PredictFn | None,
         max_batch_size: int = 32,
         max_wait_s: float = 0.001,
         max_queue: int = 256,
         name: str = "default",
         max_batch_tokens: int = 512,
+        predict_groups: GroupPredictFn | None = None,
     ) -> None:
         if max_batch_size < 1 or max_queue < 1 or max_wait_s < 0 or max_batch_tokens < 1:
             raise ValueError(
                 "max_batch_size, max_queue and max_batch_tokens must be >= 1, max_wait_s >= 0"
             )
         self._predict = predict
+        self._predict_groups = predict_groups
         self._max_batch_size = max_batch_size
         self._max_batch_tokens = max_batch_tokens
         self._max_wait_s = max_wait_s
@@ -115,7 +126,23 @@ class MicroBatcher:
     def submit(
         self, texts: Sequence[str], is_active: IsActive | None = None, cost: int | None = None
     ) -> Future[Prediction]:
+        return self.submit_for(None, texts, is_active, cost)
+
+    def pending_for(self, group: object) -> int:
+        """Queued requests of one bot (`submit_for`'s `group`)."""
+        with self._cond:
+            return sum(1 for item in self._queue if item.group is group)
+
+    def submit_for(
+        self,
+        group: object,
+        texts: Sequence[str],
+        is_active: IsActive | None = None,
+        cost: int | None = None,
+    ) -> Future[Prediction]:
+        """`submit` for one bot of a shared batcher: `group` is its model."""
         item = _Item(list(texts), is_active, estimated_cost(texts) if cost is None else cost)
+        item.group = group
         with self._cond:
             self._submissions += 1
             if self._closing:
@@ -137,7 +164,11 @@ class MicroBatcher:
 
     def _run_and_release(self, batch: list[_Item]) -> None:
         try:
-            run_batch(self._predict, batch)
+            if self._predict_groups is not None:
+                run_grouped(self._predict_groups, batch)
+            else:
+                assert self._predict is not None, "a batcher needs predict or predict_groups"
+                run_batch(self._predict, batch)
         finally:
             with self._cond:
                 self._busy = False
@@ -208,6 +239,79 @@ def run_batch(predict: PredictFn, batch: list[_Item]) -> None:
         end = start + len(item.texts)
         item.future.set_result(prediction.slice(start, end))
         start = end
+
+
+def run_grouped(predict_groups: GroupPredictFn, batch: list[_Item]) -> None:
+    """Run the wanted items as one encoder run, their texts grouped by bot, and hand each
+    caller its rows."""
+    live = [item for item in batch if item.wanted()]
+    if not live:
+        return
+    groups: dict[int, tuple[object, list[str], list[_Item]]] = {}
+    for item in live:
+        entry = groups.setdefault(id(item.group), (item.group, [], []))
+        entry[1].extend(item.texts)
+        entry[2].append(item)
+    try:
+        answers = predict_groups([(group, texts) for group, texts, _ in groups.values()])
+    except BaseException as exc:  # every waiting caller must hear about the failure
+        for item in live:
+            item.future.set_exception(exc)
+        return
+    for (_, _, items), prediction in zip(groups.values(), answers, strict=True):
+        start = 0
+        for item in items:
+            end = start + len(item.texts)
+            item.future.set_result(prediction.slice(start, end))
+            start = end
+
+
+class BotRunner:
+    """One bot's runner on a batcher its encoder shares with other bots: calls go to the
+    shared queue tagged with the bot's model. `close` refuses this bot's new calls and waits
+    for the ones it accepted; the shared batcher keeps running for the other bots."""
+
+    def __init__(self, batcher: MicroBatcher, group: object) -> None:
+        self._batcher = batcher
+        self._group = group
+        self._cond = threading.Condition()
+        self._closing = False
+        self._open: set[Future[Prediction]] = set()
+
+    @property
+    def submissions(self) -> int:
+        return self._batcher.submissions
+
+    @property
+    def pending(self) -> int:
+        return self._batcher.pending_for(self._group)
+
+    def submit(
+        self, texts: Sequence[str], is_active: IsActive | None = None, cost: int | None = None
+    ) -> Future[Prediction]:
+        with self._cond:
+            if self._closing:
+                raise Unavailable("this model version was retired: retry")
+        future = self._batcher.submit_for(self._group, texts, is_active, cost)
+        with self._cond:
+            self._open.add(future)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: Future[Prediction]) -> None:
+        with self._cond:
+            self._open.discard(future)
+            self._cond.notify_all()
+
+    def close(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._closing = True
+            while self._open:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._cond.wait(remaining)
 
 
 class DirectRunner:

@@ -4,6 +4,10 @@ model versions.
 `ServerMetrics` owns its own `CollectorRegistry` (so tests and several servers in one process
 never collide); each transport records its calls (`observe_call`); `start_http(port)` exposes
 `/metrics`. Queue depth is read when scraped, from callbacks the server registers per model.
+
+Per-model series are bounded for servers with many bots: the first `max_models` models get
+their own `model` label, every later one is counted under `model="other"` (`ModelLabels`);
+only `intent_server_model_loaded` (one gauge per model, the inventory) names every model.
 """
 
 from __future__ import annotations
@@ -24,6 +28,28 @@ from prometheus_client.registry import Collector
 from intent_server.serving.row_mode import RowModeChoice
 
 PREFIX = "intent_server"
+OTHER_MODELS = "other"
+
+
+class ModelLabels:
+    """The `model` label of a model's series: its name for the first `limit` names seen,
+    `other` for the rest (so per-model series stay bounded with thousands of bots)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._named: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, model: str) -> str:
+        with self._lock:
+            if model in self._named:
+                return model
+            if len(self._named) < self._limit:
+                self._named.add(model)
+                return model
+            return OTHER_MODELS
+
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -31,9 +57,10 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 class _QueueDepthCollector(Collector):
     """Reads each model's queue length at scrape time."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: ModelLabels) -> None:
         self._sources: dict[str, Callable[[], int]] = {}
         self._lock = threading.Lock()
+        self._label = label
 
     def watch(self, model: str, pending: Callable[[], int]) -> None:
         with self._lock:
@@ -47,8 +74,12 @@ class _QueueDepthCollector(Collector):
         )
         with self._lock:
             sources = list(self._sources.items())
+        depths: dict[str, float] = {}
         for model, pending in sources:
-            family.add_metric([model], float(pending()))
+            label = self._label(model)
+            depths[label] = depths.get(label, 0.0) + float(pending())
+        for label, depth in depths.items():
+            family.add_metric([label], depth)
         yield family
 
 
@@ -71,10 +102,11 @@ def _row_mode_gauges(registry: CollectorRegistry) -> tuple[Gauge, Gauge]:
 
 
 class ServerMetrics:
-    """All server metrics in one registry."""
+    """All server metrics in one registry; per-model series for at most `max_models` models."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_models: int = 100) -> None:
         self.registry = CollectorRegistry()
+        self.model_label = ModelLabels(max_models)
         self.calls = Counter(
             f"{PREFIX}_calls",
             "finished gRPC calls by method and status code",
@@ -127,7 +159,7 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.row_mode, self.row_mode_rate = _row_mode_gauges(self.registry)
-        self._queues = _QueueDepthCollector()
+        self._queues = _QueueDepthCollector(self.model_label)
         self.registry.register(self._queues)
         self._versions: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
@@ -144,15 +176,17 @@ class ServerMetrics:
         self.http_latency.labels(route).observe(seconds)
 
     def observe_cache(self, model: str, hit: bool) -> None:
-        self.cache_lookups.labels(model, "hit" if hit else "miss").inc()
+        self.cache_lookups.labels(self.model_label(model), "hit" if hit else "miss").inc()
 
     def observe_batch(self, model: str, size: int) -> None:
-        self.batch_size.labels(model).observe(size)
+        self.batch_size.labels(self.model_label(model)).observe(size)
 
     def observe_row_mode(self, model: str, choice: RowModeChoice) -> None:
+        """The batch mode of an encoder (`model`: the first bot that loaded it)."""
+        label = self.model_label(model)
         for mode, rate in choice.texts_per_second.items():
-            self.row_mode_rate.labels(model, mode).set(rate)
-            self.row_mode.labels(model, mode).set(1 if mode == choice.mode else 0)
+            self.row_mode_rate.labels(label, mode).set(rate)
+            self.row_mode.labels(label, mode).set(1 if mode == choice.mode else 0)
 
     def watch_queue(self, model: str, pending: Callable[[], int]) -> None:
         self._queues.watch(model, pending)
@@ -167,7 +201,7 @@ class ServerMetrics:
             self.model_loaded.labels(model, version, encoder_variant).set(1)
 
     def count_reload(self, model: str, result: str) -> None:
-        self.reloads.labels(model, result).inc()
+        self.reloads.labels(self.model_label(model), result).inc()
 
     def start_http(self, port: int, host: str = "0.0.0.0") -> int:
         """Serve `/metrics` on a daemon thread; returns the real port (0 picks a free one)."""

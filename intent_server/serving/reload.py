@@ -63,7 +63,8 @@ def public_error(exc: BaseException, export_dir: Path) -> str:
 
 
 def verified_loader(threads: int, variant: str, settings: RunnerSettings) -> LoadFn:
-    """A LoadFn checking every file's sha256 and the head's class count, then warming up."""
+    """A LoadFn checking every file's sha256 and the head's class count, then warming up.
+    With an encoder pool, a new version whose encoder is already loaded costs its head."""
 
     def load(name: str, version_dir: Path) -> ServedModel:
         export = load_export(version_dir, None if variant == "auto" else variant, verify_all=True)
@@ -161,7 +162,8 @@ class Reloader:
             except IndexError:
                 return
             served.close(timeout=60.0)  # its timing stopped; drains what it accepted
-            release_parallel_rows(served.model)  # its one-thread session and threads
+            if served.lease is None:  # a shared encoder's rows belong to its pool entry
+                release_parallel_rows(served.model)  # its one-thread session and threads
             what = f"{served.name!r} version {served.version}"
             del served
             gc.collect()  # parts of a model sit in reference cycles

@@ -12,6 +12,8 @@ timing stops at the next batch when the version is closed (`RowModeTiming.stop`)
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import threading
 import time
@@ -43,7 +45,8 @@ TIMING_TEXTS = (
 class RowParallelModel(Protocol):
     """What the choice needs of a model (`core.intent_model.IntentModel` provides it)."""
 
-    row_wise: bool
+    @property
+    def row_wise(self) -> bool: ...
 
     def predict(self, texts: Sequence[str]) -> Prediction: ...
 
@@ -85,7 +88,14 @@ def choose_row_mode(
     model.use_parallel_rows(rows if chosen == PARALLEL else None)
     if chosen == SEQUENTIAL:
         rows.close()
+        del rows
+    _trim()  # the timing's buffers (and an unused one-thread session) back to the OS
     return RowModeChoice(chosen, best)
+
+
+def _trim() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class RowModeTiming:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from intent_server.core.prediction import Prediction
-from intent_server.serving.batching import DirectRunner, MicroBatcher
+from intent_server.serving.batching import BotRunner, DirectRunner, MicroBatcher
 from intent_server.serving.errors import Overloaded, Unavailable
 
 
@@ -272,3 +272,66 @@ def test_the_direct_runner_bounds_the_model_runs_at_once() -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda t: runner.submit([t]).result(timeout=30), "abcdefgh"))
     assert len(results) == 8 and most == 2
+
+
+class FakeBots:
+    """A shared encoder's runs: records the groups of each run; blocks the first run until
+    released; bot "b" answers with its rows reversed in value (another head)."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[tuple[object, list[str]]]] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def predict_groups(self, groups: Sequence[tuple[object, Sequence[str]]]) -> list[Prediction]:
+        self.runs.append([(bot, list(texts)) for bot, texts in groups])
+        self.started.set()
+        self.release.wait(timeout=30)
+        answers = []
+        for bot, texts in groups:
+            answer = fake_prediction(texts)
+            if bot == "b":
+                answer = Prediction(answer.probabilities[:, ::-1].copy(), answer.truncated)
+            answers.append(answer)
+        return answers
+
+
+def test_a_shared_batcher_runs_several_bots_in_one_run_grouped_by_bot() -> None:
+    bots = FakeBots()
+    batcher = MicroBatcher(None, max_wait_s=0.0, predict_groups=bots.predict_groups)
+    a, b = BotRunner(batcher, "a"), BotRunner(batcher, "b")
+    first = threading.Thread(target=a.submit, args=(["first"],))
+    first.start()
+    assert bots.started.wait(10)
+    queued = [a.submit(["one"]), b.submit(["two", "three"]), a.submit(["four"])]
+    assert a.pending == 2 and b.pending == 1
+    bots.release.set()
+    first.join()
+    answers = [future.result(timeout=10) for future in queued]
+    assert bots.runs[1] == [("a", ["one", "four"]), ("b", ["two", "three"])]
+    np.testing.assert_allclose(answers[0].probabilities[0], fake_row("one"))
+    np.testing.assert_allclose(answers[2].probabilities[0], fake_row("four"))
+    np.testing.assert_allclose(answers[1].probabilities[1], fake_row("three")[::-1])
+    batcher.close()
+
+
+def test_closing_one_bot_waits_for_its_calls_and_leaves_the_others_running() -> None:
+    bots = FakeBots()
+    batcher = MicroBatcher(None, max_wait_s=0.0, predict_groups=bots.predict_groups)
+    a, b = BotRunner(batcher, "a"), BotRunner(batcher, "b")
+    first = threading.Thread(target=b.submit, args=(["first"],))
+    first.start()
+    assert bots.started.wait(10)
+    pending = a.submit(["accepted"])
+    closing = threading.Thread(target=a.close)
+    closing.start()
+    closing.join(0.2)
+    assert closing.is_alive()  # waits for the call it accepted
+    with pytest.raises(Unavailable):
+        a.submit(["refused"])
+    bots.release.set()
+    closing.join(10)
+    assert not closing.is_alive() and pending.result(timeout=10).probabilities.shape == (1, 3)
+    assert b.submit(["still served"]).result(timeout=10).probabilities.shape == (1, 3)
+    first.join()
+    batcher.close()

@@ -1,0 +1,70 @@
+"""Bots that differ only in their heads, made from one export.
+
+`make_bots` copies one exported version N times (encoder and tokenizer hard-linked, so the
+copies cost no disk and carry the same encoder sha256) and gives every copy its own head:
+the output layer's bias moved by seeded noise, so each bot answers a little differently,
+as bots trained on other data would, while the encoder stays the same. The manifest records
+the new head's sha256, the pointer the new manifest's: each copy is a valid export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from intent_server.core.exports import pointer_text, resolve_current
+from intent_server.core.files import atomic_write, sha256_file
+from intent_server.core.layout import CURRENT, MANIFEST
+
+BIAS_NOISE = 0.5  # logits; enough to move some answers, not enough to break the bot
+
+
+def _new_head(source: Path, target: Path, seed: int) -> None:
+    """`source` head with its last layer's bias moved by seeded noise, written to `target`."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(source))
+    biases = [init for init in model.graph.initializer if init.name.endswith(".bias")]
+    last = biases[-1]  # the output layer's: one value per label
+    values = numpy_helper.to_array(last).astype(np.float32)
+    noise = np.random.default_rng(seed).normal(0.0, BIAS_NOISE, values.shape)
+    last.CopyFrom(numpy_helper.from_array((values + noise).astype(np.float32), last.name))
+    onnx.save(model, str(target))
+
+
+def make_bot(
+    source_version: Path, export_dir: Path, name: str, seed: int, suffix: str = ""
+) -> Path:
+    """One bot `name` in `export_dir` whose head differs from `source_version`'s (seeded),
+    `current` switched to it last (atomically: a watching server may be reading it)."""
+    manifest = json.loads((source_version / MANIFEST).read_text(encoding="utf-8"))
+    version = f"{manifest['version']}-{suffix or name}"
+    target = export_dir / name / version
+    target.mkdir(parents=True)
+    head = manifest["head"]
+    for path in source_version.iterdir():
+        if path.name not in (MANIFEST, head):
+            os.link(path, target / path.name)
+    _new_head(source_version / head, target / head, seed)
+    manifest.update(name=name, version=version)
+    manifest["files"][head] = sha256_file(target / head)
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    pointer = pointer_text(version, sha256_file(target / MANIFEST))
+    atomic_write(export_dir / name / CURRENT, pointer)
+    return target
+
+
+def make_bots(
+    source_export_dir: Path, export_dir: Path, count: int, model: str = "default"
+) -> list[str]:
+    """`count` bots `bot0000`... in `export_dir`, from `source_export_dir/model`'s current
+    version, each with its own head (seed = its number)."""
+    source = resolve_current(source_export_dir, model)
+    names = [f"bot{number:04d}" for number in range(count)]
+    for number, name in enumerate(names):
+        make_bot(source, export_dir, name, seed=number)
+    return names
