@@ -37,6 +37,7 @@ TRAINER_LAYERS = (
     "features",
     "calibration",
     "training",
+    "tagging",
     "finetune",
     "pipeline",
     "export",

@@ -59,6 +59,11 @@ class LoadedExport:
     def tokenizer_path(self) -> Path:
         return self.path / self.manifest.tokenizer
 
+    @property
+    def entity_head_path(self) -> Path | None:
+        entities = self.manifest.entities
+        return None if entities is None else self.path / entities.head_file
+
     def open(self, threads: int = 1) -> IntentModel:
         """The runtime model over these files (ONNX sessions with `threads` threads each)."""
         return IntentModel(
@@ -68,6 +73,8 @@ class LoadedExport:
             self.max_tokens,
             variant=self.encoder_variant,
             threads=threads,
+            entity_head=self.entity_head_path,
+            entities=self.manifest.entities,
         )
 
 
@@ -203,6 +210,8 @@ def load_export(
             f"(this export has {sorted(manifest.encoders)})"
         )
     loaded = [manifest.encoders[chosen], manifest.head, manifest.tokenizer]
+    if manifest.entities is not None:
+        loaded.append(manifest.entities.head_file)
     verify_files(version_dir, manifest, sorted(manifest.files) if verify_all else loaded)
     _check_head(version_dir, manifest)
     return LoadedExport(version_dir, manifest, chosen)

@@ -31,6 +31,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
+from intent_server.core.entities.contract import EntityHeadInfo
+from intent_server.core.entities.runtime import EntityExtractor
 from intent_server.core.errors import ExportError
 from intent_server.core.layout import (
     ENCODER_INPUTS,
@@ -38,6 +40,7 @@ from intent_server.core.layout import (
     FEATURES_OUTPUT,
     HEAD_OUTPUT,
     SENTENCE_OUTPUT,
+    TOKEN_STATES_OUTPUT,
 )
 from intent_server.core.prediction import Prediction
 
@@ -134,9 +137,25 @@ def run_encoder(
     session: ort.InferenceSession, encodings: Sequence[Encoding], output: str
 ) -> np.ndarray:
     """One encoder run over `encodings` (padded to the longest): `output` [N, width] float32."""
+    return run_encoder_outputs(session, encodings, [output])[0]
+
+
+def run_encoder_outputs(
+    session: ort.InferenceSession, encodings: Sequence[Encoding], outputs: list[str]
+) -> list[np.ndarray]:
+    """One encoder run over `encodings` (padded to the longest), the named outputs float32."""
     ids, mask = pad_batch(encodings)
-    result = session.run([output], {"input_ids": ids, "attention_mask": mask})[0]
-    return np.asarray(result, dtype=np.float32)
+    results = session.run(outputs, {"input_ids": ids, "attention_mask": mask})
+    return [np.asarray(result, dtype=np.float32) for result in results]
+
+
+def pad_states(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """Token states of texts [T_i, H] as one zero-padded batch [N, longest, H]."""
+    longest = max(len(row) for row in rows)
+    out = np.zeros((len(rows), longest, rows[0].shape[1]), dtype=np.float32)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
 
 
 class ParallelRows:
@@ -154,11 +173,34 @@ class ParallelRows:
     def _rows(self, encodings: Sequence[Encoding], rows: list[int], output: str) -> np.ndarray:
         return np.concatenate([run_encoder(self._session, [encodings[i]], output) for i in rows])
 
-    def run(self, encodings: Sequence[Encoding], output: str) -> np.ndarray:
-        """`output` [N, width] for every encoding, in their order."""
+    def _row_outputs(
+        self, encodings: Sequence[Encoding], rows: list[int], outputs: list[str]
+    ) -> list[list[np.ndarray]]:
+        return [run_encoder_outputs(self._session, [encodings[i]], outputs) for i in rows]
+
+    def run_outputs(
+        self, encodings: Sequence[Encoding], outputs: list[str]
+    ) -> list[list[np.ndarray]]:
+        """The named outputs of each encoding run alone (rows of 1), in their order."""
+        shares = self._shares(encodings)
+        others = [
+            self._pool.submit(self._row_outputs, encodings, share, outputs) for share in shares[1:]
+        ]
+        parts = [self._row_outputs(encodings, shares[0], outputs), *(p.result() for p in others)]
+        out: list[list[np.ndarray]] = [[] for _ in encodings]
+        for share, part in zip(shares, parts, strict=True):
+            for row, values in zip(share, part, strict=True):
+                out[row] = values
+        return out
+
+    def _shares(self, encodings: Sequence[Encoding]) -> list[list[int]]:
         longest_first = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
         shares = [longest_first[w :: self.workers] for w in range(self.workers)]
-        shares = [share for share in shares if share]
+        return [share for share in shares if share]
+
+    def run(self, encodings: Sequence[Encoding], output: str) -> np.ndarray:
+        """`output` [N, width] for every encoding, in their order."""
+        shares = self._shares(encodings)
         others = [self._pool.submit(self._rows, encodings, share, output) for share in shares[1:]]
         parts = [self._rows(encodings, shares[0], output), *(part.result() for part in others)]
         out = np.empty((len(encodings), parts[0].shape[1]), dtype=np.float32)
@@ -182,6 +224,8 @@ class IntentModel:
         *,
         variant: str = "fp32",
         threads: int = 1,
+        entity_head: Path | None = None,
+        entities: EntityHeadInfo | None = None,
     ) -> None:
         self._tokenizer = load_tokenizer(tokenizer, max_tokens)
         self.lowercases = lowercases(self._tokenizer)
@@ -214,6 +258,21 @@ class IntentModel:
                 f"{FEATURES_OUTPUT!r}; the head was trained on other features: re-export the model"
             )
         self.row_wise = variant == "int8"
+        self.entities: EntityExtractor | None = None
+        if entity_head is not None and entities is not None:
+            if TOKEN_STATES_OUTPUT not in outputs:
+                raise ExportError(
+                    f"{encoder} has no {TOKEN_STATES_OUTPUT!r} output for the entity head "
+                    f"{entity_head}; re-export the model"
+                )
+            self.entities = EntityExtractor(
+                make_session(entity_head, threads), entity_head, entities
+            )
+
+    @property
+    def has_entities(self) -> bool:
+        """An entity head runs on each text (its answers depend on the exact characters)."""
+        return self.entities is not None
 
     def tokenize(self, texts: Sequence[str]) -> list[Encoding]:
         """Encodings, truncated at max_tokens (`overflowing` is set on truncated ones)."""
@@ -228,6 +287,12 @@ class IntentModel:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The head's input features [N, dim] float32."""
         return self._encode(self.tokenize(texts), FEATURES_OUTPUT, self.dim)
+
+    def token_states(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each text's token states [T_i, H] (the encoder's `token_states`; an export whose
+        encoder has that output)."""
+        encodings = self.tokenize(texts)
+        return self._encode_with_tokens(encodings)[1] if encodings else []
 
     def sentence_embeddings(self, texts: Sequence[str]) -> np.ndarray:
         """Standard L2-normalised sentence embeddings [N, sentence_dim]."""
@@ -274,14 +339,37 @@ class IntentModel:
         familiarity = np.asarray(outputs[1], dtype=np.float32) if self.has_familiarity else None
         return probs, familiarity
 
+    def _encode_with_tokens(
+        self, encodings: Sequence[Encoding]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Features [N, dim] and each text's token states [T_i, H], in one encoder pass."""
+        wanted = [FEATURES_OUTPUT, TOKEN_STATES_OUTPUT]
+        if not self.row_wise:
+            features, states = run_encoder_outputs(self._encoder, encodings, wanted)
+            return features, [states[i, : len(e.ids)] for i, e in enumerate(encodings)]
+        parallel = self._parallel
+        if parallel is not None and len(encodings) > 1:
+            rows = parallel.run_outputs(encodings, wanted)
+        else:
+            rows = [run_encoder_outputs(self._encoder, [e], wanted) for e in encodings]
+        return np.concatenate([row[0] for row in rows]), [row[1][0] for row in rows]
+
     def predict(self, texts: Sequence[str]) -> Prediction:
-        """Class probabilities (label order), familiarity and whether each text was truncated."""
+        """Class probabilities (label order), familiarity, whether each text was truncated,
+        and with an entity head each text's entities (token states fetched only then)."""
         encodings = self.tokenize(texts)
-        probs, familiarity = self.score_features(self._encode(encodings, FEATURES_OUTPUT, self.dim))
+        entities = None
+        if self.entities is None or not encodings:
+            features = self._encode(encodings, FEATURES_OUTPUT, self.dim)
+        else:
+            features, states = self._encode_with_tokens(encodings)
+            entities = self.entities.extract(texts, encodings, pad_states(states))
+        probs, familiarity = self.score_features(features)
         return Prediction(
             probabilities=probs,
             truncated=tuple(bool(encoding.overflowing) for encoding in encodings),
             familiarity=familiarity,
+            entities=entities,
         )
 
     def warm_up(self) -> None:

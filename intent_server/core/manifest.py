@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from intent_server.core.decision import Thresholds
+from intent_server.core.entities.contract import EntityHeadInfo
 from intent_server.core.errors import ExportError
 from intent_server.core.fields import Fields
 from intent_server.core.files import write_json
@@ -23,7 +24,11 @@ from intent_server.core.model_card import (
     TrainingMetrics,
 )
 
-FORMAT_VERSION = 3  # 3: head.onnx also outputs `familiarity` (2: encoder `features` output)
+# 4: the encoder also outputs `token_states`, an optional `entities` section names the entity
+# head (3: head.onnx also outputs `familiarity`; 2: encoder `features` output). Exports of
+# format 3 are still read: they serve intents only, as before.
+FORMAT_VERSION = 4
+READABLE_FORMATS = (3, 4)
 REEXPORT = "; re-export the model (make export)"
 REQUIRED_KEYS = (
     "format_version",
@@ -147,6 +152,8 @@ class Manifest:
     files: dict[str, str]  # sha256 of every file of the folder but the manifest
     created_at: str
     familiarity: FamiliarityBank  # built into the head (output `familiarity`)
+    entities: EntityHeadInfo | None = None  # the entity head (`entities.head_file`) and lexicon
+    format_version: int = FORMAT_VERSION  # as read (older exports lack `token_states`)
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or not all(self.labels):
@@ -159,17 +166,21 @@ class Manifest:
                 f"encoders {sorted(self.encoders)} must be among {list(VARIANTS)} and hold "
                 f"default_encoder {self.default_encoder!r}"
             )
+        head_file = "" if self.entities is None else self.entities.head_file
+        if self.entities is not None and (not head_file or Path(head_file).name != head_file):
+            raise ValueError(f"entities.head_file must be a plain file name, found {head_file!r}")
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format_version": FORMAT_VERSION,
             **asdict(self),
+            "format_version": self.format_version,
             "labels": list(self.labels),
             "thresholds": self.thresholds.to_json(),
             "encoder": self.encoder.to_json(),
             "metrics": self.metrics.to_json(),
             "verification": {name: gate.to_json() for name, gate in self.verification.items()},
             "familiarity": self.familiarity.to_json(),
+            "entities": None if self.entities is None else self.entities.to_json(),
         }
 
     @classmethod
@@ -179,9 +190,9 @@ class Manifest:
         if missing:
             raise ExportError(f"{source} lacks the keys {missing}{REEXPORT}")
         found = fields.raw("format_version")
-        if found != FORMAT_VERSION:
+        if found not in READABLE_FORMATS or isinstance(found, bool):
             raise ExportError(
-                f"{source} has format_version {found!r}; this server reads {FORMAT_VERSION}: "
+                f"{source} has format_version {found!r}; this server reads {READABLE_FORMATS}: "
                 "re-export the model with the matching intent-export"
             )
         try:
@@ -199,6 +210,8 @@ class Manifest:
             head=_file_name(fields, "head", fields.text("head")),
             tokenizer=_file_name(fields, "tokenizer", fields.text("tokenizer")),
             verification={k: GateResult.from_json(gates.section(k)) for k in gates.data},
+            entities=EntityHeadInfo.optional(fields),
+            format_version=fields.integer("format_version"),
         )
 
     def write(self, version_dir: Path) -> None:
