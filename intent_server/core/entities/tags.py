@@ -21,7 +21,7 @@ from intent_server.core.entities.spans import EntitySpan
 OUTSIDE = 0
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class EntityKey:
     """What a tag names besides B/I: the entity, and its role and group (None when unset)."""
 
@@ -50,6 +50,10 @@ class EntityKey:
             )
         return cls(value[0], value[1], value[2])
 
+    def sort_key(self) -> tuple[str, str, str]:
+        """Unset role and group sort first."""
+        return (self.entity, self.role or "", self.group or "")
+
     def __str__(self) -> str:
         return "/".join((self.entity, self.role or "-", self.group or "-"))
 
@@ -59,12 +63,12 @@ class TagSet:
     keys: tuple[EntityKey, ...]  # sorted, no duplicates
 
     def __post_init__(self) -> None:
-        if not self.keys or list(self.keys) != sorted(set(self.keys)):
+        if not self.keys or list(self.keys) != sorted(set(self.keys), key=EntityKey.sort_key):
             raise ValueError("a tag set needs sorted, distinct entity keys")
 
     @classmethod
     def of_spans(cls, spans: Sequence[EntitySpan]) -> TagSet:
-        return cls(tuple(sorted({EntityKey.of(span) for span in spans})))
+        return cls(tuple(sorted({EntityKey.of(span) for span in spans}, key=EntityKey.sort_key)))
 
     @property
     def size(self) -> int:
