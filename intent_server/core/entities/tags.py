@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -86,6 +87,10 @@ class TagSet:
 
     def allowed(self) -> tuple[np.ndarray, np.ndarray]:
         """(start [L] bool: tags a text may begin with, transitions [L, L] bool: prev -> next)."""
+        return self._allowed
+
+    @cached_property
+    def _allowed(self) -> tuple[np.ndarray, np.ndarray]:
         size = self.size
         start = np.ones(size, dtype=bool)
         moves = np.ones((size, size), dtype=bool)

@@ -19,6 +19,11 @@ def constrained_viterbi(probs: np.ndarray, start: np.ndarray, moves: np.ndarray)
     steps, size = probs.shape
     if steps == 0:
         return np.zeros(0, dtype=np.int64)
+    # The constraints only forbid moves, so when each token's best tag already makes a valid
+    # path no other path can score higher: the common case costs one argmax.
+    best_tags = argmax_tags(probs)
+    if start[best_tags[0]] and bool(moves[best_tags[:-1], best_tags[1:]].all()):
+        return best_tags
     scores = np.log(np.maximum(probs.astype(np.float64), _FLOOR))
     penalty = np.where(moves, 0.0, -np.inf)
     best = np.where(start, scores[0], -np.inf)

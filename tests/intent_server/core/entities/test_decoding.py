@@ -77,3 +77,19 @@ def test_a_span_tagged_on_part_of_a_word_is_widened_to_the_word() -> None:
         text, one_hot(tags, CITY.size), encoding.offsets, encoding.word_ids, CITY
     )
     assert [(e.value, e.start, e.end) for e in found] == [("Zürichberg", 7, 17)]
+
+
+def test_viterbi_finds_the_best_valid_path_of_all() -> None:
+    import itertools
+
+    start, moves = CITY.allowed()
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        probs = rng.dirichlet(np.ones(CITY.size) * 0.5, size=4).astype(np.float32)
+        valid = [
+            path
+            for path in itertools.product(range(CITY.size), repeat=4)
+            if start[path[0]] and all(moves[a, b] for a, b in itertools.pairwise(path))
+        ]
+        best = max(valid, key=lambda path: float(np.sum(np.log(probs[np.arange(4), path]))))
+        assert constrained_viterbi(probs, start, moves).tolist() == list(best)
