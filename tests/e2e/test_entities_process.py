@@ -23,12 +23,11 @@ MESSAGE = "  What's the weather in   MÁLAGA 🌧️ tomorrow ?"
 
 @pytest.fixture(scope="module")
 def both_bots(
-    exported_entity_model: Path,
-    exported_example_model: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+    exported_entity_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
+    """`default`: the bot without entities (`plain`), `slots`: the bot with them."""
     export_dir = tmp_path_factory.mktemp("both")
-    link_copy(resolve_current(exported_example_model, "default"), export_dir, "default")
+    link_copy(resolve_current(exported_entity_model, "plain"), export_dir, "default")
     link_copy(resolve_current(exported_entity_model, "slots"), export_dir, "slots")
     server = ServerProcess(
         [

@@ -64,8 +64,8 @@ def test_one_encoder_run_per_batch_fetches_both_outputs(exported_entity_model: P
     assert recorder.asked == [[FEATURES_OUTPUT, TOKEN_STATES_OUTPUT]]
 
 
-def test_a_bot_without_entities_never_fetches_token_states(exported_example_model: Path) -> None:
-    version = resolve_current(exported_example_model, "default")
+def test_a_bot_without_entities_never_fetches_token_states(exported_entity_model: Path) -> None:
+    version = resolve_current(exported_entity_model, "plain")
     loaded = load_export(version)
     assert loaded.manifest.entities is None and not (version / ENTITY_HEAD_ONNX).exists()
     model = loaded.open()
