@@ -4,7 +4,9 @@
 recent texts of one served model version, so a repeated message skips the encoder. A reload
 serves a new version with a new, empty cache. The key is the text with whitespace runs
 collapsed (and lowercased when the model's tokenizer lowercases anyway): texts with the same
-key are the same tokens, so a cached answer equals the computed one. Texts over
+key are the same tokens, so a cached answer equals the computed one. A model with an entity
+head answers character offsets and values of the text as received: its key is the text
+itself. Texts over
 `MAX_CACHED_CHARS` are never cached: long messages rarely repeat.
 """
 
