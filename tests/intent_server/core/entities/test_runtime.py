@@ -73,4 +73,5 @@ def test_a_bot_without_entities_never_fetches_token_states(exported_entity_model
     model._encoder = recorder  # type: ignore[assignment]
     prediction = model.predict(TEXTS)
     assert prediction.entities is None and not model.has_entities
-    assert recorder.asked == [[FEATURES_OUTPUT]]
+    # one run per text when the default encoder is INT8: every one asks for features only
+    assert recorder.asked and all(asked == [FEATURES_OUTPUT] for asked in recorder.asked)
