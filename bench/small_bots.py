@@ -28,7 +28,7 @@ from bench.accuracy import (
 from bench.datasets import Clinc, Pairs
 from bench.result_types import BotScores, SmallBot, SmallBots
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
-from intent_server.core.intent_model import make_session
+from intent_server.core.encoder.runtime import make_session
 from intent_server.core.layout import FAMILIARITY_OUTPUT, HEAD_INPUT, HEAD_OUTPUT
 from trainer.markdown import markdown_table
 from trainer.metrics import accuracy, auroc, oos_scores

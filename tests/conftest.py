@@ -21,11 +21,14 @@ pytest_plugins = [
     "tests.fixtures.http",
     "tests.fixtures.certs",
     "tests.fixtures.disks",
+    "tests.fixtures.entities",
 ]
 
 # The roots of the fixtures that train or export (the others depend on them), and the
 # shared embedding cache that tests which train for themselves use.
-TRAINING_FIXTURES = frozenset({"trained_example_model", "embedding_cache_dir"})
+TRAINING_FIXTURES = frozenset(
+    {"trained_example_model", "embedding_cache_dir", "trained_entity_model"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -38,6 +38,7 @@ TRAINER_LAYERS = (
     "features",
     "calibration",
     "training",
+    "tagging",
     "finetune",
     "pipeline",
     "export",

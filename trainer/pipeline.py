@@ -32,8 +32,11 @@ from trainer.errors import UserError
 from trainer.features.cache import EmbeddingCache, default_cache_dir
 from trainer.features.extract import EmbedStats, embed_with_stats
 from trainer.features.identity import encoder_identity
+from trainer.features.torch_features import load_encoder
 from trainer.finetune.comparison import Outcome, fine_tune
 from trainer.finetune.storage import save_tuned_encoder
+from trainer.tagging.store import save_entity_head
+from trainer.tagging.training import EntityTraining, train_entities
 from trainer.training.fitting import HELD_OUT, Fitted, Split, fit_and_calibrate
 from trainer.training.model_store import (
     ValidationSplit,
@@ -148,15 +151,18 @@ def _publish(
     identity: EncoderIdentity,
     run: TrainingRun,
     fine_tuning: FineTuning | None = None,
+    entities: EntityTraining | None = None,
 ) -> tuple[ModelCard, TrainingReport]:
-    """Write the head, the familiarity bank, the calibration texts, the report and the model
-    card into `folder`."""
+    """Write the head, the familiarity bank, the entity head, the calibration texts, the
+    report and the model card into `folder`."""
     now = datetime.now(timezone.utc)
     cal = fitted.calibration
     sigmas = run.options["unfamiliar_sigmas"]
     report = build_report(cal, fitted.texts, fitted.thresholds, fitted.cost, sigmas, fine_tuning)
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
     save_bank(fitted.bank.vectors, fitted.bank.offsets, folder / FAMILIARITY_BANK)
+    if entities is not None:
+        save_entity_head(entities.head, folder)
     card = ModelCard(
         name=name,
         version=_version(folder / HEAD_WEIGHTS, now),
@@ -169,6 +175,7 @@ def _publish(
         created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         familiarity=fitted.bank.info,
         fine_tuning=fine_tuning,
+        entities=None if entities is None else entities.info,
     )
     val_labels = tuple(cal.labels[i] for i in cal.truth.tolist())
     held_out = cal.method == HELD_OUT
@@ -202,6 +209,7 @@ def _write_model(
     identity: EncoderIdentity,
     run: TrainingRun,
     outcome: Outcome | None,
+    entities: EntityTraining | None,
 ) -> tuple[ModelCard, TrainingReport]:
     """Publish `models_dir/name/` atomically, with the tuned encoder when it was kept."""
     with staged_model_dir(models_dir, name) as folder:
@@ -209,7 +217,18 @@ def _write_model(
             final = models_dir.resolve() / name
             identity = save_tuned_encoder(outcome.model, folder, final, identity)
         record = outcome.record if outcome is not None else None
-        return _publish(folder, name, fitted, identity, run, record)
+        return _publish(folder, name, fitted, identity, run, record, entities)
+
+
+def _entities(
+    data: TrainingData, identity: EncoderIdentity, options: TrainOptions, outcome: Outcome | None
+) -> EntityTraining | None:
+    """The entity head over the token states of the encoder the model keeps (tuned or not);
+    None, and no encoder load, for a bot without entity annotations."""
+    if not any(example.entities for example in data.examples):
+        return None
+    tuned = outcome.model if outcome is not None else None
+    return train_entities(data, tuned or load_encoder(identity), identity, options.seed)
 
 
 def train(
@@ -270,7 +289,10 @@ def _train_locked(
         explicit_validation=validation is not None,
         data_sources=tuple(str(source) for source in data.sources),
     )
-    card, report = _write_model(Path(models_dir), model_name, fitted, identity, run, outcome)
+    entities = _entities(data, identity, options, outcome)
+    card, report = _write_model(
+        Path(models_dir), model_name, fitted, identity, run, outcome, entities
+    )
     log.info("%s", summary_text(report))
     if OUT_OF_SCOPE not in labels:
         log.info("%s", _without_oos_examples(fitted))

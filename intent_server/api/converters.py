@@ -48,6 +48,19 @@ def to_response(
     # sorted() is stable, so equal scores keep label order.
     for index in sorted(range(len(values)), key=values.__getitem__, reverse=True)[:top_k]:
         response.ranking.add(name=labels[index], confidence=values[index])
+    if prediction.entities is not None:
+        for found in prediction.entities[row]:
+            response.entities.add(
+                entity=found.entity,
+                value=found.value,
+                start=found.start,
+                end=found.end,
+                confidence=found.confidence,
+                role=found.role,
+                group=found.group,
+                extractor=found.extractor,
+                processors=found.processors,
+            )
     return response
 
 

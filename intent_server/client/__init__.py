@@ -3,6 +3,7 @@
 from intent_server.client.client import (
     DEFAULT_TARGET,
     Classification,
+    Entity,
     IntentClient,
     IntentClientError,
     IntentScore,
@@ -12,6 +13,7 @@ from intent_server.client.client import (
 __all__ = [
     "DEFAULT_TARGET",
     "Classification",
+    "Entity",
     "IntentClient",
     "IntentClientError",
     "IntentScore",

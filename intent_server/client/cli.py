@@ -16,6 +16,7 @@ import grpc
 from intent_server.client.client import (
     DEFAULT_TARGET,
     Classification,
+    Entity,
     IntentClient,
     IntentClientError,
     ModelDetails,
@@ -151,6 +152,18 @@ def _texts(args: argparse.Namespace, stdin: TextIO) -> Iterator[str]:
         yield from args.texts
 
 
+def _entity_line(found: Entity) -> str:
+    """`city (role from) = 'Paris' [5:10] 0.98 EntityHead`, plus the synonym mapper."""
+    name = found.entity
+    extras = [f"role {found.role}"] if found.role else []
+    extras += [f"group {found.group}"] if found.group else []
+    if extras:
+        name += f" ({', '.join(extras)})"
+    line = f"{name} = {found.value!r} [{found.start}:{found.end}] {found.confidence:.2f}"
+    line += f" {found.extractor}"
+    return line + "".join(f", {processor}" for processor in found.processors)
+
+
 def format_classification(text: str, result: Classification) -> str:
     lines = [
         f"text:          {text}",
@@ -167,6 +180,8 @@ def format_classification(text: str, result: Classification) -> str:
         )
     else:
         lines.append("out of scope:  no")
+    for found in result.entities:
+        lines.append(f"entity:        {_entity_line(found)}")
     if result.truncated:
         lines.append("truncated:     yes (only the start of the text was classified)")
     lines.append(f"model:         {result.model} {result.model_version}")

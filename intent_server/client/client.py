@@ -39,6 +39,36 @@ class IntentScore:
 
 
 @dataclass(frozen=True)
+class Entity:
+    """One entity of the text: `text[start:end]` (code points) is the span, `value` the span
+    or a synonym's canonical value."""
+
+    entity: str
+    value: str
+    start: int
+    end: int
+    confidence: float
+    extractor: str
+    role: str | None = None
+    group: str | None = None
+    processors: tuple[str, ...] = ()
+
+    @classmethod
+    def from_proto(cls, message: intent_pb2.Entity) -> Entity:
+        return cls(
+            entity=message.entity,
+            value=message.value,
+            start=message.start,
+            end=message.end,
+            confidence=message.confidence,
+            extractor=message.extractor,
+            role=message.role if message.HasField("role") else None,
+            group=message.group if message.HasField("group") else None,
+            processors=tuple(message.processors),
+        )
+
+
+@dataclass(frozen=True)
 class Classification:
     """One answer. `reason` is "" in scope, else unfamiliar / low_confidence / ambiguous /
     out_of_scope_class. `familiarity`: best cosine to a training example (None: not sent)."""
@@ -53,6 +83,7 @@ class Classification:
     model: str
     model_version: str
     familiarity: float | None = None
+    entities: tuple[Entity, ...] = ()
 
     @classmethod
     def from_proto(cls, message: intent_pb2.ClassifyIntentResponse) -> Classification:
@@ -68,6 +99,7 @@ class Classification:
             model=message.model,
             model_version=message.model_version,
             familiarity=message.familiarity if message.HasField("familiarity") else None,
+            entities=tuple(Entity.from_proto(found) for found in message.entities),
         )
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from intent_server.core.decision import Thresholds
+from intent_server.core.encoder.runtime import EncoderRuntime
 from intent_server.core.errors import ExportError
 from intent_server.core.files import sha256_file
-from intent_server.core.intent_model import EncoderRuntime, IntentModel, head_shape
+from intent_server.core.intent_model import IntentModel, head_shape
 from intent_server.core.layout import CURRENT, ENCODER_STORE, MANIFEST, VARIANTS, is_temp_name
 from intent_server.core.manifest import Manifest
 
@@ -82,6 +83,11 @@ class LoadedExport:
     def tokenizer_path(self) -> Path:
         return self.path / self.manifest.tokenizer
 
+    @property
+    def entity_head_path(self) -> Path | None:
+        entities = self.manifest.entities
+        return None if entities is None else self.path / entities.head_file
+
     def open(
         self,
         threads: int = 1,
@@ -104,6 +110,8 @@ class LoadedExport:
             tokenizer_object=tokenizer,
             head_threads=head_threads,
             tokenizer_lowercases=tokenizer_lowercases,
+            entity_head=self.entity_head_path,
+            entities=self.manifest.entities,
         )
 
 
@@ -301,6 +309,8 @@ def load_export(
     loaded = [manifest.head, manifest.tokenizer]
     if export.encoder_identity not in loaded_encoders:
         loaded.append(manifest.encoders[chosen])
+    if manifest.entities is not None:
+        loaded.append(manifest.entities.head_file)
     verify_files(version_dir, manifest, sorted(manifest.files) if verify_all else loaded)
     if check_head:
         _check_head(version_dir, manifest)

@@ -24,20 +24,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
+from intent_server.core.encoder.runtime import (
+    EncoderRuntime,
+    ParallelRows,
+    make_session,
+    pad_states,
+    width_of,
+)
+from intent_server.core.entities.contract import EntityHeadInfo
+from intent_server.core.entities.runtime import EntityExtractor
 from intent_server.core.errors import ExportError
 from intent_server.core.layout import (
-    ENCODER_INPUTS,
     FAMILIARITY_OUTPUT,
     FEATURES_OUTPUT,
     HEAD_OUTPUT,
     SENTENCE_OUTPUT,
+    TOKEN_STATES_OUTPUT,
 )
 from intent_server.core.prediction import Prediction
 
@@ -47,33 +55,6 @@ WARM_UP_TEXTS = (
     "can you please book me a flight from london to tokyo next friday in the morning and "
     "also find me a hotel close to the airport for two nights",
 )
-
-
-def make_session(path: Path, threads: int = 1, *, arena: bool = True) -> ort.InferenceSession:
-    """An ORT CPU session with explicit threading (ORT's defaults follow the host, not us).
-
-    With several threads the workers spin only while a run is in progress: the hand-offs
-    between one text's parallel sections then cost microseconds instead of a wake-up each
-    (measured on 2 CPUs: 3.3 -> 2.0 ms per text). `force_spinning_stop` parks them as soon
-    as the run ends, so sparse traffic and idle servers burn no core and the gRPC threads
-    get the CPU. Without it, or with spinning off, two threads were slower than one.
-
-    `arena=False` for small sessions kept by the thousand (heads): onnxruntime's memory arena
-    keeps about 1 MB per session beyond its weights (measured: 7.8 -> 6.8 MB a head).
-    """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.enable_cpu_mem_arena = arena
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    spin = "1" if threads > 1 else "0"
-    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-    options.add_session_config_entry("session.force_spinning_stop", spin)
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises untyped errors for unreadable models
-        raise ExportError(f"{path} cannot be loaded by onnxruntime: {exc}") from exc
 
 
 def load_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
@@ -98,31 +79,14 @@ def lowercases(tokenizer: Tokenizer) -> bool:
     )
 
 
-def pad_batch(encodings: Sequence[Encoding]) -> tuple[np.ndarray, np.ndarray]:
-    """`input_ids` and `attention_mask` [N, longest] int64, zero-padded on the right."""
-    longest = max(len(encoding.ids) for encoding in encodings)
-    ids = np.zeros((len(encodings), longest), dtype=np.int64)
-    mask = np.zeros((len(encodings), longest), dtype=np.int64)
-    for row, encoding in enumerate(encodings):
-        ids[row, : len(encoding.ids)] = encoding.ids
-        mask[row, : len(encoding.ids)] = encoding.attention_mask
-    return ids, mask
-
-
-def _width(shape: Sequence[object]) -> int:
-    """The fixed last dimension of an ONNX tensor shape (0 when symbolic)."""
-    last = shape[-1] if shape else None
-    return last if isinstance(last, int) else 0
-
-
 def _head_widths(head: ort.InferenceSession, path: Path) -> tuple[int, int]:
     """(input width, number of classes) of a head session; runs it once if the class count
     is symbolic."""
     feed = head.get_inputs()[0]
-    width = _width(feed.shape)
+    width = width_of(feed.shape)
     if width <= 0:
         raise ExportError(f"{path}: the head input width is not fixed ({feed.shape})")
-    classes = _width(head.get_outputs()[0].shape)
+    classes = width_of(head.get_outputs()[0].shape)
     if classes <= 0:
         sample = np.zeros((1, width), dtype=np.float32)
         classes = int(head.run(None, {feed.name: sample})[0].shape[-1])
@@ -132,94 +96,6 @@ def _head_widths(head: ort.InferenceSession, path: Path) -> tuple[int, int]:
 def head_shape(path: Path) -> tuple[int, int]:
     """(input width, number of classes) of a head ONNX file (a one-thread, one-off session)."""
     return _head_widths(make_session(path, threads=1), path)
-
-
-def run_encoder(
-    session: ort.InferenceSession, encodings: Sequence[Encoding], output: str
-) -> np.ndarray:
-    """One encoder run over `encodings` (padded to the longest): `output` [N, width] float32."""
-    ids, mask = pad_batch(encodings)
-    result = session.run([output], {"input_ids": ids, "attention_mask": mask})[0]
-    return np.asarray(result, dtype=np.float32)
-
-
-class ParallelRows:
-    """A batch's texts run side by side on `workers` threads (the caller's among them), each
-    text alone on one shared one-thread session (ORT runs are thread-safe and release the
-    GIL). Longest texts are dealt out first, round robin, so the threads finish together."""
-
-    def __init__(self, encoder: Path, workers: int) -> None:
-        if workers < 2:
-            raise ValueError(f"parallel rows need at least 2 workers, got {workers}")
-        self.workers = workers
-        self._session = make_session(encoder, threads=1)
-        self._pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="encoder-rows")
-
-    def _rows(self, encodings: Sequence[Encoding], rows: list[int], output: str) -> np.ndarray:
-        return np.concatenate([run_encoder(self._session, [encodings[i]], output) for i in rows])
-
-    def run(self, encodings: Sequence[Encoding], output: str) -> np.ndarray:
-        """`output` [N, width] for every encoding, in their order."""
-        longest_first = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
-        shares = [longest_first[w :: self.workers] for w in range(self.workers)]
-        shares = [share for share in shares if share]
-        others = [self._pool.submit(self._rows, encodings, share, output) for share in shares[1:]]
-        parts = [self._rows(encodings, shares[0], output), *(part.result() for part in others)]
-        out = np.empty((len(encodings), parts[0].shape[1]), dtype=np.float32)
-        for share, part in zip(shares, parts, strict=True):
-            out[share] = part
-        return out
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False)
-
-
-class EncoderRuntime:
-    """One encoder file's sessions: the model's own (`threads` threads) and, once batches
-    run side by side, the `ParallelRows` one-thread session. Bots whose exports carry the
-    same encoder share one of these (`serving.encoders.EncoderPool`); it holds no tokenizer
-    and no head, so its answers depend only on the encodings it is given."""
-
-    def __init__(self, encoder: Path, *, variant: str = "fp32", threads: int = 1) -> None:
-        self.path = encoder
-        self.threads = threads
-        self.row_wise = variant == "int8"
-        self._session = make_session(encoder, threads)
-        self._parallel: ParallelRows | None = None
-        names = tuple(feed.name for feed in self._session.get_inputs())
-        if sorted(names) != sorted(ENCODER_INPUTS):
-            raise ExportError(f"{encoder} takes inputs {names}, expected {ENCODER_INPUTS}")
-        outputs = {output.name: output for output in self._session.get_outputs()}
-        if {FEATURES_OUTPUT, SENTENCE_OUTPUT} - set(outputs):
-            raise ExportError(
-                f"{encoder} has outputs {sorted(outputs)}, expected {SENTENCE_OUTPUT!r} and "
-                f"{FEATURES_OUTPUT!r}; re-export the model"
-            )
-        self.dim = _width(outputs[FEATURES_OUTPUT].shape)
-        self.sentence_dim = _width(outputs[SENTENCE_OUTPUT].shape)
-
-    def open_parallel_rows(self, workers: int) -> ParallelRows:
-        return ParallelRows(self.path, workers)
-
-    @property
-    def parallel_rows(self) -> ParallelRows | None:
-        return self._parallel
-
-    def use_parallel_rows(self, rows: ParallelRows | None) -> None:
-        self._parallel = rows
-
-    def encode(self, encodings: Sequence[Encoding], output: str, width: int) -> np.ndarray:
-        """`output` [N, width] of `encodings`: one padded run (fp32), or one text at a time
-        (INT8), one after another or side by side."""
-        if not encodings:
-            return np.zeros((0, width), dtype=np.float32)
-        if not self.row_wise:
-            return run_encoder(self._session, encodings, output)
-        parallel = self._parallel
-        if parallel is not None and len(encodings) > 1:
-            return parallel.run(encodings, output)
-        rows = [run_encoder(self._session, [encoding], output) for encoding in encodings]
-        return np.concatenate(rows, axis=0)
 
 
 class IntentModel:
@@ -243,6 +119,8 @@ class IntentModel:
         tokenizer_object: Tokenizer | None = None,
         head_threads: int | None = None,
         tokenizer_lowercases: bool | None = None,
+        entity_head: Path | None = None,
+        entities: EntityHeadInfo | None = None,
     ) -> None:
         self._tokenizer = tokenizer_object or load_tokenizer(tokenizer, max_tokens)
         # Known for a shared tokenizer: finding out serialises it (~0.2 s a bot).
@@ -267,6 +145,21 @@ class IntentModel:
                 f"{head} reads {head_width}-d inputs but {runtime.path} produces {self.dim}-d "
                 f"{FEATURES_OUTPUT!r}; the head was trained on other features: re-export the model"
             )
+        self.entities: EntityExtractor | None = None
+        if entity_head is not None and entities is not None:
+            if not runtime.has_token_states:
+                raise ExportError(
+                    f"{runtime.path} has no {TOKEN_STATES_OUTPUT!r} output for the entity head "
+                    f"{entity_head}; re-export the model"
+                )
+            self.entities = EntityExtractor(
+                make_session(entity_head, head_threads, arena=False), entity_head, entities
+            )
+
+    @property
+    def has_entities(self) -> bool:
+        """An entity head runs on each text (its answers depend on the exact characters)."""
+        return self.entities is not None
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -289,6 +182,12 @@ class IntentModel:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The head's input features [N, dim] float32."""
         return self._encode(self.tokenize(texts), FEATURES_OUTPUT, self.dim)
+
+    def token_states(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each text's token states [T_i, H] (the encoder's `token_states`; an export whose
+        encoder has that output)."""
+        encodings = self.tokenize(texts)
+        return self.encoder.encode_with_tokens(encodings)[1] if encodings else []
 
     def sentence_embeddings(self, texts: Sequence[str]) -> np.ndarray:
         """Standard L2-normalised sentence embeddings [N, sentence_dim]."""
@@ -329,17 +228,32 @@ class IntentModel:
         return probs, familiarity
 
     def predict(self, texts: Sequence[str]) -> Prediction:
-        """Class probabilities (label order), familiarity and whether each text was truncated."""
+        """Class probabilities (label order), familiarity, whether each text was truncated,
+        and with an entity head each text's entities (token states fetched only then)."""
         encodings = self.tokenize(texts)
-        return self.answer(encodings, self._encode(encodings, FEATURES_OUTPUT, self.dim))
+        if self.entities is None or not encodings:
+            return self.answer(encodings, self._encode(encodings, FEATURES_OUTPUT, self.dim))
+        features, states = self.encoder.encode_with_tokens(encodings)
+        return self.answer(encodings, features, (texts, states))
 
-    def answer(self, encodings: Sequence[Encoding], features: np.ndarray) -> Prediction:
-        """The prediction for `encodings` (this model's tokens) whose features are given."""
+    def answer(
+        self,
+        encodings: Sequence[Encoding],
+        features: np.ndarray,
+        tokens: tuple[Sequence[str], list[np.ndarray]] | None = None,
+    ) -> Prediction:
+        """The prediction for `encodings` (this model's tokens) whose features are given;
+        `tokens`: the texts and their token states, for the entity head when there is one."""
+        entities = None
+        if self.entities is not None and tokens is not None and encodings:
+            texts, states = tokens
+            entities = self.entities.extract(texts, encodings, pad_states(states))
         probs, familiarity = self.score_features(features)
         return Prediction(
             probabilities=probs,
             truncated=tuple(bool(encoding.overflowing) for encoding in encodings),
             familiarity=familiarity,
+            entities=entities,
         )
 
     def warm_up(self) -> None:
@@ -365,10 +279,17 @@ def predict_together(groups: Sequence[tuple[IntentModel, Sequence[str]]]) -> lis
         raise ValueError("predict_together needs models sharing one encoder runtime")
     encodings = [model.tokenize(texts) if texts else [] for model, texts in groups]
     flat = [encoding for part in encodings for encoding in part]
-    features = runtime.encode(flat, FEATURES_OUTPUT, runtime.dim)
+    # Token states only when one of the models extracts entities: one pass serves all.
+    states: list[np.ndarray] | None = None
+    if flat and any(model.has_entities for model, _ in groups):
+        features, states = runtime.encode_with_tokens(flat)
+    else:
+        features = runtime.encode(flat, FEATURES_OUTPUT, runtime.dim)
     answers = []
     start = 0
-    for (model, _), part in zip(groups, encodings, strict=True):
-        answers.append(model.answer(part, features[start : start + len(part)]))
-        start += len(part)
+    for (model, texts), part in zip(groups, encodings, strict=True):
+        end = start + len(part)
+        tokens = None if states is None else (texts, states[start:end])
+        answers.append(model.answer(part, features[start:end], tokens))
+        start = end
     return answers

@@ -11,6 +11,7 @@ MODEL_CARD = "model.json"
 HEAD_WEIGHTS = "head.safetensors"
 FAMILIARITY_BANK = "familiarity.safetensors"  # unit vectors of the examples the head knows
 VALIDATION_SPLIT = "validation.json"
+ENTITY_HEAD_WEIGHTS = "entities.safetensors"  # only for a bot with entity annotations
 REPORT_DIR = "report"
 # --fine-tune, when the tuned encoder is kept: a sentence-transformers folder
 TUNED_ENCODER = "encoder"
@@ -28,6 +29,7 @@ MANIFEST = "manifest.json"
 ENCODER_FP32 = "encoder.onnx"
 ENCODER_INT8 = "encoder.int8.onnx"
 HEAD_ONNX = "head.onnx"
+ENTITY_HEAD_ONNX = "entities.onnx"  # only for a bot with entity annotations
 TOKENIZER = "tokenizer.json"
 VARIANT_FILES = {"fp32": ENCODER_FP32, "int8": ENCODER_INT8}
 VARIANTS = tuple(VARIANT_FILES)
@@ -38,6 +40,12 @@ DEFAULT_OPSET = 17
 ENCODER_INPUTS = ("input_ids", "attention_mask")
 SENTENCE_OUTPUT = "sentence_embedding"  # the standard sentence-transformers embedding
 FEATURES_OUTPUT = "features"  # what the head reads: pooled states of the feature layers
+# Every token's state [B, T, H] of the last layer that runs: what the entity head reads. In
+# every export (one encoder file for bots with and without entities); fetched only by bots
+# that have an entity head.
+TOKEN_STATES_OUTPUT = "token_states"
+ENTITY_HEAD_INPUT = "token_states"
+ENTITY_HEAD_OUTPUT = "tag_probabilities"  # [B, T, tags], softmax over the tag set
 HEAD_INPUT = "embedding"
 HEAD_OUTPUT = "probabilities"
 # Best cosine between a text's features and the familiarity bank (built into head.onnx).

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from intent_server.core.decision import Thresholds
+from intent_server.core.entities.contract import EntityHeadInfo
 from intent_server.core.errors import ExportError
 from intent_server.core.fields import Fields
 from intent_server.core.files import write_json
@@ -23,10 +24,13 @@ from intent_server.core.model_card import (
     TrainingMetrics,
 )
 
-# 4: `encoder_store`, the encoders kept once in the export folder's shared store; 3: head.onnx
-# also outputs `familiarity` (2: encoder `features` output)
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (3, 4)  # a format 3 manifest reads as one whose encoders are in its folder
+# 5: the encoder also outputs `token_states`, an optional `entities` section names the entity
+# head; 4: `encoder_store`, the encoders kept once in the export folder's shared store;
+# 3: head.onnx also outputs `familiarity` (2: encoder `features` output). Formats 3 and 4 are
+# still read: they serve intents only, as before (a format 3 manifest reads as one whose
+# encoders are in its folder).
+FORMAT_VERSION = 5
+READABLE_FORMATS = (3, 4, 5)
 REEXPORT = "; re-export the model (make export)"
 REQUIRED_KEYS = (
     "format_version",
@@ -154,6 +158,8 @@ class Manifest:
     # `encoders` (content-addressed, shared by every version of every model); None: they are
     # in the version folder itself (a self-contained export, or format 3).
     encoder_store: str | None = None
+    entities: EntityHeadInfo | None = None  # the entity head (`entities.head_file`) and lexicon
+    format_version: int = FORMAT_VERSION  # as read (older exports lack `token_states`)
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or not all(self.labels):
@@ -166,17 +172,21 @@ class Manifest:
                 f"encoders {sorted(self.encoders)} must be among {list(VARIANTS)} and hold "
                 f"default_encoder {self.default_encoder!r}"
             )
+        head_file = "" if self.entities is None else self.entities.head_file
+        if self.entities is not None and (not head_file or Path(head_file).name != head_file):
+            raise ValueError(f"entities.head_file must be a plain file name, found {head_file!r}")
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format_version": FORMAT_VERSION,
             **asdict(self),
+            "format_version": self.format_version,
             "labels": list(self.labels),
             "thresholds": self.thresholds.to_json(),
             "encoder": self.encoder.to_json(),
             "metrics": self.metrics.to_json(),
             "verification": {name: gate.to_json() for name, gate in self.verification.items()},
             "familiarity": self.familiarity.to_json(),
+            "entities": None if self.entities is None else self.entities.to_json(),
         }
 
     @classmethod
@@ -186,10 +196,9 @@ class Manifest:
         if missing:
             raise ExportError(f"{source} lacks the keys {missing}{REEXPORT}")
         found = fields.raw("format_version")
-        if found not in READABLE_VERSIONS:
-            readable = " or ".join(str(v) for v in READABLE_VERSIONS)
+        if found not in READABLE_FORMATS or isinstance(found, bool):
             raise ExportError(
-                f"{source} has format_version {found!r}; this server reads {readable}: "
+                f"{source} has format_version {found!r}; this server reads {READABLE_FORMATS}: "
                 "re-export the model with the matching intent-export"
             )
         try:
@@ -211,6 +220,8 @@ class Manifest:
             head=_file_name(fields, "head", fields.text("head")),
             tokenizer=_file_name(fields, "tokenizer", fields.text("tokenizer")),
             verification={k: GateResult.from_json(gates.section(k)) for k in gates.data},
+            entities=EntityHeadInfo.optional(fields),
+            format_version=fields.integer("format_version"),
         )
 
     def write(self, version_dir: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from intent_server.core.decision import Thresholds
+from intent_server.core.entities.contract import EntityHeadInfo
 from intent_server.core.errors import ModelCardError
 from intent_server.core.fields import Fields
 from intent_server.core.files import write_json
@@ -247,6 +248,7 @@ class ModelCard:
     created_at: str
     familiarity: FamiliarityBank
     fine_tuning: FineTuning | None = None  # trained with --fine-tune
+    entities: EntityHeadInfo | None = None  # trained on entity annotations
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
@@ -275,6 +277,7 @@ class ModelCard:
             "created_at": self.created_at,
             "familiarity": self.familiarity.to_json(),
             "fine_tuning": None if self.fine_tuning is None else self.fine_tuning.to_json(),
+            "entities": None if self.entities is None else self.entities.to_json(),
         }
 
     @classmethod
@@ -287,7 +290,11 @@ class ModelCard:
                 f"{RETRAIN}"
             )
         try:
-            return fields.build(cls, fine_tuning=FineTuning.optional(fields, "fine_tuning"))
+            return fields.build(
+                cls,
+                fine_tuning=FineTuning.optional(fields, "fine_tuning"),
+                entities=EntityHeadInfo.optional(fields),
+            )
         except ValueError as exc:
             raise ModelCardError(f"{source}: {exc}{RETRAIN}") from None
 

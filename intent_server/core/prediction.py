@@ -14,12 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from intent_server.core.entities.extracted import ExtractedEntity
+
 
 @dataclass(frozen=True)
 class Prediction:
     probabilities: np.ndarray  # [N, C] float32, in the model's label order
     truncated: tuple[bool, ...]  # the text was longer than the model's max_tokens
     familiarity: np.ndarray | None = None  # [N] best cosine to the training examples
+    # Per text, its entities in text order (None: the model has no entity head).
+    entities: tuple[tuple[ExtractedEntity, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         sizes = {name: len(value) for name, value in self._rows().items()}

@@ -4,8 +4,10 @@ at this server: `POST /model/parse`, `GET /status`, `GET /version`.
 Rasa's `RasaNLUHttpInterpreter` posts `{"text", "message_id", "token"}` and reads `intent`
 (`name`, `confidence`), `entities` and `text` back. Out of scope answers the fallback intent
 (`--fallback-intent`, Rasa's `nlu_fallback` by default); `intent_ranking` holds the model's
-real probabilities; `entities` is always empty (this server recognises intents only). The
-server's own view of the decision is under `intent_server`.
+real probabilities; `entities` are Rasa's entity dicts (`entity`, `start`, `end`,
+`confidence_entity`, `value`, `extractor`, and `role`, `group`, `processors` when set, as
+Rasa writes them), empty for a model without entity annotations. The server's own view of
+the decision is under `intent_server`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,25 @@ def _score(name: str, confidence: float) -> dict[str, Any]:
     return {"name": name, "confidence": float(f"{confidence:.8g}")}
 
 
+def rasa_entity(found: intent_pb2.Entity) -> dict[str, Any]:
+    """One entity as Rasa's extractors write it (keys absent rather than null)."""
+    out: dict[str, Any] = {
+        "entity": found.entity,
+        "start": found.start,
+        "end": found.end,
+        "confidence_entity": float(f"{found.confidence:.8g}"),
+        "value": found.value,
+        "extractor": found.extractor,
+    }
+    if found.HasField("role"):
+        out["role"] = found.role
+    if found.HasField("group"):
+        out["group"] = found.group
+    if found.processors:
+        out["processors"] = list(found.processors)
+    return out
+
+
 def to_rasa(
     text: str, response: intent_pb2.ClassifyIntentResponse, fallback: str
 ) -> dict[str, Any]:
@@ -58,7 +79,7 @@ def to_rasa(
     return {
         "text": text,
         "intent": _score(intent, response.intent.confidence),
-        "entities": [],
+        "entities": [rasa_entity(found) for found in response.entities],
         "intent_ranking": [_score(score.name, score.confidence) for score in response.ranking],
         "intent_server": extra,
     }

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n intent_server/proto/intent.proto\x12\tintent.v1\"X\n\x15\x43lassifyIntentRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x0b\x61ll_intents\x18\x04 \x01(\x08\"/\n\x0bIntentScore\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xc8\x02\n\x16\x43lassifyIntentResponse\x12&\n\x06intent\x18\x01 \x01(\x0b\x32\x16.intent.v1.IntentScore\x12\'\n\x07ranking\x18\x02 \x03(\x0b\x32\x16.intent.v1.IntentScore\x12\x14\n\x0cout_of_scope\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x38\n\x13out_of_scope_reason\x18\x05 \x01(\x0e\x32\x1b.intent.v1.OutOfScopeReason\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12*\n\ntop_intent\x18\x07 \x01(\x0b\x32\x16.intent.v1.IntentScore\x12\r\n\x05model\x18\x08 \x01(\t\x12\x18\n\x0b\x66\x61miliarity\x18\t \x01(\x02H\x00\x88\x01\x01\x42\x0e\n\x0c_familiarity\"^\n\x1a\x43lassifyIntentBatchRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x0b\x61ll_intents\x18\x04 \x01(\x08\"Q\n\x1b\x43lassifyIntentBatchResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.intent.v1.ClassifyIntentResponse\"$\n\x13GetModelInfoRequest\x12\r\n\x05model\x18\x01 \x01(\t\"h\n\nThresholds\x12\x12\n\nconfidence\x18\x01 \x01(\x02\x12\x0e\n\x06margin\x18\x02 \x01(\x02\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x18\n\x0b\x66\x61miliarity\x18\x04 \x01(\x02H\x00\x88\x01\x01\x42\x0e\n\x0c_familiarity\"\xe6\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12)\n\nthresholds\x18\x04 \x01(\x0b\x32\x15.intent.v1.Thresholds\x12\x32\n\x07metrics\x18\x05 \x03(\x0b\x32!.intent.v1.ModelInfo.MetricsEntry\x12\x0f\n\x07\x65ncoder\x18\x06 \x01(\t\x12\x17\n\x0f\x65ncoder_variant\x18\x07 \x01(\t\x12\x17\n\x0fmax_batch_texts\x18\x08 \x01(\r\x12\x16\n\x0emax_text_bytes\x18\t \x01(\r\x12\x12\n\nmax_tokens\x18\n \x01(\r\x12\x12\n\ncreated_at\x18\x0b \x01(\t\x12\x18\n\x10\x61vailable_models\x18\x0c \x03(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"4\n\x13ReloadModelsRequest\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x9b\x01\n\x0bModelReload\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x17\n\x0fserving_version\x18\x03 \x01(\t\x12\x18\n\x10previous_version\x18\x04 \x01(\t\x12\x19\n\x11\x63\x61ndidate_version\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\"?\n\x14ReloadModelsResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.intent.v1.ModelReload*\xd2\x01\n\x10OutOfScopeReason\x12#\n\x1fOUT_OF_SCOPE_REASON_UNSPECIFIED\x10\x00\x12&\n\"OUT_OF_SCOPE_REASON_LOW_CONFIDENCE\x10\x01\x12!\n\x1dOUT_OF_SCOPE_REASON_AMBIGUOUS\x10\x02\x12*\n&OUT_OF_SCOPE_REASON_OUT_OF_SCOPE_CLASS\x10\x03\x12\"\n\x1eOUT_OF_SCOPE_REASON_UNFAMILIAR\x10\x04\x32\x95\x02\n\x10IntentClassifier\x12U\n\x0e\x43lassifyIntent\x12 .intent.v1.ClassifyIntentRequest\x1a!.intent.v1.ClassifyIntentResponse\x12\x64\n\x13\x43lassifyIntentBatch\x12%.intent.v1.ClassifyIntentBatchRequest\x1a&.intent.v1.ClassifyIntentBatchResponse\x12\x44\n\x0cGetModelInfo\x12\x1e.intent.v1.GetModelInfoRequest\x1a\x14.intent.v1.ModelInfo2X\n\x05\x41\x64min\x12O\n\x0cReloadModels\x12\x1e.intent.v1.ReloadModelsRequest\x1a\x1f.intent.v1.ReloadModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n intent_server/proto/intent.proto\x12\tintent.v1\"X\n\x15\x43lassifyIntentRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x0b\x61ll_intents\x18\x04 \x01(\x08\"/\n\x0bIntentScore\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xed\x02\n\x16\x43lassifyIntentResponse\x12&\n\x06intent\x18\x01 \x01(\x0b\x32\x16.intent.v1.IntentScore\x12\'\n\x07ranking\x18\x02 \x03(\x0b\x32\x16.intent.v1.IntentScore\x12\x14\n\x0cout_of_scope\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x38\n\x13out_of_scope_reason\x18\x05 \x01(\x0e\x32\x1b.intent.v1.OutOfScopeReason\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12*\n\ntop_intent\x18\x07 \x01(\x0b\x32\x16.intent.v1.IntentScore\x12\r\n\x05model\x18\x08 \x01(\t\x12\x18\n\x0b\x66\x61miliarity\x18\t \x01(\x02H\x00\x88\x01\x01\x12#\n\x08\x65ntities\x18\n \x03(\x0b\x32\x11.intent.v1.EntityB\x0e\n\x0c_familiarity\"\xb8\x01\n\x06\x45ntity\x12\x0e\n\x06\x65ntity\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\r\x12\x0b\n\x03\x65nd\x18\x04 \x01(\r\x12\x12\n\nconfidence\x18\x05 \x01(\x02\x12\x11\n\x04role\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05group\x18\x07 \x01(\tH\x01\x88\x01\x01\x12\x11\n\textractor\x18\x08 \x01(\t\x12\x12\n\nprocessors\x18\t \x03(\tB\x07\n\x05_roleB\x08\n\x06_group\"^\n\x1a\x43lassifyIntentBatchRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x0b\x61ll_intents\x18\x04 \x01(\x08\"Q\n\x1b\x43lassifyIntentBatchResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.intent.v1.ClassifyIntentResponse\"$\n\x13GetModelInfoRequest\x12\r\n\x05model\x18\x01 \x01(\t\"h\n\nThresholds\x12\x12\n\nconfidence\x18\x01 \x01(\x02\x12\x0e\n\x06margin\x18\x02 \x01(\x02\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x18\n\x0b\x66\x61miliarity\x18\x04 \x01(\x02H\x00\x88\x01\x01\x42\x0e\n\x0c_familiarity\"\xe6\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12)\n\nthresholds\x18\x04 \x01(\x0b\x32\x15.intent.v1.Thresholds\x12\x32\n\x07metrics\x18\x05 \x03(\x0b\x32!.intent.v1.ModelInfo.MetricsEntry\x12\x0f\n\x07\x65ncoder\x18\x06 \x01(\t\x12\x17\n\x0f\x65ncoder_variant\x18\x07 \x01(\t\x12\x17\n\x0fmax_batch_texts\x18\x08 \x01(\r\x12\x16\n\x0emax_text_bytes\x18\t \x01(\r\x12\x12\n\nmax_tokens\x18\n \x01(\r\x12\x12\n\ncreated_at\x18\x0b \x01(\t\x12\x18\n\x10\x61vailable_models\x18\x0c \x03(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"4\n\x13ReloadModelsRequest\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x9b\x01\n\x0bModelReload\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07outcome\x18\x02 \x01(\t\x12\x17\n\x0fserving_version\x18\x03 \x01(\t\x12\x18\n\x10previous_version\x18\x04 \x01(\t\x12\x19\n\x11\x63\x61ndidate_version\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\"?\n\x14ReloadModelsResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.intent.v1.ModelReload*\xd2\x01\n\x10OutOfScopeReason\x12#\n\x1fOUT_OF_SCOPE_REASON_UNSPECIFIED\x10\x00\x12&\n\"OUT_OF_SCOPE_REASON_LOW_CONFIDENCE\x10\x01\x12!\n\x1dOUT_OF_SCOPE_REASON_AMBIGUOUS\x10\x02\x12*\n&OUT_OF_SCOPE_REASON_OUT_OF_SCOPE_CLASS\x10\x03\x12\"\n\x1eOUT_OF_SCOPE_REASON_UNFAMILIAR\x10\x04\x32\x95\x02\n\x10IntentClassifier\x12U\n\x0e\x43lassifyIntent\x12 .intent.v1.ClassifyIntentRequest\x1a!.intent.v1.ClassifyIntentResponse\x12\x64\n\x13\x43lassifyIntentBatch\x12%.intent.v1.ClassifyIntentBatchRequest\x1a&.intent.v1.ClassifyIntentBatchResponse\x12\x44\n\x0cGetModelInfo\x12\x1e.intent.v1.GetModelInfoRequest\x1a\x14.intent.v1.ModelInfo2X\n\x05\x41\x64min\x12O\n\x0cReloadModels\x12\x1e.intent.v1.ReloadModelsRequest\x1a\x1f.intent.v1.ReloadModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,34 +33,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MODELINFO_METRICSENTRY']._loaded_options = None
   _globals['_MODELINFO_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_OUTOFSCOPEREASON']._serialized_start=1479
-  _globals['_OUTOFSCOPEREASON']._serialized_end=1689
+  _globals['_OUTOFSCOPEREASON']._serialized_start=1703
+  _globals['_OUTOFSCOPEREASON']._serialized_end=1913
   _globals['_CLASSIFYINTENTREQUEST']._serialized_start=47
   _globals['_CLASSIFYINTENTREQUEST']._serialized_end=135
   _globals['_INTENTSCORE']._serialized_start=137
   _globals['_INTENTSCORE']._serialized_end=184
   _globals['_CLASSIFYINTENTRESPONSE']._serialized_start=187
-  _globals['_CLASSIFYINTENTRESPONSE']._serialized_end=515
-  _globals['_CLASSIFYINTENTBATCHREQUEST']._serialized_start=517
-  _globals['_CLASSIFYINTENTBATCHREQUEST']._serialized_end=611
-  _globals['_CLASSIFYINTENTBATCHRESPONSE']._serialized_start=613
-  _globals['_CLASSIFYINTENTBATCHRESPONSE']._serialized_end=694
-  _globals['_GETMODELINFOREQUEST']._serialized_start=696
-  _globals['_GETMODELINFOREQUEST']._serialized_end=732
-  _globals['_THRESHOLDS']._serialized_start=734
-  _globals['_THRESHOLDS']._serialized_end=838
-  _globals['_MODELINFO']._serialized_start=841
-  _globals['_MODELINFO']._serialized_end=1199
-  _globals['_MODELINFO_METRICSENTRY']._serialized_start=1153
-  _globals['_MODELINFO_METRICSENTRY']._serialized_end=1199
-  _globals['_RELOADMODELSREQUEST']._serialized_start=1201
-  _globals['_RELOADMODELSREQUEST']._serialized_end=1253
-  _globals['_MODELRELOAD']._serialized_start=1256
-  _globals['_MODELRELOAD']._serialized_end=1411
-  _globals['_RELOADMODELSRESPONSE']._serialized_start=1413
-  _globals['_RELOADMODELSRESPONSE']._serialized_end=1476
-  _globals['_INTENTCLASSIFIER']._serialized_start=1692
-  _globals['_INTENTCLASSIFIER']._serialized_end=1969
-  _globals['_ADMIN']._serialized_start=1971
-  _globals['_ADMIN']._serialized_end=2059
+  _globals['_CLASSIFYINTENTRESPONSE']._serialized_end=552
+  _globals['_ENTITY']._serialized_start=555
+  _globals['_ENTITY']._serialized_end=739
+  _globals['_CLASSIFYINTENTBATCHREQUEST']._serialized_start=741
+  _globals['_CLASSIFYINTENTBATCHREQUEST']._serialized_end=835
+  _globals['_CLASSIFYINTENTBATCHRESPONSE']._serialized_start=837
+  _globals['_CLASSIFYINTENTBATCHRESPONSE']._serialized_end=918
+  _globals['_GETMODELINFOREQUEST']._serialized_start=920
+  _globals['_GETMODELINFOREQUEST']._serialized_end=956
+  _globals['_THRESHOLDS']._serialized_start=958
+  _globals['_THRESHOLDS']._serialized_end=1062
+  _globals['_MODELINFO']._serialized_start=1065
+  _globals['_MODELINFO']._serialized_end=1423
+  _globals['_MODELINFO_METRICSENTRY']._serialized_start=1377
+  _globals['_MODELINFO_METRICSENTRY']._serialized_end=1423
+  _globals['_RELOADMODELSREQUEST']._serialized_start=1425
+  _globals['_RELOADMODELSREQUEST']._serialized_end=1477
+  _globals['_MODELRELOAD']._serialized_start=1480
+  _globals['_MODELRELOAD']._serialized_end=1635
+  _globals['_RELOADMODELSRESPONSE']._serialized_start=1637
+  _globals['_RELOADMODELSRESPONSE']._serialized_end=1700
+  _globals['_INTENTCLASSIFIER']._serialized_start=1916
+  _globals['_INTENTCLASSIFIER']._serialized_end=2193
+  _globals['_ADMIN']._serialized_start=2195
+  _globals['_ADMIN']._serialized_end=2283
 # @@protoc_insertion_point(module_scope)

@@ -41,7 +41,7 @@ class IntentScore(_message.Message):
     def __init__(self, name: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class ClassifyIntentResponse(_message.Message):
-    __slots__ = ("intent", "ranking", "out_of_scope", "model_version", "out_of_scope_reason", "truncated", "top_intent", "model", "familiarity")
+    __slots__ = ("intent", "ranking", "out_of_scope", "model_version", "out_of_scope_reason", "truncated", "top_intent", "model", "familiarity", "entities")
     INTENT_FIELD_NUMBER: _ClassVar[int]
     RANKING_FIELD_NUMBER: _ClassVar[int]
     OUT_OF_SCOPE_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class ClassifyIntentResponse(_message.Message):
     TOP_INTENT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FAMILIARITY_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
     intent: IntentScore
     ranking: _containers.RepeatedCompositeFieldContainer[IntentScore]
     out_of_scope: bool
@@ -60,7 +61,30 @@ class ClassifyIntentResponse(_message.Message):
     top_intent: IntentScore
     model: str
     familiarity: float
-    def __init__(self, intent: _Optional[_Union[IntentScore, _Mapping]] = ..., ranking: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., out_of_scope: _Optional[bool] = ..., model_version: _Optional[str] = ..., out_of_scope_reason: _Optional[_Union[OutOfScopeReason, str]] = ..., truncated: _Optional[bool] = ..., top_intent: _Optional[_Union[IntentScore, _Mapping]] = ..., model: _Optional[str] = ..., familiarity: _Optional[float] = ...) -> None: ...
+    entities: _containers.RepeatedCompositeFieldContainer[Entity]
+    def __init__(self, intent: _Optional[_Union[IntentScore, _Mapping]] = ..., ranking: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., out_of_scope: _Optional[bool] = ..., model_version: _Optional[str] = ..., out_of_scope_reason: _Optional[_Union[OutOfScopeReason, str]] = ..., truncated: _Optional[bool] = ..., top_intent: _Optional[_Union[IntentScore, _Mapping]] = ..., model: _Optional[str] = ..., familiarity: _Optional[float] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ...) -> None: ...
+
+class Entity(_message.Message):
+    __slots__ = ("entity", "value", "start", "end", "confidence", "role", "group", "extractor", "processors")
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTOR_FIELD_NUMBER: _ClassVar[int]
+    PROCESSORS_FIELD_NUMBER: _ClassVar[int]
+    entity: str
+    value: str
+    start: int
+    end: int
+    confidence: float
+    role: str
+    group: str
+    extractor: str
+    processors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, entity: _Optional[str] = ..., value: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., confidence: _Optional[float] = ..., role: _Optional[str] = ..., group: _Optional[str] = ..., extractor: _Optional[str] = ..., processors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClassifyIntentBatchRequest(_message.Message):
     __slots__ = ("texts", "top_k", "model", "all_intents")

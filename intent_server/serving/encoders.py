@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 from tokenizers import Tokenizer
 
+from intent_server.core.encoder.runtime import EncoderRuntime
 from intent_server.core.exports import LoadedExport
-from intent_server.core.intent_model import EncoderRuntime, IntentModel, predict_together
+from intent_server.core.intent_model import IntentModel, predict_together
 from intent_server.core.prediction import Prediction
 from intent_server.serving.batching import MicroBatcher
 from intent_server.serving.row_mode import RowModeChoice, RowModeTiming, choose_in_background

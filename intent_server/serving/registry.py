@@ -71,6 +71,7 @@ class RunnerSettings:
         return AnswerCache(
             self.cache_size,
             lowercase=model.lowercases,
+            exact=bool(getattr(model, "has_entities", False)),
             on_lookup=None if on_cache is None else lambda hit: on_cache(name, hit),
         )
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from intent_server.core.intent_model import ParallelRows
+from intent_server.core.encoder.runtime import ParallelRows
 from intent_server.core.prediction import Prediction
 
 log = logging.getLogger(__name__)

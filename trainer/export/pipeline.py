@@ -23,6 +23,7 @@ from intent_server.core.layout import (
     ENCODER_FP32,
     ENCODER_INT8,
     ENCODER_STORE,
+    ENTITY_HEAD_ONNX,
     HEAD_ONNX,
     TOKENIZER,
     TUNED_ENCODER,
@@ -33,6 +34,7 @@ from intent_server.core.model_card import EncoderIdentity
 from trainer.errors import UserError
 from trainer.export import encoder_store, gates
 from trainer.export import verify as verify_module
+from trainer.export.entity_files import export_entity_head
 from trainer.export.onnx_files import export_head, quantize_encoder, write_tokenizer
 from trainer.export.publish import (
     file_hashes,
@@ -42,11 +44,12 @@ from trainer.export.publish import (
     staged_export,
     switch_current,
 )
-from trainer.export.verify import Inputs, Verification, verify
+from trainer.export.verify import Inputs, Verification, exported_entities, verify
 from trainer.features.identity import default_encoder_path, encoder_identity
 from trainer.features.onnx_graph import export_encoder
 from trainer.features.torch_features import load_sentence_transformer
 from trainer.logs import progress
+from trainer.tagging.store import load_entity_head
 from trainer.training.model_store import TrainedModel, check_model_name, load_trained_model
 
 
@@ -143,6 +146,10 @@ def _trace_encoders(
 def _write_head(folder: Path, trained: TrainedModel, identity: EncoderIdentity, opset: int) -> None:
     export_head(trained.served_head(), folder / HEAD_ONNX, opset)
     write_tokenizer(Path(identity.path), identity.max_seq_length, folder / TOKENIZER)
+    info = trained.card.entities
+    if info is not None:
+        head = load_entity_head(trained.path, info)
+        export_entity_head(head, info.token_dim, folder / ENTITY_HEAD_ONNX, opset)
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,7 @@ def _manifest(
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         familiarity=trained.card.familiarity,
         encoder_store=placed.store,
+        entities=exported_entities(trained),
     )
 
 

@@ -8,17 +8,20 @@ fp32. Then the variant to serve by default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from intent_server.core.entities.contract import EntityHeadInfo
+from intent_server.core.entities.extracted import ExtractedEntity
 from intent_server.core.intent_model import IntentModel
-from intent_server.core.layout import HEAD_ONNX, TOKENIZER
+from intent_server.core.layout import ENTITY_HEAD_ONNX, HEAD_ONNX, TOKENIZER
 from intent_server.core.manifest import ExportMetrics, GateResult
 from intent_server.core.model_card import EncoderIdentity
-from trainer.export import gates
+from trainer.export import entity_files, gates
 from trainer.features.torch_features import encode
+from trainer.tagging.store import load_entity_head
 from trainer.training.model_store import TrainedModel
 
 # Added to the validation texts for the encoder gates: short, long, punctuation, non-ASCII.
@@ -45,16 +48,26 @@ class Verification:
 class _Fp32:
     features: np.ndarray
     probs: np.ndarray
+    entities: list[list[ExtractedEntity]]  # empty without an entity head
 
 
-def _runtime(folder: Path, encoder: Path, variant: str, max_tokens: int) -> IntentModel:
+def exported_entities(trained: TrainedModel) -> EntityHeadInfo | None:
+    """The model card's entity section as the manifest records it (with its ONNX file)."""
+    info = trained.card.entities
+    return None if info is None else replace(info, head_file=ENTITY_HEAD_ONNX)
+
+
+def _runtime(folder: Path, encoder: Path, variant: str, trained: TrainedModel) -> IntentModel:
     """The server's runtime model over the not-yet-published files."""
+    info = exported_entities(trained)
     return IntentModel(
         encoder,
         folder / HEAD_ONNX,
         folder / TOKENIZER,
-        max_tokens,
+        trained.card.encoder.max_seq_length,
         variant=variant,
+        entity_head=None if info is None else folder / info.head_file,
+        entities=info,
     )
 
 
@@ -86,7 +99,7 @@ def _check_fp32(
     results: list[GateResult],
 ) -> _Fp32:
     """Every fp32 gate is fatal: a wrong fp32 export would serve wrong answers."""
-    fp32 = _runtime(inputs.folder, inputs.encoders["fp32"], "fp32", identity.max_seq_length)
+    fp32 = _runtime(inputs.folder, inputs.encoders["fp32"], "fp32", trained)
     texts = len(trained.validation.texts)
     sample = texts if inputs.reference_texts is None else min(inputs.reference_texts, texts)
     rows = list(range(sample)) + list(range(texts, len(probe)))
@@ -107,20 +120,28 @@ def _check_fp32(
     torch_probs, torch_familiarity = _torch_outputs(trained, features)
     results.append(gates.require(gates.head_parity(probs, torch_probs)))
     results.append(gates.require(gates.familiarity_parity(familiarity, torch_familiarity)))
-    return _Fp32(features, probs)
+    entities: list[list[ExtractedEntity]] = []
+    if trained.card.entities is not None:
+        head = load_entity_head(trained.path, trained.card.entities)
+        checks, entities = entity_files.fp32_gates(
+            fp32, head, trained.card.entities, identity, probe
+        )
+        results.extend(checks)
+    return _Fp32(features, probs, entities)
 
 
 def _check_int8(
-    inputs: Inputs, identity: EncoderIdentity, probe: list[str], fp32: _Fp32
-) -> tuple[GateResult, np.ndarray]:
-    encoder = inputs.encoders["int8"]
-    quantized = _runtime(inputs.folder, encoder, "int8", identity.max_seq_length)
+    inputs: Inputs, trained: TrainedModel, probe: list[str], fp32: _Fp32
+) -> tuple[list[GateResult], np.ndarray]:
+    quantized = _runtime(inputs.folder, inputs.encoders["int8"], "int8", trained)
     features = quantized.embed(probe)
     probs = quantized.classify_features(features)
     check = gates.int8_parity(
         features, fp32.features, probs.argmax(axis=1), fp32.probs.argmax(axis=1)
     )
-    return check, probs
+    if trained.card.entities is None:
+        return [check], probs
+    return [check, entity_files.int8_gate(quantized, probe, fp32.entities)], probs
 
 
 def verify(
@@ -138,9 +159,9 @@ def verify(
     acc_int8: float | None = None
     int8_passed = False
     if int8 != "skip":
-        check, probs_int8 = _check_int8(inputs, identity, probe, fp32)
-        results.append(gates.require(check) if int8 == "require" else check)
-        int8_passed = check.passed
+        checks, probs_int8 = _check_int8(inputs, trained, probe, fp32)
+        results.extend(gates.require(check) if int8 == "require" else check for check in checks)
+        int8_passed = all(check.passed for check in checks)
         acc_int8 = gates.accuracy(probs_int8[: len(texts)], trained.labels, truth)
     return Verification(
         gates={result.name: result for result in results},

@@ -81,7 +81,7 @@ def build_graph(model: SentenceTransformer, identity: EncoderIdentity, path: Pat
 
 def _open_graph(identity: EncoderIdentity, path: Path) -> ort.InferenceSession:
     """A session over the cached graph; GraphMismatch when graph or sidecar do not match."""
-    from intent_server.core.intent_model import make_session
+    from intent_server.core.encoder.runtime import make_session
 
     try:
         stamp = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))

@@ -22,7 +22,8 @@ def mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 class PooledEncoder(nn.Module):
     """A HF transformer + pooling: (input_ids, attention_mask) -> (sentence embedding
-    [B, H], features [B, H * len(feature_layers)]). Layer numbers count from 1."""
+    [B, H], features [B, H * len(feature_layers)], token states [B, T, H]). Layer numbers
+    count from 1."""
 
     def __init__(
         self, transformer: nn.Module, feature_layers: Sequence[int], token_type_ids: bool = True
@@ -34,7 +35,7 @@ class PooledEncoder(nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         extra = {"token_type_ids": torch.zeros_like(input_ids)} if self.token_type_ids else {}
         output = self.transformer(
             input_ids=input_ids,
@@ -45,4 +46,4 @@ class PooledEncoder(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(output.last_hidden_state.dtype)
         sentence = mean_pool(output.last_hidden_state, mask)
         blocks = [mean_pool(output.hidden_states[layer], mask) for layer in self.feature_layers]
-        return sentence, torch.cat(blocks, dim=1)
+        return sentence, torch.cat(blocks, dim=1), output.last_hidden_state

@@ -82,3 +82,36 @@ def test_a_model_without_familiarity_sends_no_score() -> None:
     plain = Prediction(np.array([[0.05, 0.9, 0.0, 0.05]], dtype=np.float32), (False,))
     response = to_response(plain, 0, served(), 2)
     assert not response.out_of_scope and not response.HasField("familiarity")
+
+
+def test_entities_are_copied_with_unset_role_and_group_left_out() -> None:
+    from intent_server.core.entities.extracted import ExtractedEntity
+
+    found = (
+        ExtractedEntity(
+            9,
+            12,
+            "city",
+            "New York",
+            0.75,
+            "EntityHead",
+            role="to",
+            processors=("EntitySynonymMapper",),
+        ),
+        ExtractedEntity(13, 18, "zip", "12345", 1.0, "RegexEntityExtractor"),
+    )
+    prediction = Prediction(
+        np.array([[0.9, 0.05, 0.05]], dtype=np.float32), (False,), entities=(found,)
+    )
+    response = to_response(prediction, 0, served(), 3)
+    city, zip_code = response.entities
+    assert (city.entity, city.value, city.start, city.end, city.role) == (
+        "city",
+        "New York",
+        9,
+        12,
+        "to",
+    )
+    assert list(city.processors) == ["EntitySynonymMapper"] and not city.HasField("group")
+    assert (zip_code.extractor, zip_code.HasField("role")) == ("RegexEntityExtractor", False)
+    assert not to_response(one([0.9, 0.05, 0.05]), 0, served(), 3).entities

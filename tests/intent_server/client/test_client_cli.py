@@ -139,3 +139,29 @@ def test_closed_stdout_is_not_a_traceback(intent_server: IntentServer) -> None:
     cli.stdout.close()  # like `| head -1`
     assert cli.wait(timeout=60) == 0
     assert "Traceback" not in cli.stderr.read()
+
+
+def test_entities_are_printed_one_per_line() -> None:
+    from intent_server.client.cli import format_classification
+    from intent_server.client.client import Classification, Entity, IntentScore
+
+    result = Classification(
+        intent="book_flight",
+        confidence=0.9,
+        out_of_scope=False,
+        reason="",
+        ranking=(IntentScore("book_flight", 0.9),),
+        top_intent=IntentScore("book_flight", 0.9),
+        truncated=False,
+        model="slots",
+        model_version="v1",
+        entities=(
+            Entity("city", "Lisbon", 9, 15, 0.97, "EntityHead", role="from"),
+            Entity(
+                "city", "New York", 19, 22, 0.9, "EntityHead", processors=("EntitySynonymMapper",)
+            ),
+        ),
+    )
+    lines = format_classification("fly from Lisbon to NYC", result).splitlines()
+    assert "entity:        city (role from) = 'Lisbon' [9:15] 0.97 EntityHead" in lines
+    assert "entity:        city = 'New York' [19:22] 0.90 EntityHead, EntitySynonymMapper" in lines

@@ -24,6 +24,14 @@ def test_keys_ignore_what_the_tokenizer_ignores() -> None:
     assert cache_key("x" * (MAX_CACHED_CHARS + 1), lowercase=True) is None
 
 
+def test_a_model_with_entities_shares_answers_only_between_identical_texts() -> None:
+    # Its answers hold character offsets and values of the text as received.
+    assert cache_key("  Hi \t there\n", lowercase=True, exact=True) == "  Hi \t there\n"
+    cache = AnswerCache(4, lowercase=True, exact=True)
+    cache.put("Fly to  Paris", row(0.2))
+    assert cache.get("fly to paris") is None and cache.get("Fly to  Paris") is not None
+
+
 def test_least_recently_used_entries_go_first() -> None:
     lookups: list[bool] = []
     cache = AnswerCache(2, lowercase=True, on_lookup=lookups.append)

@@ -1,0 +1,145 @@
+"""The entity head as ONNX (`entities.onnx`) and its gates: the served pipeline (ONNX token
+states, ONNX head, the shared decoding) against the trainer's (torch token states, torch
+head, the same decoding), and INT8 against fp32.
+
+Gates: token states cosine >= 0.9999 per token, head probabilities within 1e-5 on the same
+states, and the decoded entities equal on every probe text but at most 1 % (or 2 texts,
+the small-sample allowance of the intent gates). INT8 only informs the default variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from intent_server.core.encoder.runtime import pad_states
+from intent_server.core.entities.contract import EntityHeadInfo
+from intent_server.core.entities.decoding import decode_entities
+from intent_server.core.entities.extracted import ExtractedEntity
+from intent_server.core.entities.matching import LexiconMatcher
+from intent_server.core.intent_model import IntentModel
+from intent_server.core.layout import DEFAULT_OPSET, ENTITY_HEAD_INPUT, ENTITY_HEAD_OUTPUT
+from intent_server.core.manifest import GateResult
+from intent_server.core.model_card import EncoderIdentity
+from trainer.export import gates
+from trainer.features.onnx_graph import torch_to_onnx
+from trainer.features.torch_features import load_encoder
+from trainer.tagging.head import ServedTokenHead, TokenHead
+from trainer.tagging.states import token_states, tokenize, tokenizer_of
+
+TOKEN_MIN_COSINE = 0.9999
+ENTITY_HEAD_MAX_ABS_DIFF = 1e-5
+
+
+def export_entity_head(
+    head: TokenHead, token_dim: int, path: Path, opset: int = DEFAULT_OPSET
+) -> None:
+    """token states [B, T, dim] -> tag probabilities [B, T, tags], fp32."""
+    sample = torch.ones((2, 3, token_dim), dtype=torch.float32)
+    with torch.no_grad():
+        torch_to_onnx(
+            ServedTokenHead(head).eval(),
+            (sample,),
+            path,
+            input_names=[ENTITY_HEAD_INPUT],
+            output_names=[ENTITY_HEAD_OUTPUT],
+            dynamic_axes={
+                ENTITY_HEAD_INPUT: {0: "batch", 1: "sequence"},
+                ENTITY_HEAD_OUTPUT: {0: "batch", 1: "sequence"},
+            },
+            opset_version=opset,
+        )
+
+
+def _keys(found: Sequence[ExtractedEntity]) -> list[tuple[object, ...]]:
+    return [(e.start, e.end, e.entity, e.role, e.group, e.value) for e in found]
+
+
+def _agreement(
+    name: str,
+    a: Sequence[Sequence[ExtractedEntity]],
+    b: Sequence[Sequence[ExtractedEntity]],
+    bar: str,
+) -> GateResult:
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if _keys(x) != _keys(y)]
+    allowed = gates.allowed_disagreements(len(a))
+    return GateResult(
+        name=name,
+        passed=len(differ) <= allowed,
+        value=1.0 - len(differ) / max(len(a), 1),
+        bar=bar,
+        detail=f"{len(differ)} of {len(a)} texts answered other entities (allowed {allowed})",
+    )
+
+
+def _torch_entities(
+    head: TokenHead, info: EntityHeadInfo, identity: EncoderIdentity, texts: list[str]
+) -> tuple[list[np.ndarray], list[list[ExtractedEntity]]]:
+    tokens = tokenize(tokenizer_of(identity), texts)
+    states = token_states(load_encoder(identity), identity, tokens)
+    matcher = LexiconMatcher(info.lexicon, info.entity_names)
+    found = []
+    with torch.no_grad():
+        for tok, state in zip(tokens, states, strict=True):
+            probs = torch.softmax(head(torch.from_numpy(state)), dim=-1).numpy()
+            learned = decode_entities(tok.text, probs, tok.offsets, tok.word_ids, info.tag_set)
+            found.append(matcher.finish(tok.text, learned))
+    return states, found
+
+
+def fp32_gates(
+    runtime: IntentModel,
+    head: TokenHead,
+    info: EntityHeadInfo,
+    identity: EncoderIdentity,
+    texts: list[str],
+) -> tuple[list[GateResult], list[list[ExtractedEntity]]]:
+    """The fp32 gates (all fatal) and the entities the fp32 export answers."""
+    extractor = runtime.entities
+    assert extractor is not None
+    served_states = runtime.token_states(texts)
+    torch_states, torch_found = _torch_entities(head, info, identity, texts)
+    worst = min(
+        float(gates.row_cosines(a, b).min())
+        for a, b in zip(served_states, torch_states, strict=True)
+    )
+    padded = pad_states(served_states)
+    onnx_probs = extractor.probabilities(padded)
+    with torch.no_grad():
+        torch_probs = torch.softmax(head(torch.from_numpy(padded)), dim=-1).numpy()
+    diff = max(
+        float(np.abs(onnx_probs[i, : len(s)] - torch_probs[i, : len(s)]).max())
+        for i, s in enumerate(served_states)
+    )
+    served = [list(row) for row in runtime.predict(texts).entities or ()]
+    results = [
+        GateResult(
+            name="token_states_fp32_vs_pytorch",
+            passed=worst >= TOKEN_MIN_COSINE,
+            value=worst,
+            bar=f"cosine >= {TOKEN_MIN_COSINE} for every token",
+            detail=f"worst token cosine {worst:.6f} over {len(texts)} texts",
+        ),
+        GateResult(
+            name="entity_head_fp32_vs_pytorch",
+            passed=diff <= ENTITY_HEAD_MAX_ABS_DIFF,
+            value=diff,
+            bar=f"max |p_onnx - p_torch| <= {ENTITY_HEAD_MAX_ABS_DIFF}",
+            detail=f"max abs tag probability diff {diff:.2e}",
+        ),
+        _agreement(
+            "entities_fp32_vs_pytorch", served, torch_found, "equal entities on 99 % of texts"
+        ),
+    ]
+    return [gates.require(result) for result in results], served
+
+
+def int8_gate(
+    runtime: IntentModel, texts: list[str], fp32: list[list[ExtractedEntity]]
+) -> GateResult:
+    """INT8 entities against fp32 (informs the default variant, like the intent gate)."""
+    found = [list(row) for row in runtime.predict(texts).entities or ()]
+    return _agreement("entities_int8_vs_fp32", found, fp32, "equal entities on 99 % of texts")
