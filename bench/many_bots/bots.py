@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,12 +51,24 @@ def make_bot(
         if path.name not in (MANIFEST, head):
             os.link(path, target / path.name)
     _new_head(source_version / head, target / head, seed)
+    _link_stored_encoders(manifest, source_version.parent.parent, export_dir)
     manifest.update(name=name, version=version)
     manifest["files"][head] = sha256_file(target / head)
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     pointer = pointer_text(version, sha256_file(target / MANIFEST))
     atomic_write(export_dir / name / CURRENT, pointer)
     return target
+
+
+def _link_stored_encoders(manifest: dict[str, Any], source_dir: Path, export_dir: Path) -> None:
+    """Encoders kept in the source export folder's shared store are linked into this one's."""
+    store = manifest.get("encoder_store")
+    if not store:
+        return
+    (export_dir / store).mkdir(parents=True, exist_ok=True)
+    for file_name in manifest["encoders"].values():
+        if not (export_dir / store / file_name).exists():
+            os.link(source_dir / store / file_name, export_dir / store / file_name)
 
 
 def make_bots(

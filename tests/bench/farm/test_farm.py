@@ -100,10 +100,7 @@ def test_section_and_bars() -> None:
     assert many_bots_bars(None) == []
 
 
-def test_a_spread_over_fewer_than_100_bots_is_shown_but_not_judged() -> None:
-    bars = {bar.key: bar for bar in many_bots_bars(_results([_row(1, 200.0), _row(3, 300.0)], 3))}
-    assert (
-        bars["many_bots_spread"].passed is None
-        and "over 3 bots" in bars["many_bots_spread"].measured
-    )
-    assert bars["many_bots_rss_100"].measured == "not run"
+def test_fewer_than_100_bots_give_no_bars_to_judge() -> None:
+    results = _results([_row(1, 200.0), _row(3, 300.0)], 3)
+    assert many_bots_bars(results) == []
+    assert "over 3 bots" in "\n".join(many_bots_section(results))

@@ -86,7 +86,7 @@ def test_damaged_model_cards_are_refused_with_the_key(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.update(format_version=1), r"format_version 1; this server reads \(3, 4\)"),
+        (lambda m: m.update(format_version=1), r"format_version 1; this server reads \(3, 4, 5\)"),
         (lambda m: m.pop("files"), r"lacks the keys \['files'\]"),
         (lambda m: m["encoders"].update(int8="../encoder.onnx"), r"encoders\.int8 must be a plain"),
         (lambda m: m.update(default_encoder="fp16"), r"default_encoder 'fp16'"),

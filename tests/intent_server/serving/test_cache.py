@@ -60,7 +60,8 @@ def test_a_repeat_is_answered_from_the_cache_exactly(example_registry: ModelRegi
             intent_pb2.ClassifyIntentRequest(text="Book a flight"), NoDeadline()
         )
         again = service.classify(
-            intent_pb2.ClassifyIntentRequest(text=" book  a FLIGHT ", all_intents=True),
+            # the bundled bot extracts entities, so only the exact text is the same question
+            intent_pb2.ClassifyIntentRequest(text="Book a flight", all_intents=True),
             NoDeadline(),
         )
         assert hits == [("default", False), ("default", True)]

@@ -76,7 +76,7 @@ def test_two_bots_share_one_encoder_and_the_last_frees_it(
 def test_an_export_with_a_known_encoder_is_not_hashed_again(two_bots: Path) -> None:
     version = resolve_current(two_bots, "alpha")
     export = load_export(version)
-    encoder = detach(version / export.manifest.encoders[export.encoder_variant])  # hard link
+    encoder = detach(export.encoder_path)  # hard link
     encoder.write_bytes(b"not read")
     with pytest.raises(Exception, match="corrupted"):
         load_export(version)

@@ -122,6 +122,7 @@ def test_encoder_signature(exported_example_version: Path, variant: str) -> None
     assert outputs == {
         "sentence_embedding": ("tensor(float)", ["batch", 384]),
         "features": ("tensor(float)", ["batch", 1152]),
+        "token_states": ("tensor(float)", ["batch", "sequence", 384]),
     }
 
 

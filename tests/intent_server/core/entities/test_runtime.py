@@ -58,8 +58,8 @@ def test_batches_answer_as_single_texts(exported_entity_model: Path, variant: st
 
 def test_one_encoder_run_per_batch_fetches_both_outputs(exported_entity_model: Path) -> None:
     model = load_export(resolve_current(exported_entity_model, "slots"), "fp32").open()
-    recorder = RecordingSession(model._encoder)
-    model._encoder = recorder  # type: ignore[assignment]
+    recorder = RecordingSession(model.encoder._session)
+    model.encoder._session = recorder  # type: ignore[assignment]
     model.predict(TEXTS)
     assert recorder.asked == [[FEATURES_OUTPUT, TOKEN_STATES_OUTPUT]]
 
@@ -69,8 +69,8 @@ def test_a_bot_without_entities_never_fetches_token_states(exported_entity_model
     loaded = load_export(version)
     assert loaded.manifest.entities is None and not (version / ENTITY_HEAD_ONNX).exists()
     model = loaded.open()
-    recorder = RecordingSession(model._encoder)
-    model._encoder = recorder  # type: ignore[assignment]
+    recorder = RecordingSession(model.encoder._session)
+    model.encoder._session = recorder  # type: ignore[assignment]
     prediction = model.predict(TEXTS)
     assert prediction.entities is None and not model.has_entities
     # one run per text when the default encoder is INT8: every one asks for features only
