@@ -42,9 +42,11 @@ class RunningServer:
         return rss_mb(self.process.pid)
 
 
-def _wait_serving(process: subprocess.Popen[bytes], target: str, started: float) -> float:
+def _wait_serving(
+    process: subprocess.Popen[bytes], target: str, started: float, timeout_s: float
+) -> float:
     with IntentClient(target, timeout=1.0) as client:
-        while time.perf_counter() - started < START_TIMEOUT_S:
+        while time.perf_counter() - started < timeout_s:
             if process.poll() is not None:
                 raise RuntimeError(f"intent server exited with code {process.returncode}")
             try:
@@ -53,14 +55,22 @@ def _wait_serving(process: subprocess.Popen[bytes], target: str, started: float)
             except IntentClientError:
                 pass  # not listening yet
             time.sleep(0.005)
-    raise RuntimeError(f"intent server not SERVING after {START_TIMEOUT_S:.0f} s")
+    raise RuntimeError(f"intent server not SERVING after {timeout_s:.0f} s")
 
 
 @contextmanager
 def intent_server(
-    export_dir: Path, model: str, extra_args: Sequence[str] = (), log_path: Path | None = None
+    export_dir: Path,
+    model: str,
+    extra_args: Sequence[str] = (),
+    log_path: Path | None = None,
+    *,
+    code_root: Path | None = None,
+    timeout_s: float = START_TIMEOUT_S,
+    log_level: str = "WARNING",
 ) -> Iterator[RunningServer]:
-    """`python -m intent_server` on a free loopback port; stopped with SIGTERM on exit."""
+    """`python -m intent_server` on a free loopback port (from another checkout's
+    `code_root` when given); stopped with SIGTERM on exit."""
     port = free_port()
     command = [
         sys.executable,
@@ -73,21 +83,23 @@ def intent_server(
         "--port",
         str(port),
         "--log-level",
-        "WARNING",
+        log_level,
         *extra_args,
     ]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if code_root is not None:
+        env.update(PYTHONPATH=str(code_root), PYTHONDONTWRITEBYTECODE="1")
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+    process = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=code_root)
     try:
         target = f"127.0.0.1:{port}"
-        yield RunningServer(process, target, _wait_serving(process, target, started))
+        yield RunningServer(process, target, _wait_serving(process, target, started, timeout_s))
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

@@ -9,10 +9,6 @@ same machine at the same time.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.many_bots.bots import make_bot
-from bench.server_process import free_port, rss_mb
+from bench.server_process import RunningServer, intent_server
 from intent_server.client import IntentClient, IntentClientError
 from intent_server.core.exports import resolve_current
 
@@ -39,29 +35,7 @@ TEXTS = (
 SETTLE_S = 5.0  # after SERVING: the batch-mode timing runs in the background meanwhile
 
 
-@dataclass(frozen=True)
-class Server:
-    process: subprocess.Popen[bytes]
-    target: str
-    start_to_serving_s: float
-
-    def rss_mb(self) -> float:
-        return rss_mb(self.process.pid)
-
-
-def _wait_serving(process: subprocess.Popen[bytes], target: str, timeout_s: float) -> float:
-    started = time.perf_counter()
-    with IntentClient(target, timeout=1.0) as client:
-        while time.perf_counter() - started < timeout_s:
-            if process.poll() is not None:
-                raise RuntimeError(f"intent server exited with code {process.returncode}")
-            try:
-                if client.health() == "SERVING":
-                    return time.perf_counter() - started
-            except IntentClientError:
-                pass  # not listening yet
-            time.sleep(0.01)
-    raise RuntimeError(f"intent server not SERVING after {timeout_s:.0f} s")
+Server = RunningServer
 
 
 @contextmanager
@@ -74,29 +48,16 @@ def server(
 ) -> Iterator[Server]:
     """`python -m intent_server --model all` over `export_dir` (from `code_root` when given)
     on a free port; start to SERVING timed from the process start; SIGTERM on exit."""
-    port = free_port()
-    command = [sys.executable, "-m", "intent_server", "--export-dir", str(export_dir)]
-    command += ["--model", "all", "--port", str(port), "--log-level", "INFO", *extra_args]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if code_root is not None:
-        env.update(PYTHONPATH=str(code_root), PYTHONDONTWRITEBYTECODE="1")
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=code_root)
-    try:
-        target = f"127.0.0.1:{port}"
-        _wait_serving(process, target, timeout_s)
-        yield Server(process, target, time.perf_counter() - started)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if log is not subprocess.DEVNULL:
-            log.close()  # type: ignore[union-attr]
+    with intent_server(
+        export_dir,
+        "all",
+        extra_args,
+        log_path,
+        code_root=code_root,
+        timeout_s=timeout_s,
+        log_level="INFO",
+    ) as running:
+        yield running
 
 
 @dataclass(frozen=True)
