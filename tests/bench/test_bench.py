@@ -82,6 +82,7 @@ def test_json_has_every_section(small_results: Path) -> None:
         "int8_drop",
         "clinc_default",
         "small_bots",
+        "small_bots_kept",
         "p50_latency",
         "overhead",
         "throughput_32",
