@@ -51,7 +51,19 @@ def test_corrupted_file_is_refused(export_copy: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     head.write_bytes(bytes(data))
     with pytest.raises(ExportError, match=r"head\.onnx is corrupted.*sha256"):
-        load_export(export_copy)
+        load_export(export_copy, "fp32")
+
+
+def test_each_encoder_variant_serves_its_own_head(export_copy: Path) -> None:
+    assert load_export(export_copy, "int8").head_path == export_copy / "head.int8.onnx"
+    assert load_export(export_copy, "fp32").head_path == export_copy / "head.onnx"
+    head = detach(export_copy / "head.int8.onnx")
+    data = bytearray(head.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    head.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match=r"head\.int8\.onnx is corrupted.*sha256"):
+        load_export(export_copy, "int8")
+    load_export(export_copy, "fp32")  # the fp32 encoder never reads the INT8 head
 
 
 def test_wrong_sha_in_manifest_is_refused(export_copy: Path) -> None:
