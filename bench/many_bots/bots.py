@@ -3,8 +3,10 @@
 `make_bots` copies one exported version N times (encoder and tokenizer hard-linked, so the
 copies cost no disk and carry the same encoder sha256) and gives every copy its own head:
 the output layer's bias moved by seeded noise, so each bot answers a little differently,
-as bots trained on other data would, while the encoder stays the same. The manifest records
-the new head's sha256, the pointer the new manifest's: each copy is a valid export.
+as bots trained on other data would, while the encoder stays the same. An export with an INT8
+head (manifest `heads`) gets the same noise on that head's output bias (the output layer
+stays fp32 there). The manifest records the new heads' sha256, the pointer the new
+manifest's: each copy is a valid export.
 """
 
 from __future__ import annotations
@@ -23,14 +25,21 @@ from intent_server.core.layout import CURRENT, MANIFEST
 BIAS_NOISE = 0.5  # logits; enough to move some answers, not enough to break the bot
 
 
-def _new_head(source: Path, target: Path, seed: int) -> None:
-    """`source` head with its last layer's bias moved by seeded noise, written to `target`."""
+def _output_bias(head: Path) -> str:
+    """The name of the head's output layer's bias (one value per label): its last `.bias`."""
+    import onnx
+
+    model = onnx.load(str(head))
+    return [init.name for init in model.graph.initializer if init.name.endswith(".bias")][-1]
+
+
+def _new_head(source: Path, target: Path, seed: int, bias: str) -> None:
+    """`source` head with its output bias `bias` moved by seeded noise, written to `target`."""
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(source))
-    biases = [init for init in model.graph.initializer if init.name.endswith(".bias")]
-    last = biases[-1]  # the output layer's: one value per label
+    last = next(init for init in model.graph.initializer if init.name == bias)
     values = numpy_helper.to_array(last).astype(np.float32)
     noise = np.random.default_rng(seed).normal(0.0, BIAS_NOISE, values.shape)
     last.CopyFrom(numpy_helper.from_array((values + noise).astype(np.float32), last.name))
@@ -46,14 +55,16 @@ def make_bot(
     version = f"{manifest['version']}-{suffix or name}"
     target = export_dir / name / version
     target.mkdir(parents=True)
-    head = manifest["head"]
+    heads = {manifest["head"], *manifest.get("heads", {}).values()}
     for path in source_version.iterdir():
-        if path.name not in (MANIFEST, head):
+        if path.name != MANIFEST and path.name not in heads:
             os.link(path, target / path.name)
-    _new_head(source_version / head, target / head, seed)
+    bias = _output_bias(source_version / manifest["head"])
+    for head in sorted(heads):
+        _new_head(source_version / head, target / head, seed, bias)
+        manifest["files"][head] = sha256_file(target / head)
     _link_stored_encoders(manifest, source_version.parent.parent, export_dir)
     manifest.update(name=name, version=version)
-    manifest["files"][head] = sha256_file(target / head)
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     pointer = pointer_text(version, sha256_file(target / MANIFEST))
     atomic_write(export_dir / name / CURRENT, pointer)

@@ -77,7 +77,8 @@ class LoadedExport:
 
     @property
     def head_path(self) -> Path:
-        return self.path / self.manifest.head
+        """The head served with the chosen encoder (the INT8 one's own `head.int8.onnx`)."""
+        return self.path / self.manifest.head_for(self.encoder_variant)
 
     @property
     def tokenizer_path(self) -> Path:
@@ -254,14 +255,13 @@ def verify_files(version_dir: Path, manifest: Manifest, names: Iterable[str]) ->
             )
 
 
-def _check_head(version_dir: Path, manifest: Manifest) -> None:
+def _check_head(head: Path, manifest: Manifest) -> None:
     """The head must read the encoder's features and output one probability per label."""
-    check_head_shape(version_dir, manifest, *head_shape(version_dir / manifest.head))
+    check_head_shape(head, manifest, *head_shape(head))
 
 
-def check_head_shape(version_dir: Path, manifest: Manifest, width: int, classes: int) -> None:
+def check_head_shape(head: Path, manifest: Manifest, width: int, classes: int) -> None:
     """`_check_head` for a head already opened (its input width and class count)."""
-    head = version_dir / manifest.head
     if width != manifest.encoder.feature_dim:
         raise ExportError(
             f"{head} reads {width}-d inputs but the encoder produces "
@@ -306,12 +306,12 @@ def load_export(
             f"(this export has {sorted(manifest.encoders)})"
         )
     export = LoadedExport(version_dir, manifest, chosen)
-    loaded = [manifest.head, manifest.tokenizer]
+    loaded = [manifest.head_for(chosen), manifest.tokenizer]
     if export.encoder_identity not in loaded_encoders:
         loaded.append(manifest.encoders[chosen])
     if manifest.entities is not None:
         loaded.append(manifest.entities.head_file)
     verify_files(version_dir, manifest, sorted(manifest.files) if verify_all else loaded)
     if check_head:
-        _check_head(version_dir, manifest)
+        _check_head(export.head_path, manifest)
     return export

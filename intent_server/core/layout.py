@@ -29,6 +29,7 @@ MANIFEST = "manifest.json"
 ENCODER_FP32 = "encoder.onnx"
 ENCODER_INT8 = "encoder.int8.onnx"
 HEAD_ONNX = "head.onnx"
+HEAD_INT8_ONNX = "head.int8.onnx"  # served with the INT8 encoder (manifest `heads`)
 ENTITY_HEAD_ONNX = "entities.onnx"  # only for a bot with entity annotations
 TOKENIZER = "tokenizer.json"
 VARIANT_FILES = {"fp32": ENCODER_FP32, "int8": ENCODER_INT8}

@@ -7,7 +7,7 @@ loads anything. `to_json` / `from_json` are the only code that knows its JSON sh
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,14 @@ from intent_server.core.model_card import (
     TrainingMetrics,
 )
 
+# 6: `heads`, a head of its own for a variant (the INT8 encoder's `head.int8.onnx`);
 # 5: the encoder also outputs `token_states`, an optional `entities` section names the entity
 # head; 4: `encoder_store`, the encoders kept once in the export folder's shared store;
 # 3: head.onnx also outputs `familiarity` (2: encoder `features` output). Formats 3 and 4 are
 # still read: they serve intents only, as before (a format 3 manifest reads as one whose
-# encoders are in its folder).
-FORMAT_VERSION = 5
-READABLE_FORMATS = (3, 4, 5)
+# encoders are in its folder); formats 3-5 serve `head` with every variant.
+FORMAT_VERSION = 6
+READABLE_FORMATS = (3, 4, 5, 6)
 REEXPORT = "; re-export the model (make export)"
 REQUIRED_KEYS = (
     "format_version",
@@ -159,6 +160,9 @@ class Manifest:
     # in the version folder itself (a self-contained export, or format 3).
     encoder_store: str | None = None
     entities: EntityHeadInfo | None = None  # the entity head (`entities.head_file`) and lexicon
+    # variant -> the head file served with that encoder variant instead of `head` (the INT8
+    # encoder's smaller INT8 head); a variant not listed serves `head`.
+    heads: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION  # as read (older exports lack `token_states`)
 
     def __post_init__(self) -> None:
@@ -172,9 +176,17 @@ class Manifest:
                 f"encoders {sorted(self.encoders)} must be among {list(VARIANTS)} and hold "
                 f"default_encoder {self.default_encoder!r}"
             )
+        if set(self.heads) - set(self.encoders):
+            raise ValueError(
+                f"heads {sorted(self.heads)} must name variants of encoders {sorted(self.encoders)}"
+            )
         head_file = "" if self.entities is None else self.entities.head_file
         if self.entities is not None and (not head_file or Path(head_file).name != head_file):
             raise ValueError(f"entities.head_file must be a plain file name, found {head_file!r}")
+
+    def head_for(self, variant: str) -> str:
+        """The head file served with the `variant` encoder."""
+        return self.heads.get(variant, self.head)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -209,6 +221,7 @@ class Manifest:
     @classmethod
     def _parse(cls, fields: Fields) -> Manifest:
         encoders = fields.text_map("encoders")
+        heads = fields.text_map("heads") if fields.has("heads") else {}
         gates = fields.section("verification")
         store = None
         if fields.has("encoder_store") and fields.raw("encoder_store") is not None:
@@ -221,6 +234,7 @@ class Manifest:
             tokenizer=_file_name(fields, "tokenizer", fields.text("tokenizer")),
             verification={k: GateResult.from_json(gates.section(k)) for k in gates.data},
             entities=EntityHeadInfo.optional(fields),
+            heads={k: _file_name(fields, f"heads.{k}", v) for k, v in heads.items()},
             format_version=fields.integer("format_version"),
         )
 

@@ -240,7 +240,7 @@ def _serve_shared(
     model, entry = pool.open(name, export, threads)
     lease = Lease(lambda: pool.release(entry))
     try:
-        check_head_shape(export.path, export.manifest, model.dim, model.classes)
+        check_head_shape(export.head_path, export.manifest, model.dim, model.classes)
         runner: Runner
         if entry.batcher is not None:
             runner = BotRunner(entry.batcher, BotCall(name, model))

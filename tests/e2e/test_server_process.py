@@ -20,6 +20,7 @@ import pytest
 
 from intent_server.client import IntentClient
 from intent_server.client.channel import secure_channel
+from intent_server.core.manifest import Manifest
 from intent_server.proto import intent_pb2, intent_pb2_grpc
 from intent_server.serving.logs import REQUEST_ID_HEADER
 from tests.fixtures.export import add_model
@@ -169,7 +170,9 @@ def test_admin_reload_needs_the_admin_token_and_reports_failures(
                 intent_pb2_grpc.AdminStub(channel).ReloadModels(request, timeout=30)  # type: ignore[no-untyped-call]
             assert error.value.code() == code
     broken = add_model(export_dir, export_dir / "default" / "v1", "default", "v2")
-    (broken / "head.onnx").unlink()
+    manifest = Manifest.read(broken)
+    served_head = manifest.head_for(manifest.default_encoder)
+    (broken / served_head).unlink()
     with secure_channel(server.address, token="root-token") as channel:
         admin = intent_pb2_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
         [result] = admin.ReloadModels(request, timeout=60).results
@@ -178,7 +181,7 @@ def test_admin_reload_needs_the_admin_token_and_reports_failures(
             "v1",
             "v2",
         )
-        assert "head.onnx" in result.error and str(export_dir) not in result.error
+        assert served_head in result.error and str(export_dir) not in result.error
         assert version(server.address) == "v1"
         add_model(export_dir, export_dir / "default" / "v1", "default", "v3")
         [result] = admin.ReloadModels(request, timeout=60).results

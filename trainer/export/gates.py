@@ -23,6 +23,10 @@ INT8_MIN_AGREEMENT = 0.99
 # fail on a single ambiguous sentence. Up to this many disagreements always pass; from 200
 # texts on, the 1 % bar is the stricter one.
 INT8_SMALL_SAMPLE_FLIPS = 2
+# The INT8 head (`head_int8.py`) against the fp32 head on the same features: measured on the
+# example bot 3.8e-3 (probabilities) and 8.6e-4 (familiarity) at most over 1,386 texts.
+HEAD_INT8_MAX_ABS_DIFF = 0.02
+HEAD_INT8_FAMILIARITY_MAX_DIFF = 0.005
 INT8_MAX_ACCURACY_DROP = 0.003  # INT8 is the default variant only within 0.3 points of fp32
 REFERENCE_TOLERANCE = 1e-3
 # all-MiniLM-L6-v2, "hello world", first five dimensions of the normalised embedding.
@@ -125,6 +129,37 @@ def int8_parity(
         f"(here at most {allowed} different)",
         detail=f"mean cosine {mean_cosine:.4f}, different intent for {flips} of "
         f"{len(fp32_pred)} texts",
+    )
+
+
+def head_int8_parity(
+    int8: tuple[np.ndarray, np.ndarray | None], fp32: tuple[np.ndarray, np.ndarray | None]
+) -> GateResult:
+    """The INT8 head's (probabilities, familiarity) against the fp32 head's on the same
+    features: the same intent almost everywhere, probabilities and familiarity close."""
+    (probs, familiarity), (ref_probs, ref_familiarity) = int8, fp32
+    diff = float(np.max(np.abs(probs - ref_probs))) if len(probs) else 0.0
+    if familiarity is None or ref_familiarity is None:
+        known = familiarity is None and ref_familiarity is None
+        fam_diff = 0.0 if known else float("inf")
+    else:
+        fam_diff = float(np.max(np.abs(familiarity - ref_familiarity))) if len(probs) else 0.0
+    flips = int(np.sum(probs.argmax(axis=1) != ref_probs.argmax(axis=1)))
+    allowed = allowed_disagreements(len(probs))
+    passed = (
+        diff <= HEAD_INT8_MAX_ABS_DIFF
+        and fam_diff <= HEAD_INT8_FAMILIARITY_MAX_DIFF
+        and flips <= allowed
+    )
+    return GateResult(
+        name="head_int8_vs_fp32",
+        passed=passed,
+        value=diff,
+        bar=f"max |diff| <= {HEAD_INT8_MAX_ABS_DIFF} (probabilities), "
+        f"<= {HEAD_INT8_FAMILIARITY_MAX_DIFF} (familiarity), same intent >= "
+        f"{INT8_MIN_AGREEMENT:.0%} (here at most {allowed} different)",
+        detail=f"max |diff| {diff:.2e} (probabilities), {fam_diff:.2e} (familiarity), "
+        f"different intent for {flips} of {len(probs)} texts",
     )
 
 

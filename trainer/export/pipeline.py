@@ -24,6 +24,7 @@ from intent_server.core.layout import (
     ENCODER_INT8,
     ENCODER_STORE,
     ENTITY_HEAD_ONNX,
+    HEAD_INT8_ONNX,
     HEAD_ONNX,
     TOKENIZER,
     TUNED_ENCODER,
@@ -35,6 +36,7 @@ from trainer.errors import UserError
 from trainer.export import encoder_store, gates
 from trainer.export import verify as verify_module
 from trainer.export.entity_files import export_entity_head
+from trainer.export.head_int8 import quantize_head
 from trainer.export.onnx_files import export_head, quantize_encoder, write_tokenizer
 from trainer.export.publish import (
     file_hashes,
@@ -143,13 +145,22 @@ def _trace_encoders(
     return {"fp32": folder / ENCODER_FP32, "int8": folder / ENCODER_INT8}
 
 
-def _write_head(folder: Path, trained: TrainedModel, identity: EncoderIdentity, opset: int) -> None:
+def _write_head(
+    folder: Path, trained: TrainedModel, identity: EncoderIdentity, options: _Options
+) -> Path | None:
+    """head.onnx, the tokenizer, the entity head; with INT8, the INT8 head when the head has
+    matrices worth quantizing (returned; None: the INT8 encoder serves head.onnx)."""
+    opset = options.opset
     export_head(trained.served_head(), folder / HEAD_ONNX, opset)
+    int8_head = None
+    if not options.skip_int8 and quantize_head(folder / HEAD_ONNX, folder / HEAD_INT8_ONNX):
+        int8_head = folder / HEAD_INT8_ONNX
     write_tokenizer(Path(identity.path), identity.max_seq_length, folder / TOKENIZER)
     info = trained.card.entities
     if info is not None:
         head = load_entity_head(trained.path, info)
         export_entity_head(head, info.token_dim, folder / ENTITY_HEAD_ONNX, opset)
+    return int8_head
 
 
 @dataclass(frozen=True)
@@ -190,6 +201,7 @@ def _manifest(
     checked: Verification,
     placed: _Placed,
     files: dict[str, str],
+    staged: Path,
 ) -> Manifest:
     import onnx
     import onnxruntime
@@ -219,6 +231,7 @@ def _manifest(
         familiarity=trained.card.familiarity,
         encoder_store=placed.store,
         entities=exported_entities(trained),
+        heads={"int8": HEAD_INT8_ONNX} if (staged / HEAD_INT8_ONNX).is_file() else {},
     )
 
 
@@ -277,17 +290,19 @@ def _export(
     with steps.bar, staged_export(model_dir, trained.version) as staged:
         encoders, reused = _encoders(export_dir, staged, identity, options, steps)
         with steps.step("head + tokenizer"):
-            _write_head(staged, trained, identity, options.opset)
+            int8_head = _write_head(staged, trained, identity, options)
         with steps.step("verify"):
             sample = verify_module.REUSED_ENCODER_TEXTS if reused else None
-            inputs = Inputs(staged, encoders, reference_texts=sample)
+            inputs = Inputs(staged, encoders, reference_texts=sample, int8_head=int8_head)
             checked = verify(inputs, trained, identity, options.int8)
         with steps.step("manifest"):
             key = None if options.self_contained else options.key
             placed = _place_encoders(export_dir, staged, encoders, key)
             version = free_version_name(model_dir, trained.version)
             files = file_hashes(staged)
-            manifest = _manifest(trained, version, identity, options.opset, checked, placed, files)
+            manifest = _manifest(
+                trained, version, identity, options.opset, checked, placed, files, staged
+            )
             manifest.write(staged)
         final = _publish(staged, model_dir, manifest, steps)
     return ExportResult(final, manifest, steps.seconds, reused_encoder=reused)

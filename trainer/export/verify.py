@@ -3,7 +3,8 @@
 fp32: the ONNX sentence embedding against sentence-transformers, the published "hello
 world" values (stock all-MiniLM-L6-v2 at full depth only), the ONNX features against the
 trainer's and the ONNX head against the torch head. INT8: its features and answers against
-fp32. Then the variant to serve by default.
+fp32, and its INT8 head (served with it, `head_int8.py`) against the fp32 head on the same
+features. Then the variant to serve by default.
 """
 
 from __future__ import annotations
@@ -57,12 +58,15 @@ def exported_entities(trained: TrainedModel) -> EntityHeadInfo | None:
     return None if info is None else replace(info, head_file=ENTITY_HEAD_ONNX)
 
 
-def _runtime(folder: Path, encoder: Path, variant: str, trained: TrainedModel) -> IntentModel:
-    """The server's runtime model over the not-yet-published files."""
+def _runtime(
+    folder: Path, encoder: Path, variant: str, trained: TrainedModel, head: Path | None = None
+) -> IntentModel:
+    """The server's runtime model over the not-yet-published files (`head`: another head
+    than head.onnx)."""
     info = exported_entities(trained)
     return IntentModel(
         encoder,
-        folder / HEAD_ONNX,
+        head or folder / HEAD_ONNX,
         folder / TOKENIZER,
         trained.card.encoder.max_seq_length,
         variant=variant,
@@ -89,6 +93,7 @@ class Inputs:
     folder: Path
     encoders: dict[str, Path]
     reference_texts: int | None = None
+    int8_head: Path | None = None  # served with the INT8 encoder (None: head.onnx is)
 
 
 def _check_fp32(
@@ -133,15 +138,26 @@ def _check_fp32(
 def _check_int8(
     inputs: Inputs, trained: TrainedModel, probe: list[str], fp32: _Fp32
 ) -> tuple[list[GateResult], np.ndarray]:
-    quantized = _runtime(inputs.folder, inputs.encoders["int8"], "int8", trained)
+    quantized = _runtime(inputs.folder, inputs.encoders["int8"], "int8", trained, inputs.int8_head)
     features = quantized.embed(probe)
-    probs = quantized.classify_features(features)
-    check = gates.int8_parity(
-        features, fp32.features, probs.argmax(axis=1), fp32.probs.argmax(axis=1)
-    )
-    if trained.card.entities is None:
-        return [check], probs
-    return [check, entity_files.int8_gate(quantized, probe, fp32.entities)], probs
+    scores = quantized.score_features(features)
+    probs = scores[0]
+    checks = [
+        gates.int8_parity(features, fp32.features, probs.argmax(axis=1), fp32.probs.argmax(axis=1))
+    ]
+    if inputs.int8_head is not None:
+        head = IntentModel(
+            quantized.encoder.path,
+            inputs.folder / HEAD_ONNX,
+            inputs.folder / TOKENIZER,
+            trained.card.encoder.max_seq_length,
+            encoder_runtime=quantized.encoder,
+            tokenizer_object=quantized.tokenizer,
+        )
+        checks.append(gates.head_int8_parity(scores, head.score_features(features)))
+    if trained.card.entities is not None:
+        checks.append(entity_files.int8_gate(quantized, probe, fp32.entities))
+    return checks, probs
 
 
 def verify(

@@ -48,6 +48,23 @@ def test_manifest_records_the_encoder_depth_and_reads_one_from_before_it(
     assert older.encoder.feature_layers == manifest.encoder.feature_layers
 
 
+def test_a_variant_serves_its_own_head_and_older_formats_one_head_for_all(
+    tmp_path: Path,
+) -> None:
+    manifest = replace(sample_manifest(), heads={"int8": "head.int8.onnx"})
+    manifest.write(tmp_path)
+    assert Manifest.read(tmp_path) == manifest
+    assert json.loads((tmp_path / "manifest.json").read_text())["format_version"] == 6
+    assert manifest.head_for("int8") == "head.int8.onnx"
+    assert manifest.head_for("fp32") == "head.onnx"
+    data = manifest.to_json()
+    del data["heads"]
+    data["format_version"] = 5  # before INT8 heads: head.onnx with either encoder
+    older = Manifest.from_json(data, "manifest.json")
+    assert older.heads == {} and older.format_version == 5
+    assert older.head_for("int8") == older.head_for("fp32") == "head.onnx"
+
+
 def _card_json(**changes: Any) -> dict[str, Any]:
     data = sample_card().to_json()
     for dotted, value in changes.items():
@@ -86,12 +103,15 @@ def test_damaged_model_cards_are_refused_with_the_key(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.update(format_version=1), r"format_version 1; this server reads \(3, 4, 5\)"),
+        (lambda m: m.update(format_version=1), r"format_version 1; this server reads \(3, 4, 5, 6"),
         (lambda m: m.pop("files"), r"lacks the keys \['files'\]"),
         (lambda m: m["encoders"].update(int8="../encoder.onnx"), r"encoders\.int8 must be a plain"),
         (lambda m: m.update(default_encoder="fp16"), r"default_encoder 'fp16'"),
         (lambda m: m.update(labels=["a", "a"]), r"labels contain duplicates"),
         (lambda m: m["encoder"].pop("feature_dim"), r"lacks encoder\.feature_dim"),
+        (lambda m: m.update(heads={"int8": "../head.onnx"}), r"heads\.int8 must be a plain"),
+        (lambda m: m.update(heads={"fp16": "head.onnx"}), r"heads \['fp16'\] must name"),
+        (lambda m: m.update(heads=["head.onnx"]), r"heads must be an object"),
     ],
 )
 def test_damaged_manifests_are_refused_with_the_key(change: Any, message: str) -> None:

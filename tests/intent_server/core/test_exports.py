@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,19 @@ def test_corrupted_file_is_refused(export_copy: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     head.write_bytes(bytes(data))
     with pytest.raises(ExportError, match=r"head\.onnx is corrupted.*sha256"):
-        load_export(export_copy)
+        load_export(export_copy, "fp32")
+
+
+def test_each_encoder_variant_serves_its_own_head(export_copy: Path) -> None:
+    assert load_export(export_copy, "int8").head_path == export_copy / "head.int8.onnx"
+    assert load_export(export_copy, "fp32").head_path == export_copy / "head.onnx"
+    head = detach(export_copy / "head.int8.onnx")
+    data = bytearray(head.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    head.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match=r"head\.int8\.onnx is corrupted.*sha256"):
+        load_export(export_copy, "int8")
+    load_export(export_copy, "fp32")  # the fp32 encoder never reads the INT8 head
 
 
 def test_wrong_sha_in_manifest_is_refused(export_copy: Path) -> None:
@@ -68,22 +81,31 @@ def test_missing_file_is_refused(export_copy: Path) -> None:
         load_export(export_copy)
 
 
-def test_truncated_onnx_is_refused_by_hash(export_copy: Path) -> None:
-    head = detach(export_copy / "head.onnx")
-    head.write_bytes(head.read_bytes()[:1000])
-    with pytest.raises(ExportError, match=r"head\.onnx is corrupted"):
-        load_export(export_copy)
+HEADS = pytest.mark.parametrize(
+    ("head", "variant"), [("head.onnx", "fp32"), ("head.int8.onnx", "int8")]
+)
 
 
-def test_truncated_onnx_with_matching_hash_fails_in_onnxruntime(export_copy: Path) -> None:
+@HEADS
+def test_truncated_onnx_is_refused_by_hash(export_copy: Path, head: str, variant: str) -> None:
+    path = detach(export_copy / head)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ExportError, match=rf"{re.escape(head)} is corrupted"):
+        load_export(export_copy, variant)
+
+
+@HEADS
+def test_truncated_onnx_with_matching_hash_fails_in_onnxruntime(
+    export_copy: Path, head: str, variant: str
+) -> None:
     """Even if the manifest was rewritten to match, onnxruntime's error becomes ExportError."""
     manifest = _manifest(export_copy)
-    path = detach(export_copy / "head.onnx")
+    path = detach(export_copy / head)
     path.write_bytes(path.read_bytes()[:4096])
-    manifest["files"]["head.onnx"] = sha256_file(path)
+    manifest["files"][head] = sha256_file(path)
     _write_manifest(export_copy, manifest)
-    with pytest.raises(ExportError, match=r"head\.onnx cannot be loaded by onnxruntime"):
-        load_export(export_copy)
+    with pytest.raises(ExportError, match=rf"{re.escape(head)} cannot be loaded by onnxruntime"):
+        load_export(export_copy, variant)
 
 
 def test_truncated_encoder_fails_when_the_model_is_built(export_copy: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from intent_server.client import IntentClient
+from intent_server.core.manifest import Manifest
 from intent_server.process import running_server
 from intent_server.serving.errors import ModelNotFound
 from intent_server.serving.registry import ModelRegistry, RunnerSettings
@@ -112,7 +113,8 @@ def test_swaps_under_traffic_lose_no_call_and_switch_once(
 
 
 def corrupt_head(version_dir: Path) -> None:
-    head = detach(version_dir / "head.onnx")
+    manifest = Manifest.read(version_dir)
+    head = detach(version_dir / manifest.head_for(manifest.default_encoder))  # the served one
     data = bytearray(head.read_bytes())
     data[len(data) // 2] ^= 0xFF
     head.write_bytes(bytes(data))

@@ -101,6 +101,9 @@ def test_manifest_records_gates_metrics_and_files(
     )
     assert manifest["default_encoder"] == expected
     assert checks["int8_vs_fp32"]["value"] >= 0.99  # mean cosine to fp32
+    assert manifest["heads"] == {"int8": "head.int8.onnx"} and manifest["format_version"] == 6
+    assert checks["head_int8_vs_fp32"]["passed"], checks["head_int8_vs_fp32"]
+    assert checks["head_int8_vs_fp32"]["value"] <= gates.HEAD_INT8_MAX_ABS_DIFF
 
 
 def test_tokenizer_has_no_padding_and_truncates_at_256(exported_example_version: Path) -> None:
@@ -192,6 +195,7 @@ def test_reexport_gets_a_suffixed_version_and_switches_current(
     assert old.is_dir() and not stale.exists()
     manifest = _manifest(result.version_dir)
     assert set(manifest["encoders"]) == {"fp32"}
+    assert manifest["heads"] == {} and not (result.version_dir / "head.int8.onnx").exists()
     assert manifest["default_encoder"] == "fp32"
     assert manifest["metrics"]["val_accuracy_int8"] is None
     assert load_export(result.version_dir).encoder_variant == "fp32"

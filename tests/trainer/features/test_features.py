@@ -109,6 +109,7 @@ def _swap_head(version_dir: Path, input_dim: int, manifest_dim: int | None = Non
     bank = np.eye(4, input_dim, dtype=np.float32)  # four unit vectors
     export_head(ServedHead(MLPHead(config).eval(), torch.from_numpy(bank)), head)
     manifest["files"]["head.onnx"] = sha256_file(head)
+    manifest["heads"] = {}  # head.onnx serves either encoder (no INT8 head of its own)
     if manifest_dim is not None:
         manifest["encoder"]["feature_dim"] = manifest_dim
     detach(manifest_path).write_text(json.dumps(manifest), encoding="utf-8")
