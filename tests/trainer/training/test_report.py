@@ -4,18 +4,23 @@ pinned), errors naming the file and key, and the confusion plot at any intent co
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from intent_server.core.decision import Thresholds
+from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.files import write_json
 from intent_server.core.model_card import FineTuning
 from tests.trainer.calibration.test_thresholds import LABELS, synthetic
 from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
+from trainer.data.model import Example
+from trainer.entity_metrics import score_entities
 from trainer.training.confusion_plot import plot_confusion
 from trainer.training.report import (
+    EntitySection,
     ReportError,
     TrainingReport,
     build_report,
@@ -176,3 +181,33 @@ def test_the_report_counts_what_the_floor_turns_away_per_intent() -> None:
     assert rows == {"a": (10, 0), "b": (10, 3), "c": (10, 0)}
     assert intents_needing_examples(report) == ["b (3 of 10 turned away)"]
     assert "add examples to        b (3 of 10 turned away)" in summary_text(report)
+
+
+def sample_entities(scored: bool = True) -> EntitySection:
+    """The held-out entity measurement of two trip examples (one right span of three)."""
+    source = Path("trip.yml")
+    examples = [
+        Example("fly from paris to rome", "book_flight", source, 3,
+                (EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "city", "rome"))),
+        Example("book a table at 7pm now", "book_table", source, 8,
+                (EntitySpan(16, 19, "time", "7pm"),)),
+    ]  # fmt: skip
+    got = [
+        [EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "date", "rome")],
+        [EntitySpan(16, 23, "time", "7pm now")],
+    ]
+    return EntitySection(24, 2, score_entities(examples, got) if scored else None)
+
+
+def test_the_entity_section_reads_back_and_comes_last(tmp_path: Path) -> None:
+    for section in (sample_entities(), sample_entities(scored=False)):
+        report = replace(sample_report(TUNED), entities=section)
+        write_json(tmp_path / "report.json", report.to_json())
+        assert TrainingReport.read(tmp_path / "report.json") == report
+        data = report.to_json()
+        assert list(data)[-1] == "entities"
+        assert list(data["entities"]) == ["annotated_examples", "held_out_examples", "scores"]
+    scores = sample_entities().to_json()["scores"]
+    assert [row["entity"] for row in scores["types"]] == ["city", "date", "time"]
+    assert {"kind", "example", "source", "line", "truth", "predicted"} <= set(scores["wrong"][0])
+    assert "entities" not in sample_report().to_json()  # a bot without annotations
