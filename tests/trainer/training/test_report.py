@@ -13,9 +13,12 @@ import pytest
 from intent_server.core.decision import Thresholds
 from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.files import write_json
-from intent_server.core.model_card import FineTuning
+from intent_server.core.layout import MODEL_CARD, REPORT_DIR
+from intent_server.core.model_card import FineTuning, ModelCard
+from tests.fixtures.paths import EXAMPLES
 from tests.trainer.calibration.test_thresholds import LABELS, synthetic
 from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
+from trainer.data import load_training_data
 from trainer.data.model import Example
 from trainer.entity_metrics import score_entities
 from trainer.training.confusion_plot import plot_confusion
@@ -211,3 +214,29 @@ def test_the_entity_section_reads_back_and_comes_last(tmp_path: Path) -> None:
     assert [row["entity"] for row in scores["types"]] == ["city", "date", "time"]
     assert {"kind", "example", "source", "line", "truth", "predicted"} <= set(scores["wrong"][0])
     assert "entities" not in sample_report().to_json()  # a bot without annotations
+
+
+def test_the_example_bot_reports_its_entity_head_held_out(trained_example_model: Path) -> None:
+    report = TrainingReport.read(trained_example_model / REPORT_DIR / "report.json")
+    annotated = [e for e in load_training_data(EXAMPLES).examples if e.entities]
+    section = report.entities
+    assert section is not None and section.annotated_examples == len(annotated) >= 20
+    assert section.held_out_examples == round(len(annotated) / 5)
+    scores = section.scores
+    assert scores is not None and {row.entity for row in scores.types} >= {"city", "date"}
+    card = ModelCard.read(trained_example_model / MODEL_CARD)
+    assert card.entities is not None  # the model card's micro F1 is the report's
+    assert (card.entities.val_f1, card.entities.val_spans) == (scores.f1, scores.support)
+    by_place = {(str(e.source), e.line): e for e in annotated}
+    for wrong in scores.wrong:  # every wrong span names a held-out example's file and line
+        assert by_place[(wrong.source, wrong.line)].text == wrong.example
+    text = (trained_example_model / REPORT_DIR / "report.md").read_text(encoding="utf-8")
+    assert "\n## Entities\n" in text and "| **micro average** |" in text
+
+
+def test_a_bot_without_annotations_reports_no_entities(trained_entity_model: Path) -> None:
+    plain = trained_entity_model.parent / "plain" / REPORT_DIR
+    assert "entities" not in json.loads((plain / "report.json").read_text(encoding="utf-8"))
+    assert "## Entities" not in (plain / "report.md").read_text(encoding="utf-8")
+    slots = TrainingReport.read(trained_entity_model / REPORT_DIR / "report.json")
+    assert slots.entities is not None and slots.entities.scores is not None
