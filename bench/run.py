@@ -25,7 +25,8 @@ from intent_server.core.options import Program, option, options_from_args
 
 if TYPE_CHECKING:
     from bench.accuracy import Workspace
-    from bench.result_types import EntitiesResults, ManyBotsResults, Results
+    from bench.result_types import ManyBotsResults, Results
+    from bench.snips.results import EntitiesResults
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 

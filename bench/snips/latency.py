@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bench.result_types import EntityLatency
+from bench.snips.results import EntityLatency
 from intent_server.core.exports import LoadedExport
 from intent_server.core.intent_model import IntentModel
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.bars import Bar
-from bench.result_types import EntitiesResults, EntityLatency, EntityRow
+from bench.snips.results import EntitiesResults, EntityLatency, EntityRow
 from trainer.markdown import markdown_table
 
 FULL_BAR = (0.95, 0.98)  # slot F1, intent accuracy

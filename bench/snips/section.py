@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.result_types import EntitiesResults, EntityRow, EntityScoresJson
 from bench.snips.bio import token_aligned
 from bench.snips.dataset import DRAW_SEED, SUBSETS, load_snips, subset_data, write_snips_yaml
 from bench.snips.latency import LATENCY_CALLS, measure_latency
+from bench.snips.results import EntitiesResults, EntityRow, EntityScoresJson
 from intent_server.core.decision import decide
 from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.exports import LoadedExport, load_export, resolve_current

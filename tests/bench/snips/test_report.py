@@ -3,8 +3,8 @@ subset that ran (the best of frozen and fine-tuned), the latency bar, nothing wh
 
 from __future__ import annotations
 
-from bench.result_types import EntitiesResults, EntityLatency, EntityRow
 from bench.snips.report import entities_section, entity_bars
+from bench.snips.results import EntitiesResults, EntityLatency, EntityRow
 
 
 def _row(subset: str, training: str, f1: float, intent: float) -> EntityRow:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bench.datasets import datasets_dir
-from bench.result_types import EntitiesResults
 from bench.snips import load_snips
 from bench.snips.report import entities_section, entity_bars
+from bench.snips.results import EntitiesResults
 from bench.snips.section import EntitySettings, run_entities, served_answers
 from intent_server.core.exports import load_export, resolve_current
 from intent_server.core.layout import ENCODER_STORE
