@@ -69,7 +69,7 @@ def _cells(row: EntityRow) -> tuple[str, ...]:
     return (
         _subset_words(row["subset"]),
         row["training"],
-        f"{row['train_examples']} ({row['annotated_spans']} spans)",
+        f"{row['train_examples']:,} ({row['annotated_spans']:,} spans)",
         f"{100 * slots['f1']:.1f}",
         f"{100 * slots['precision']:.1f} / {100 * slots['recall']:.1f}",
         f"{100 * row['intent_accuracy']:.2f} %",
@@ -83,7 +83,7 @@ def entities_section(results: EntitiesResults) -> list[str]:
     lines = [
         "## Entities (SNIPS slots)",
         "",
-        f"SNIPS (Coucke et al. 2018, the joint intent + slot split: {results['train_sentences']} "
+        f"SNIPS (Coucke et al. 2018, the joint intent + slot split: {results['train_sentences']:,} "
         f"training sentences, 7 intents) written as our YAML with `[text](entity)` markup, "
         "trained through the product (`make train`'s pipeline, then `make export`), answered "
         f"by the server's runtime on {results['test_sentences']} test sentences. Slot F1: "

@@ -22,7 +22,7 @@ class EntityRow(TypedDict):
     training: str  # "frozen" or "fine-tune"
     train_sentences: int  # given to the loader
     train_examples: int  # kept by it (repeated sentences dropped)
-    annotated_spans: int
+    annotated_spans: int  # in the examples kept
     train_minutes: float  # the trainer's whole run (features, heads, entity head)
     export_minutes: float
     variant: str  # the encoder variant scored (the export's default)

@@ -79,6 +79,6 @@ def test_only_the_subsets_run_have_bars() -> None:
 def test_section_lists_every_row_and_the_latency() -> None:
     rows = [_row("70", "frozen", 0.597, 0.97), _row("full", "frozen", 0.72, 0.985)]
     text = "\n".join(entities_section(_results(rows, LATENCY)))
-    assert "| 70 per intent | frozen | 483 (1300 spans) | 59.7 |" in text
+    assert "| 70 per intent | frozen | 483 (1,300 spans) | 59.7 |" in text
     assert "| all training sentences | frozen |" in text
     assert "p50 3.50 ms with, 3.10 ms without (+0.40 ms)" in text
