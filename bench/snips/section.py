@@ -13,6 +13,7 @@ the entity head removed on one side, calls interleaved (`latency`).
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -74,9 +75,19 @@ def _train(paths: _Paths, name: str, data: TrainingData, fine_tune: bool) -> _Tr
     from trainer.pipeline import TrainOptions, train
 
     path = write_snips_yaml(data, paths.work / "data" / f"{name}.yml")
-    loaded = load_training_data(path, min_examples=1)
+    # SNIPS repeats sentences and annotates words unevenly: thousands of loader warnings.
+    data_log = logging.getLogger("trainer.data")
+    level = data_log.level
+    data_log.setLevel(logging.ERROR)
+    try:
+        loaded = load_training_data(path, min_examples=1)
+    finally:
+        data_log.setLevel(level)
     options = TrainOptions(fine_tune="auto" if fine_tune else "off")
-    _say(f"entities: training {name} ({len(loaded.examples)} examples)")
+    _say(
+        f"entities: training {name} ({len(loaded.examples)} of {len(data.examples)} sentences: "
+        "the loader drops repeats; its warnings are not shown)"
+    )
     result = train(
         loaded,
         model_name=name,
