@@ -15,6 +15,7 @@ MODELS_DIR ?= models
 EXPORT_DIR ?= exported
 TEST_DATA ?= tests/data/assistant_heldout.yml
 MIN_ACCURACY ?=
+MIN_ENTITY_F1 ?=
 PYTEST_ARGS ?=
 # FINETUNE=1: fine-tune the encoder too, keep it only when it scores better; FINETUNE=force
 FINETUNE ?=
@@ -61,7 +62,8 @@ export: $(STAMP) ## export the latest trained MODEL to exported/MODEL/
 
 evaluate: $(STAMP) ## score MODEL's export on labelled TEST_DATA (MIN_ACCURACY=0.9: exit 1 below)
 	$(BIN)/intent-train evaluate --model $(MODEL) --data $(TEST_DATA) --export-dir $(EXPORT_DIR) \
-		--models-dir $(MODELS_DIR) $(if $(MIN_ACCURACY),--min-accuracy $(MIN_ACCURACY))
+		--models-dir $(MODELS_DIR) $(if $(MIN_ACCURACY),--min-accuracy $(MIN_ACCURACY)) \
+		$(if $(MIN_ENTITY_F1),--min-entity-f1 $(MIN_ENTITY_F1))
 
 proto: $(STAMP) ## regenerate the committed gRPC code from protos/
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \

@@ -29,6 +29,9 @@ ANCHORS = {
     "throughput_32": "",
     "memory_start": "Rasa: 0.6-2 GB, 20 s+ loads",
     "training_time": "the article: 2-3 minutes just to embed",
+    "entities_full": "JointBERT (Chen et al. 2019) slot F1: BERT-base 96.9, DistilBERT 96.1",
+    "entities_70": "Rasa 3.6 default pipeline (DIET), 70 per intent: slot F1 48, intent 94.9 % "
+    "(issue 26, through its /model/parse)",
 }
 REFERENCE_HERE = {
     "logistic_regression": {"clinc": 0.955, "banking": 0.927},

@@ -25,6 +25,7 @@ from bench.result_types import (
     SpeedResults,
 )
 from bench.small_bots import small_bots_section
+from bench.snips.report import entities_section, entity_bars
 from trainer.markdown import markdown_table
 
 JSON_NAME = "results.json"
@@ -363,13 +364,20 @@ def render_markdown(results: Results) -> str:
     many = results.get("many_bots")
     if many:
         lines += [*many_bots_section(many), ""]
+    entities = results.get("entities")
+    if entities:
+        lines += [*entities_section(entities), ""]
     return "\n".join(lines)
 
 
 def every_bar(results: Results) -> list[Bar]:
     """The bars of every part this run measured."""
     tuned = results.get("fine_tune")
-    return all_bars(results) + (fine_tune_bars(tuned) if tuned else [])
+    return (
+        all_bars(results)
+        + (fine_tune_bars(tuned) if tuned else [])
+        + entity_bars(results.get("entities"))
+    )
 
 
 def write_results(results: Results, out_dir: Path) -> tuple[Path, Path]:

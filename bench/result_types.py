@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Literal, TypedDict, cast
 
+from bench.snips.results import EntitiesResults
+
 Variant = Literal["fp32", "int8"]
 VARIANTS: tuple[Variant, ...] = ("fp32", "int8")
 
@@ -428,6 +430,7 @@ class _Results(TypedDict):
 class Results(_Results, total=False):
     fine_tune: FineTuneResults | None
     many_bots: ManyBotsResults | None
+    entities: EntitiesResults | None
     default_variant: str  # the encoder variant the CLINC export serves
     seconds: float
     bars: list[BarJson]  # added when written

@@ -3,7 +3,8 @@
 Accuracy: CLINC150 and BANKING77 trained, exported and scored through the product's path.
 Depth: the same at several `--encoder-layers` depths, with their in-process speed.
 Speed: the server in its own process under load from another process, with the in-process
-baselines measured in the same run. `--small` runs tiny subsets (used by the test suite).
+baselines measured in the same run. Entities: SNIPS slots through the product (`bench.snips`).
+`--small` runs tiny subsets (used by the test suite).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.datasets import DATASETS
+from bench.snips.dataset import SUBSETS, parse_subsets
 from intent_server.core.options import Program, option, options_from_args
 
 if TYPE_CHECKING:
     from bench.accuracy import Workspace
     from bench.result_types import ManyBotsResults, Results
+    from bench.snips.results import EntitiesResults
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
@@ -85,6 +88,31 @@ class BenchOptions:
             "1,000 about 8 hours",
         ),
     )
+    skip_entities: bool = field(
+        default=False,
+        metadata=option(
+            help="skip the entity part (SNIPS slots: each subset of --entity-subsets trained "
+            "and exported through the product, slot F1 and intent accuracy on SNIPS test, the "
+            "entity head's serving cost; --small: 5 per intent, 60 test sentences)"
+        ),
+    )
+    entity_subsets: tuple[str, ...] = field(
+        default=SUBSETS,
+        metadata=option(
+            parse=parse_subsets,
+            shown=",".join(SUBSETS),
+            help="the entity part's training sets, comma-separated: 'full' (all 13,084 SNIPS "
+            "training sentences: 20 minutes of training and 13 of export on a busy 2-core "
+            "machine) and/or a count drawn per intent (70: about 5 minutes, 10: 1; seeded)",
+        ),
+    )
+    entity_fine_tune: bool = field(
+        default=False,
+        metadata=option(
+            help="the entity part also trains each subset with --fine-tune (the encoder tuned "
+            "on the examples; slow: an hour or more for the full set on a CPU)"
+        ),
+    )
     datasets: Path | None = field(default=DATASETS.default, metadata=DATASETS.meta())
     keep_work: bool = field(
         default=False,
@@ -96,9 +124,9 @@ class BenchOptions:
 
 BENCH = Program(
     "python -m bench.run",
-    "Benchmark accuracy (CLINC150, BANKING77: train, export, score via the server's runtime) "
-    "and speed (gRPC server under concurrent load vs in-process baselines). Writes "
-    "results.json and RESULTS.md.",
+    "Benchmark accuracy (CLINC150, BANKING77: train, export, score via the server's runtime), "
+    "entities (SNIPS slot F1) and speed (gRPC server under concurrent load vs in-process "
+    "baselines). Writes results.json and RESULTS.md.",
     options=(BenchOptions,),
 )
 
@@ -136,6 +164,7 @@ def _empty_results(args: BenchOptions, clinc: Any, banking: Any) -> Results:
         "depth": None,
         "fine_tune": None,
         "many_bots": None,
+        "entities": None,
     }
 
 
@@ -190,6 +219,8 @@ def run(args: BenchOptions, work: Path) -> Results:
         )
     if not args.skip_many_bots:
         results["many_bots"] = _many_bots(args, ws, full_clinc, domains)
+    if not args.skip_entities:
+        results["entities"] = _entities(args, ws)
     results["seconds"] = time.perf_counter() - started
     return results
 
@@ -209,6 +240,18 @@ def _many_bots(
     return run_many_bots(ws.root, clinc, domains, settings, ws.cache_dir)
 
 
+def _entities(args: BenchOptions, ws: Workspace) -> EntitiesResults:
+    """SNIPS through the product; the run's export folder, so its stored encoder is reused."""
+    from bench.snips.section import EntitySettings, run_entities
+
+    settings = EntitySettings(subsets=args.entity_subsets, fine_tune=args.entity_fine_tune)
+    if args.small:
+        settings = EntitySettings(
+            subsets=("5",), fine_tune=args.entity_fine_tune, test_sentences=60, latency_calls=40
+        )
+    return run_entities(ws.root, settings, ws.cache_dir, ws.export_dir, args.datasets)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -222,11 +265,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainer.errors import UserError
 
     root = args.datasets or datasets_dir()
-    for needed in ("clinc150/data_full.json", "banking77/train.csv", "banking77/test.csv"):
+    snips = () if args.skip_entities else ("snips/train/seq.in", "snips/test/seq.in")
+    for needed in ("clinc150/data_full.json", "banking77/train.csv", "banking77/test.csv", *snips):
         if not (root / needed).is_file():
             print(
                 f"bench: error: {root / needed} not found; point --datasets (or "
-                f"${DATASETS_ENV}) at the folder holding clinc150/ and banking77/",
+                f"${DATASETS_ENV}) at the folder holding clinc150/, banking77/ and snips/ "
+                "(or pass --skip-entities)",
                 file=sys.stderr,
             )
             return 2

@@ -47,7 +47,7 @@ from trainer.training.model_store import (
     staged_model_dir,
 )
 from trainer.training.options import CROSS_FIT_BELOW, TrainOptions
-from trainer.training.report import TrainingReport, build_report
+from trainer.training.report import EntitySection, TrainingReport, build_report
 from trainer.training.report_text import summary_text, write_report
 from trainer.training.split import stratified_split
 
@@ -144,6 +144,13 @@ def _metrics(report: TrainingReport, train_examples: int) -> TrainingMetrics:
     )
 
 
+def _section(entities: EntityTraining | None) -> EntitySection | None:
+    """The report's entity section (None: a bot without entity annotations)."""
+    if entities is None:
+        return None
+    return EntitySection(entities.annotated, entities.held_examples, entities.held_out)
+
+
 def _publish(
     folder: Path,
     name: str,
@@ -158,7 +165,9 @@ def _publish(
     now = datetime.now(timezone.utc)
     cal = fitted.calibration
     sigmas = run.options["unfamiliar_sigmas"]
-    report = build_report(cal, fitted.texts, fitted.thresholds, fitted.cost, sigmas, fine_tuning)
+    report = build_report(
+        cal, fitted.texts, fitted.thresholds, fitted.cost, sigmas, fine_tuning, _section(entities)
+    )
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
     save_bank(fitted.bank.vectors, fitted.bank.offsets, folder / FAMILIARITY_BANK)
     if entities is not None:

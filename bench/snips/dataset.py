@@ -14,6 +14,8 @@ from trainer.data.text import duplicate_key
 
 SPLITS = ("train", "valid", "test")
 DRAW_SEED = 0
+FULL = "full"
+SUBSETS = (FULL, "70", "10")  # the bench's default; 70 per intent is issue 26's few-shot bar
 
 
 def _lines(path: Path) -> list[str]:
@@ -62,6 +64,22 @@ def draw_per_intent(data: TrainingData, per_intent: int, seed: int = DRAW_SEED) 
         chosen += [int(i) for i in rng.choice(indices, size=count, replace=False)]
     examples = tuple(data.examples[index] for index in sorted(chosen))
     return TrainingData(examples, data.sources, data.lexicon)
+
+
+def parse_subsets(text: str) -> tuple[str, ...]:
+    """`full,70,10` -> ("full", "70", "10"): `full` or a count of sentences per intent."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    for name in names:
+        if name != FULL and not (name.isdigit() and int(name) >= 1):
+            raise ValueError(f"{name!r} is neither 'full' nor a count per intent (e.g. 70)")
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"expected distinct subsets separated by commas, got {text!r}")
+    return names
+
+
+def subset_data(train: TrainingData, subset: str, seed: int = DRAW_SEED) -> TrainingData:
+    """All of `train` (`full`) or the subset's count drawn per intent."""
+    return train if subset == FULL else draw_per_intent(train, int(subset), seed)
 
 
 def write_snips_yaml(data: TrainingData, path: Path) -> Path:

@@ -88,6 +88,7 @@ def test_json_has_every_section(small_results: Path) -> None:
         "throughput_32",
         "memory_start",
         "training_time",
+        "entities_latency",  # --small trains 5 per intent: no subset with a bar
     }
     assert all(bar["passed"] in (True, False) for bar in results["bars"])
     default = acc["int8"]["clinc_product_default"]
@@ -122,6 +123,16 @@ def test_many_bots_section_from_three_small_bots(small_results: Path) -> None:
     assert "## Many bots on one server" in text and "| 3 |" in text
 
 
+def test_entity_section_from_five_snips_sentences_per_intent(small_results: Path) -> None:
+    entities = json.loads((small_results / "results.json").read_text())["entities"]
+    assert entities["test_sentences"] == 60
+    (row,) = entities["rows"]
+    assert (row["subset"], row["training"], row["train_sentences"]) == ("5", "frozen", 35)
+    assert 0.0 <= row["slots"]["f1"] <= 1.0 and row["slots"]["support"] > 0
+    assert entities["latency"]["with_p50_ms"] > 0 and entities["latency"]["without_p50_ms"] > 0
+    assert "## Entities (SNIPS slots)" in (small_results / "RESULTS.md").read_text()
+
+
 def test_markdown_has_every_table(small_results: Path) -> None:
     text = (small_results / "RESULTS.md").read_text()
     for heading in (
@@ -149,6 +160,7 @@ def test_help_explains_options() -> None:
         [sys.executable, "-m", "bench.run", "--help"], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0
-    flags = ("--small", "--skip-speed", "--skip-accuracy", "--skip-depth", "--skip-many-bots")
+    flags = ("--small", "--skip-speed", "--skip-accuracy", "--skip-depth", "--skip-many-bots",
+             "--skip-entities", "--entity-subsets", "--entity-fine-tune")  # fmt: skip
     for flag in (*flags, "--many-bots", "--out"):
         assert flag in done.stdout

@@ -28,6 +28,18 @@ def test_bench_defaults_and_switches() -> None:
     assert (options.small, options.skip_depth, options.skip_speed) == (True, True, False)
 
 
+def test_entity_options(capsys: pytest.CaptureFixture[str]) -> None:
+    default = bench_run.parse_args([])
+    assert default.entity_subsets == ("full", "70", "10")
+    assert (default.skip_entities, default.entity_fine_tune) == (False, False)
+    chosen = bench_run.parse_args(["--entity-subsets", "70,10", "--entity-fine-tune"])
+    assert (chosen.entity_subsets, chosen.entity_fine_tune) == (("70", "10"), True)
+    assert bench_run.parse_args(["--skip-entities"]).skip_entities is True
+    with pytest.raises(SystemExit):
+        bench_run.parse_args(["--entity-subsets", "all"])
+    assert "'all' is neither 'full' nor a count per intent" in capsys.readouterr().err
+
+
 def test_finetune_options_default_to_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
     options = finetune_main.parse_args(["--out", "f.json", "--only", "clinc"])
     assert (options.shots, options.seeds) == (FineTunePlan().shots, FineTunePlan().seeds)

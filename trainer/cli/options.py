@@ -111,6 +111,15 @@ class EvaluateOptions(_Checked):
             help="exit 1 when accuracy is below this fraction (0.9 = 90 %); for CI gates",
         ),
     )
+    min_entity_f1: float | None = field(
+        default=None,
+        metadata=option(
+            parse=_fraction,
+            help="exit 1 when the entities' micro F1 (exact span and type, as seqeval counts) "
+            "is below this fraction; the data must annotate entities and the model must have "
+            "an entity head (exit 2 otherwise); for CI gates",
+        ),
+    )
     encoder_variant: str = field(
         default=ENCODER_VARIANT.default, metadata=ENCODER_VARIANT.meta("; as the server does")
     )
@@ -202,10 +211,13 @@ EVALUATE = Program(
     "and write report.json, report.md and confusion.png: accuracy (the share of examples "
     "answered right; for an out_of_scope example the right answer is out of scope), "
     "macro-F1, in-scope accuracy, out-of-scope recall, per-intent table, confused pairs, "
-    "wrong answers. Examples of intents the model does not know are counted wrong, with a "
+    "wrong answers; when the file annotates entities and the model has an entity head, entity "
+    "precision, recall and F1 per type and micro-averaged, and the wrong spans with file:line. "
+    "Examples of intents the model does not know are counted wrong, with a "
     "warning. A model that is trained but not exported is refused: run `intent-train export "
     "--model MODEL` (`make export MODEL=MODEL`) first. Exit 0; 1 when accuracy is below "
-    "--min-accuracy; 2 for a mistake (bad data file, unknown model).",
+    "--min-accuracy or the entity F1 below --min-entity-f1; 2 for a mistake (bad data file, "
+    "unknown model, --min-entity-f1 without entities to score).",
     options=(EvaluateOptions,),
     summary="score a model's export on a labelled test file (YAML or Rasa)",
 )

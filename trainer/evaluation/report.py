@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
+from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.exports import LoadedExport
 from intent_server.core.fields import Fields, JsonObject
 from trainer.data import TrainingData
+from trainer.entity_metrics import EntityScores, score_entities
 from trainer.evaluation.scoring import Answers
 from trainer.metrics import LabelMetrics, as_indices, label_metrics, scope_counts
 from trainer.training.report import ReportError, read_json
@@ -128,11 +130,22 @@ class EvaluationReport:
     thresholds: Thresholds
     wrong: tuple[WrongAnswer, ...]  # every wrong answer, in file order
     min_accuracy: float | None
+    # The entities the export answered, scored against the data's annotations (None: the
+    # data annotates none, or the export has no entity head).
+    entities: EntityScores | None = None
+    min_entity_f1: float | None = None
 
     @property
     def passed(self) -> bool | None:
         """Accuracy against `--min-accuracy` (None without it)."""
         return None if self.min_accuracy is None else self.labels.accuracy >= self.min_accuracy
+
+    @property
+    def entity_passed(self) -> bool | None:
+        """Entity micro F1 against `--min-entity-f1` (None without it or without scores)."""
+        if self.min_entity_f1 is None or self.entities is None:
+            return None
+        return self.entities.f1 >= self.min_entity_f1
 
     def to_json(self) -> JsonObject:
         return {
@@ -151,13 +164,24 @@ class EvaluationReport:
             "wrong": [row.to_json() for row in self.wrong],
             "min_accuracy": self.min_accuracy,
             "passed": self.passed,
+            "entities": None if self.entities is None else self.entities.to_json(),
+            "min_entity_f1": self.min_entity_f1,
+            "entity_passed": self.entity_passed,
         }
 
     @classmethod
     def from_json(cls, data: object, source: str) -> EvaluationReport:
+        """A report.json read back (one written before entities were scored has none)."""
         fields = Fields(data, source, ReportError)
+        has = fields.has("entities") and fields.raw("entities") is not None
         return fields.build(
-            cls, labels=LabelMetrics.from_json(fields), scope=ScopeSection.from_json(fields)
+            cls,
+            labels=LabelMetrics.from_json(fields),
+            scope=ScopeSection.from_json(fields),
+            entities=EntityScores.from_json(fields.section("entities")) if has else None,
+            min_entity_f1=fields.optional_number("min_entity_f1")
+            if fields.has("min_entity_f1")
+            else None,
         )
 
     @classmethod
@@ -165,8 +189,25 @@ class EvaluationReport:
         return cls.from_json(read_json(path, ReportError), str(path))
 
 
+def has_annotations(data: TrainingData) -> bool:
+    return any(example.entities for example in data.examples)
+
+
+def entity_scores(data: TrainingData, got: Answers) -> EntityScores | None:
+    """The answered entities against the data's annotations, as seqeval counts (None: no
+    annotations in the data, or no entity head in the export)."""
+    if got.entities is None or not has_annotations(data):
+        return None
+    spans = [[EntitySpan(e.start, e.end, e.entity, e.value) for e in row] for row in got.entities]
+    return score_entities(data.examples, spans)
+
+
 def build_evaluation(
-    loaded: LoadedExport, data: TrainingData, got: Answers, min_accuracy: float | None
+    loaded: LoadedExport,
+    data: TrainingData,
+    got: Answers,
+    min_accuracy: float | None,
+    min_entity_f1: float | None = None,
 ) -> EvaluationReport:
     """The report of `got`, the export's answers to `data`."""
     truth, answers = data.intents(), got.answers()
@@ -189,4 +230,6 @@ def build_evaluation(
         thresholds=loaded.thresholds,
         wrong=wrong_answers(data, got),
         min_accuracy=min_accuracy,
+        entities=entity_scores(data, got),
+        min_entity_f1=min_entity_f1,
     )

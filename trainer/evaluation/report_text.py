@@ -7,11 +7,16 @@ from pathlib import Path
 
 from intent_server.core.files import atomic_write, write_json
 from trainer.data import TrainingData
+from trainer.entity_metrics import EntityScores, entity_table_markdown, wrong_spans_markdown
 from trainer.evaluation.report import EvaluationReport, WrongAnswer, label_indices
 from trainer.evaluation.scoring import Answers
 from trainer.markdown import markdown_table
 from trainer.training.confusion_plot import plot_confusion
-from trainer.training.report_text import label_summary_lines, label_tables_markdown
+from trainer.training.report_text import (
+    entity_score_words,
+    label_summary_lines,
+    label_tables_markdown,
+)
 
 WRONG_SHOWN = 50  # wrong answers listed in report.md (report.json has all of them)
 
@@ -50,6 +55,8 @@ def summary_text(report: EvaluationReport) -> str:
         f"macro-F1              {report.labels.macro_f1:.2%}",
         *scope_lines(report),
     ]
+    if report.entities is not None:
+        lines.append(f"entities              {entity_score_words(report.entities)}")
     if report.unknown_intents:
         unknown = ", ".join(f"{name} ({n})" for name, n in report.unknown_intents.items())
         lines.append(f"unknown intents       {unknown}: always wrong")
@@ -84,7 +91,28 @@ def markdown(report: EvaluationReport) -> str:
     if report.min_accuracy is not None:
         verdict = "passed" if report.passed else "FAILED"
         out += ["", f"`--min-accuracy {report.min_accuracy}`: {verdict}."]
-    return "\n".join(out + _wrong_markdown(report.wrong) + label_tables_markdown(report.labels))
+    if report.min_entity_f1 is not None:
+        verdict = "passed" if report.entity_passed else "FAILED"
+        out += ["", f"`--min-entity-f1 {report.min_entity_f1}`: {verdict}."]
+    out += _wrong_markdown(report.wrong)
+    if report.entities is not None:
+        out += _entities_markdown(report.entities)
+    return "\n".join(out + label_tables_markdown(report.labels))
+
+
+def _entities_markdown(scores: EntityScores) -> list[str]:
+    """The entities answered against the file's annotations, and the wrong spans."""
+    return [
+        "",
+        "## Entities",
+        "",
+        "The entities the export answers against the file's annotations: a span is right when "
+        "its start, end and entity type are all right, as seqeval counts; precision, recall "
+        f"and F1 per entity type and micro-averaged over every span (F1 {scores.f1:.2%}).",
+        "",
+        *entity_table_markdown(scores),
+        *(["", "### Wrong spans", "", *wrong_spans_markdown(scores)] if scores.wrong else []),
+    ]
 
 
 def _wrong_markdown(wrong: tuple[WrongAnswer, ...]) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from intent_server.core.cpus import auto_threads
 from intent_server.core.decision import Decision, decide
+from intent_server.core.entities.extracted import ExtractedEntity
 from intent_server.core.errors import ExportError, ModelCardError
 from intent_server.core.exports import LoadedExport, list_models, load_export, resolve_current
 from intent_server.core.layout import MODEL_CARD
@@ -81,6 +82,8 @@ class Answers:
     labels: tuple[str, ...]  # the model's labels (its probability columns)
     decisions: tuple[Decision, ...]
     truncated: int  # texts longer than the encoder's token limit (only their start counted)
+    # Per text, the entities the server answers (None: the export has no entity head).
+    entities: tuple[tuple[ExtractedEntity, ...], ...] | None = None
 
     def answers(self) -> list[str]:
         """The server's `intent`: an intent or `out_of_scope`."""
@@ -93,13 +96,15 @@ class Answers:
 
 def answer_texts(loaded: LoadedExport, texts: Sequence[str], threads: int | None = None) -> Answers:
     """Every text through `IntentModel.predict` (CHUNK at a time, with a progress bar) and
-    `decide` with the export's thresholds and the text's familiarity."""
+    `decide` with the export's thresholds and the text's familiarity; the entities too when
+    the export has an entity head."""
     try:
         model = loaded.open(auto_threads() if threads is None else threads)
     except ExportError as exc:  # an ONNX file onnxruntime cannot load
         raise UserError(f"cannot evaluate model '{loaded.name}': {exc}") from None
     labels, thresholds = loaded.labels, loaded.thresholds
     decisions: list[Decision] = []
+    entities: list[tuple[ExtractedEntity, ...]] | None = [] if model.has_entities else None
     truncated = 0
     with progress(total=len(texts), desc=f"evaluate {loaded.name}", unit="text") as bar:
         for start in range(0, len(texts), CHUNK):
@@ -108,6 +113,10 @@ def answer_texts(loaded: LoadedExport, texts: Sequence[str], threads: int | None
             for row, probs in enumerate(prediction.probabilities):
                 seen = None if familiarity is None else float(familiarity[row])
                 decisions.append(decide(probs, labels, thresholds, seen))
+            if entities is not None and prediction.entities is not None:
+                entities += prediction.entities
             truncated += sum(prediction.truncated)
             bar.update(len(prediction))
-    return Answers(labels, tuple(decisions), truncated)
+    return Answers(
+        labels, tuple(decisions), truncated, None if entities is None else tuple(entities)
+    )

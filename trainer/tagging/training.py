@@ -10,11 +10,12 @@ from typing import Any
 
 from intent_server.core.entities.contract import EntityHeadInfo
 from intent_server.core.entities.matching import LexiconMatcher
-from intent_server.core.entities.spans import EntityLexicon
+from intent_server.core.entities.spans import EntityLexicon, EntitySpan
 from intent_server.core.entities.tags import TagSet
 from intent_server.core.model_card import EncoderIdentity
 from trainer.data.model import Example, TrainingData
-from trainer.tagging.fitting import HIDDEN, TokenData, extract, span_f1, timed_fit
+from trainer.entity_metrics import EntityScores, score_entities
+from trainer.tagging.fitting import HIDDEN, TokenData, extract, timed_fit
 from trainer.tagging.head import TokenHead
 from trainer.tagging.states import token_states, tokenize, tokenizer_of
 
@@ -29,6 +30,9 @@ class EntityTraining:
     head: TokenHead
     info: EntityHeadInfo
     seconds: float
+    annotated: int = 0  # examples with at least one entity
+    held_out: EntityScores | None = None  # None: fewer than VALIDATE_FROM annotated examples
+    held_examples: int = 0  # the annotated examples `held_out` scored
 
 
 def bot_lexicon(data: TrainingData) -> EntityLexicon:
@@ -68,15 +72,16 @@ def train_entities(
     lexicon = bot_lexicon(data)
     matcher = LexiconMatcher(lexicon, {key.entity for key in tag_set.keys})
     annotated = [i for i, example in enumerate(examples) if example.entities]
-    val_f1, val_spans = None, 0
+    val_f1, val_spans, val_examples, held_out = None, 0, 0, None
     if len(annotated) >= VALIDATE_FROM:
         held = set(random.Random(seed).sample(annotated, round(len(annotated) * HELD_OUT_SHARE)))
         kept = [i for i in range(len(examples)) if i not in held]
         head, _ = timed_fit(tokens.subset(kept), tag_set, HIDDEN, seed)
         rows = sorted(held)
         found = extract(head, tag_set, tokens.subset(rows), matcher)
-        gold = [examples[i].entities for i in rows]
-        val_f1, val_spans = span_f1(found, gold), sum(len(g) for g in gold)
+        spans_found = [[EntitySpan(e.start, e.end, e.entity, e.value) for e in f] for f in found]
+        held_out = score_entities([examples[i] for i in rows], spans_found)
+        val_f1, val_spans, val_examples = held_out.f1, held_out.support, len(rows)
         log.info("entities: held-out F1 %.3f on %d spans", val_f1, val_spans)
     head, seconds = timed_fit(tokens, tag_set, HIDDEN, seed)
     info = EntityHeadInfo(
@@ -93,4 +98,4 @@ def train_entities(
         len(spans),
         seconds,
     )
-    return EntityTraining(head, info, seconds)
+    return EntityTraining(head, info, seconds, len(annotated), held_out, val_examples)

@@ -27,6 +27,7 @@ from trainer.calibration.thresholds import (
     rejections_by_intent,
     tradeoff_table,
 )
+from trainer.entity_metrics import EntityScores
 from trainer.metrics import LabelMetrics, ScopeCounts, label_metrics
 
 TRADEOFF_SIGMAS = (1.0, 1.5, 1.9, 2.2, 2.5, 3.0)
@@ -122,6 +123,32 @@ class FamiliaritySection:
 
 
 @dataclass(frozen=True)
+class EntitySection:
+    """The entity head measured before it is trained on every example: a head trained
+    without a fifth of the annotated examples, scored on that fifth (`scores`: per type and
+    micro-averaged, exact span and type, with the wrong spans; None when there were too few
+    annotated examples to hold any out)."""
+
+    annotated_examples: int
+    held_out_examples: int
+    scores: EntityScores | None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "annotated_examples": self.annotated_examples,
+            "held_out_examples": self.held_out_examples,
+            "scores": None if self.scores is None else self.scores.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, fields: Fields) -> EntitySection:
+        scores = None
+        if fields.raw("scores") is not None:
+            scores = EntityScores.from_json(fields.section("scores"))
+        return fields.build(cls, scores=scores)
+
+
+@dataclass(frozen=True)
 class TrainingReport:
     """Scores on the calibration texts (held-out, or cross-validated answers): the head's
     argmax `labels` metrics, the thresholds, familiarity and the other operating points;
@@ -134,6 +161,7 @@ class TrainingReport:
     familiarity: FamiliaritySection
     operating_points: tuple[OperatingPoint, ...]
     fine_tuning: FineTuning | None = None
+    entities: EntitySection | None = None  # None: a bot without entity annotations
 
     def to_json(self) -> JsonObject:
         data: JsonObject = {
@@ -148,6 +176,8 @@ class TrainingReport:
             data["fine_tuning"] = self.fine_tuning.to_json() | {
                 "summary": self.fine_tuning.summary()
             }
+        if self.entities is not None:
+            data["entities"] = self.entities.to_json()
         return data
 
     @classmethod
@@ -157,7 +187,12 @@ class TrainingReport:
             fine_tuning = FineTuning.optional(fields, "fine_tuning")
         except ValueError as exc:
             raise ReportError(f"{source}: {exc}") from None
-        return fields.build(cls, labels=LabelMetrics.from_json(fields), fine_tuning=fine_tuning)
+        entities = None
+        if fields.has("entities"):
+            entities = EntitySection.from_json(fields.section("entities"))
+        return fields.build(
+            cls, labels=LabelMetrics.from_json(fields), fine_tuning=fine_tuning, entities=entities
+        )
 
     @classmethod
     def read(cls, path: Path) -> TrainingReport:
@@ -185,8 +220,10 @@ def build_report(
     cost: ScopeCounts,
     unfamiliar_sigmas: float,
     fine_tuning: FineTuning | None = None,
+    entities: EntitySection | None = None,
 ) -> TrainingReport:
-    """The report of a training run: metrics on the calibration texts."""
+    """The report of a training run: metrics on the calibration texts (and the entity
+    head's held-out measurement, for a bot with entity annotations)."""
     return TrainingReport(
         validation_examples=len(cal.truth),
         validation_method=cal.method,
@@ -195,6 +232,7 @@ def build_report(
         familiarity=FamiliaritySection.of(cal, thresholds),
         operating_points=tuple(budget_table(cal, BUDGETS, unfamiliar_sigmas)),
         fine_tuning=fine_tuning,
+        entities=entities,
     )
 
 

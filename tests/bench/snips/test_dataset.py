@@ -9,6 +9,7 @@ import pytest
 
 from bench.datasets import datasets_dir
 from bench.snips import SPLITS, draw_per_intent, load_snips, write_snips_yaml
+from bench.snips.dataset import parse_subsets, subset_data
 from tests.fixtures.seqeval import seqeval_chunks
 from trainer.data import Example, load_training_data, validate_path
 from trainer.data.text import duplicate_key
@@ -79,3 +80,15 @@ def test_unknown_split() -> None:
     assert SPLITS == ("train", "valid", "test")
     with pytest.raises(ValueError, match="unknown SNIPS split 'dev'"):
         load_snips("dev")
+
+
+def test_subsets_are_full_or_counts_per_intent() -> None:
+    assert parse_subsets("full, 70,10") == ("full", "70", "10")
+    for bad in ("", "70,70", "0", "seventy", "full,-3"):
+        with pytest.raises(ValueError):
+            parse_subsets(bad)
+    train = load_snips("valid")
+    assert subset_data(train, "full") is train
+    drawn = subset_data(train, "3")
+    assert drawn.counts() == {intent: 3 for intent in train.labels}
+    assert drawn == draw_per_intent(train, 3)

@@ -1,6 +1,7 @@
 """`intent-train evaluate`: the example bot's export scored on its held-out file through the
-server's runtime; the report files, the --min-accuracy gate, unknown intents, and the user
-mistakes (exit 2, one message, no traceback)."""
+server's runtime; the report files, the entities against the file's annotations, the
+--min-accuracy and --min-entity-f1 gates, unknown intents, and the user mistakes (exit 2,
+one message, no traceback)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from intent_server.core.decision import OUT_OF_SCOPE, decide
+from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.exports import load_export, resolve_current
 from tests.fixtures.paths import HELDOUT
 from tests.trainer.cli.test_train_cli import run_cli
 from trainer.cli.train import main
 from trainer.data import load_training_data
+from trainer.entity_metrics import score_entities
 
 Answers = tuple[list[str], list[str]]  # (truth, answer) per example
 
@@ -214,3 +217,73 @@ def test_help_says_where_the_report_goes(capsys: pytest.CaptureFixture[str]) -> 
         main(["evaluate", "--help"])
     out = capsys.readouterr().out
     assert "--min-accuracy" in out and "evaluation/MODEL/" in out and "intent-train export" in out
+
+
+def test_entities_are_scored_as_the_runtime_answers_them(
+    heldout_run: tuple[Path, subprocess.CompletedProcess[str]], exported_example_model: Path
+) -> None:
+    out, result = heldout_run
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    data = load_training_data(HELDOUT, min_examples=1)
+    loaded = load_export(resolve_current(exported_example_model, "default"))
+    entities = loaded.open().predict(data.texts()).entities
+    assert entities is not None  # the example bot has an entity head
+    spans = [[EntitySpan(e.start, e.end, e.entity, e.value) for e in row] for row in entities]
+    expected = score_entities(data.examples, spans)
+    assert report["entities"] == json.loads(json.dumps(expected.to_json()))
+    annotated = {(str(e.source), e.line) for e in data.examples if e.entities}
+    assert report["entities"]["support"] == sum(len(e.entities) for e in data.examples) == 13
+    assert {row["entity"] for row in report["entities"]["types"]} >= {"city", "date", "location"}
+    for wrong in report["entities"]["wrong"]:  # each names its example's file and line
+        example = next(e for e in data.examples if (str(e.source), e.line) == (
+            wrong["source"], wrong["line"]))  # fmt: skip
+        assert example.text == wrong["example"] and wrong["source"] == str(HELDOUT)
+        if wrong["truth"] is not None:
+            assert (wrong["source"], wrong["line"]) in annotated
+    assert (report["min_entity_f1"], report["entity_passed"]) == (None, None)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Entities" in md and "| entity | precision | recall | F1 |" in md
+    f1 = report["entities"]["f1"]
+    assert f"entities              F1 {f1:.2%}" in result.stdout
+
+
+def test_min_entity_f1_gates_the_exit_code(
+    exported_example_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--data", str(HELDOUT), "--out", str(tmp_path)]
+    assert evaluate(exported_example_model, *args, "--min-entity-f1", "0") == 0
+    f1 = json.loads((tmp_path / "report.json").read_text())["entities"]["f1"]
+    assert f"entity F1 {f1:.4f} ({f1:.2%}) >= --min-entity-f1 0" in capsys.readouterr().out
+    assert f1 < 1.0  # the held-out wording is not all answered right: the gate can fail
+    above = f"{f1 + 0.001:.4f}"
+    assert evaluate(exported_example_model, *args, "--min-entity-f1", above) == 1
+    err = capsys.readouterr().err
+    assert f"entity F1 {f1:.4f} ({f1:.2%}) is below --min-entity-f1 {float(above):g}" in err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["entity_passed"] is False and report["passed"] is None
+    assert f"`--min-entity-f1 {float(above)}`: FAILED." in (tmp_path / "report.md").read_text()
+
+
+def test_min_entity_f1_without_annotations_is_a_mistake(
+    exported_example_model: Path,
+    pizza_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["--data", str(pizza_file), "--out", str(tmp_path / "out")]
+    assert evaluate(exported_example_model, *args, "--min-entity-f1", "0.5") == 2
+    err = capsys.readouterr().err
+    assert f"{pizza_file} has none: annotate the entities" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    assert evaluate(exported_example_model, *args) == 0  # without the gate: no entity section
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["entities"] is None
+
+
+def test_min_entity_f1_without_an_entity_head_is_a_mistake(
+    exported_entity_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--data", str(HELDOUT), "--model", "plain", "--out", str(tmp_path / "out")]
+    assert evaluate(exported_entity_model, *args, "--min-entity-f1", "0.5") == 2
+    err = capsys.readouterr().err
+    assert "model 'plain'" in err and "has none: it was trained on examples without" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()

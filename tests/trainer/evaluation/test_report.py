@@ -4,12 +4,16 @@ pinned, errors naming the file and key, and its markdown."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
+from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.files import write_json
+from trainer.data.model import Example
+from trainer.entity_metrics import score_entities
 from trainer.evaluation.report import (
     EvaluationReport,
     ScopeSection,
@@ -87,8 +91,12 @@ def test_evaluation_json_keeps_its_keys() -> None:
         "wrong",
         "min_accuracy",
         "passed",
+        "entities",
+        "min_entity_f1",
+        "entity_passed",
     ]
     assert data["accuracy"] == 0.6 and data["passed"] is True
+    assert (data["entities"], data["min_entity_f1"], data["entity_passed"]) == (None, None, None)
     assert data["thresholds"] == {"confidence": 0.3, "margin": 0.05, "rule": "a rule",
                                   "familiarity": 0.4}  # fmt: skip
 
@@ -112,3 +120,50 @@ def test_markdown_lists_wrong_answers_with_pipes_escaped() -> None:
     summary = summary_text(report)
     assert "accuracy              60.00%" in summary
     assert "unknown intents       pizza (1): always wrong" in summary
+
+
+SOURCE = Path("trip.yml")
+TRIP = [
+    Example("fly from paris to rome", "book_flight", SOURCE, 3,
+            (EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "city", "rome"))),
+    Example("book a table at 7pm | now", "book_table", SOURCE, 8,
+            (EntitySpan(16, 19, "time", "7pm"),)),
+]  # fmt: skip
+GOT = [
+    [EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "date", "rome")],
+    [EntitySpan(16, 25, "time", "7pm | now")],
+]
+
+
+def test_entity_scores_read_back_and_gate() -> None:
+    scores = score_entities(TRIP, GOT)
+    assert (scores.correct, scores.support, scores.predicted) == (1, 3, 3)
+    for minimum in (None, 0.3, 0.5):
+        report = replace(sample_evaluation(), entities=scores, min_entity_f1=minimum)
+        data = json.loads(json.dumps(report.to_json()))
+        assert EvaluationReport.from_json(data, "report.json") == report
+        assert data["entities"]["types"][0]["entity"] == "city"
+    assert replace(sample_evaluation(), entities=scores, min_entity_f1=0.3).entity_passed is True
+    assert replace(sample_evaluation(), entities=scores, min_entity_f1=0.5).entity_passed is False
+    assert replace(sample_evaluation(), min_entity_f1=0.5).entity_passed is None  # no scores
+
+
+def test_a_report_written_before_entities_reads_back_without_them() -> None:
+    data = sample_evaluation().to_json()
+    for key in ("entities", "min_entity_f1", "entity_passed"):
+        del data[key]
+    assert EvaluationReport.from_json(data, "report.json") == sample_evaluation()
+
+
+def test_markdown_and_summary_show_entities_and_wrong_spans_with_file_and_line() -> None:
+    report = replace(sample_evaluation(), entities=score_entities(TRIP, GOT), min_entity_f1=0.5)
+    text = markdown(report)
+    assert "## Entities" in text and "`--min-entity-f1 0.5`: FAILED." in text
+    assert "| city | 1.000 | 0.500 | 0.667 | 2 | 1 |" in text
+    assert (
+        "| trip.yml:3 | wrong type | fly from paris to rome | [rome](city) | [rome](date) |" in text
+    )
+    assert "| trip.yml:8 | wrong boundary | book a table at 7pm \\| now |" in text
+    summary = summary_text(report)
+    assert "entities              F1 33.33% (precision 33.33%, recall 33.33%) on 3 spans" in summary
+    assert "entities" not in summary_text(sample_evaluation())

@@ -4,18 +4,26 @@ pinned), errors naming the file and key, and the confusion plot at any intent co
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from intent_server.core.decision import Thresholds
+from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.files import write_json
-from intent_server.core.model_card import FineTuning
+from intent_server.core.layout import MODEL_CARD, REPORT_DIR
+from intent_server.core.model_card import FineTuning, ModelCard
+from tests.fixtures.paths import EXAMPLES
 from tests.trainer.calibration.test_thresholds import LABELS, synthetic
 from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
+from trainer.data import load_training_data
+from trainer.data.model import Example
+from trainer.entity_metrics import score_entities
 from trainer.training.confusion_plot import plot_confusion
 from trainer.training.report import (
+    EntitySection,
     ReportError,
     TrainingReport,
     build_report,
@@ -176,3 +184,59 @@ def test_the_report_counts_what_the_floor_turns_away_per_intent() -> None:
     assert rows == {"a": (10, 0), "b": (10, 3), "c": (10, 0)}
     assert intents_needing_examples(report) == ["b (3 of 10 turned away)"]
     assert "add examples to        b (3 of 10 turned away)" in summary_text(report)
+
+
+def sample_entities(scored: bool = True) -> EntitySection:
+    """The held-out entity measurement of two trip examples (one right span of three)."""
+    source = Path("trip.yml")
+    examples = [
+        Example("fly from paris to rome", "book_flight", source, 3,
+                (EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "city", "rome"))),
+        Example("book a table at 7pm now", "book_table", source, 8,
+                (EntitySpan(16, 19, "time", "7pm"),)),
+    ]  # fmt: skip
+    got = [
+        [EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "date", "rome")],
+        [EntitySpan(16, 23, "time", "7pm now")],
+    ]
+    return EntitySection(24, 2, score_entities(examples, got) if scored else None)
+
+
+def test_the_entity_section_reads_back_and_comes_last(tmp_path: Path) -> None:
+    for section in (sample_entities(), sample_entities(scored=False)):
+        report = replace(sample_report(TUNED), entities=section)
+        write_json(tmp_path / "report.json", report.to_json())
+        assert TrainingReport.read(tmp_path / "report.json") == report
+        data = report.to_json()
+        assert list(data)[-1] == "entities"
+        assert list(data["entities"]) == ["annotated_examples", "held_out_examples", "scores"]
+    scores = sample_entities().to_json()["scores"]
+    assert [row["entity"] for row in scores["types"]] == ["city", "date", "time"]
+    assert {"kind", "example", "source", "line", "truth", "predicted"} <= set(scores["wrong"][0])
+    assert "entities" not in sample_report().to_json()  # a bot without annotations
+
+
+def test_the_example_bot_reports_its_entity_head_held_out(trained_example_model: Path) -> None:
+    report = TrainingReport.read(trained_example_model / REPORT_DIR / "report.json")
+    annotated = [e for e in load_training_data(EXAMPLES).examples if e.entities]
+    section = report.entities
+    assert section is not None and section.annotated_examples == len(annotated) >= 20
+    assert section.held_out_examples == round(len(annotated) / 5)
+    scores = section.scores
+    assert scores is not None and {row.entity for row in scores.types} >= {"city", "date"}
+    card = ModelCard.read(trained_example_model / MODEL_CARD)
+    assert card.entities is not None  # the model card's micro F1 is the report's
+    assert (card.entities.val_f1, card.entities.val_spans) == (scores.f1, scores.support)
+    by_place = {(str(e.source), e.line): e for e in annotated}
+    for wrong in scores.wrong:  # every wrong span names a held-out example's file and line
+        assert by_place[(wrong.source, wrong.line)].text == wrong.example
+    text = (trained_example_model / REPORT_DIR / "report.md").read_text(encoding="utf-8")
+    assert "\n## Entities\n" in text and "| **micro average** |" in text
+
+
+def test_a_bot_without_annotations_reports_no_entities(trained_entity_model: Path) -> None:
+    plain = trained_entity_model.parent / "plain" / REPORT_DIR
+    assert "entities" not in json.loads((plain / "report.json").read_text(encoding="utf-8"))
+    assert "## Entities" not in (plain / "report.md").read_text(encoding="utf-8")
+    slots = TrainingReport.read(trained_entity_model / REPORT_DIR / "report.json")
+    assert slots.entities is not None and slots.entities.scores is not None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from tests.trainer.training.test_report import TUNED, sample_report
-from trainer.training.report_text import markdown, summary_text
+from dataclasses import replace
+
+from tests.trainer.training.test_report import TUNED, sample_entities, sample_report
+from trainer.training.report_text import label_summary_lines, markdown, summary_text
 
 
 def test_markdown_has_every_section_and_escapes_pipes_in_texts() -> None:
@@ -37,3 +39,24 @@ def test_summary_names_the_scores_and_the_worst_intents() -> None:
     assert sum(line.startswith("confused") for line in lines) == min(
         5, len(report.labels.confusions)
     )
+
+
+def test_entities_in_markdown_and_summary_with_the_wrong_spans_file_and_line() -> None:
+    report = replace(sample_report(), entities=sample_entities())
+    text = markdown(report, "bot", "v1")
+    assert "\n## Entities\n" in text and "A head trained without 2 of the 24 annotated" in text
+    assert "| city | 1.000 | 0.500 | 0.667 | 2 | 1 |" in text
+    assert "| **micro average** | 0.333 | 0.333 | 0.333 | 3 | 3 |" in text
+    assert (
+        "| trip.yml:3 | wrong type | fly from paris to rome | [rome](city) | [rome](date) |" in text
+    )
+    assert "| trip.yml:8 | wrong boundary |" in text
+    line = summary_text(report).splitlines()[-1 - len(label_summary_lines(report.labels))]
+    assert line == (
+        "entities (held-out)   2 examples: F1 33.33% (precision 33.33%, recall 33.33%) on 3 "
+        "spans; worst time 0.00, city 0.67"
+    )
+    unscored = replace(sample_report(), entities=sample_entities(scored=False))
+    assert "24 annotated examples: too few to hold a fifth out" in markdown(unscored, "b", "v")
+    assert "## Entities" not in markdown(sample_report(), "bot", "v1")
+    assert "entities" not in summary_text(sample_report())
