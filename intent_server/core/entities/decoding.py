@@ -61,11 +61,7 @@ def decode_entities(
     if not real:
         return []
     sub = probs[real]
-    if viterbi:
-        start, moves = tag_set.allowed()
-        path = constrained_viterbi(sub, start, moves)
-    else:
-        path = argmax_tags(sub)
+    path = constrained_viterbi(sub) if viterbi else argmax_tags(sub)
     real_words = [word_ids[t] for t in real]
     real_offsets = [offsets[t] for t in real]
     entities = []

@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 from intent_server.core.entities.decoding import decode_entities, tag_runs
 from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.entities.tags import EntityKey, TagSet
-from intent_server.core.entities.viterbi import argmax_tags, constrained_viterbi
+from intent_server.core.entities.viterbi import argmax_tags, constrained_viterbi, is_valid_path
 from trainer.features.identity import default_encoder_path
 
 CITY = TagSet((EntityKey("city"), EntityKey("date")))
@@ -24,19 +24,17 @@ def one_hot(tags: list[int], size: int, sure: float = 0.9) -> np.ndarray:
 
 
 def test_viterbi_never_starts_a_span_with_inside() -> None:
-    start, moves = CITY.allowed()
     # token 0 prefers I-city (not allowed first), token 1 I-city: B-city I-city wins
     probs = np.array([[0.2, 0.3, 0.5, 0, 0], [0.1, 0.1, 0.8, 0, 0]], dtype=np.float32)
     assert argmax_tags(probs).tolist() == [2, 2]
-    assert constrained_viterbi(probs, start, moves).tolist() == [1, 2]
+    assert constrained_viterbi(probs).tolist() == [1, 2]
 
 
 def test_viterbi_never_moves_into_another_keys_inside() -> None:
-    start, moves = CITY.allowed()
     probs = one_hot([1, 4], CITY.size)  # B-city then I-date: invalid
-    path = constrained_viterbi(probs, start, moves).tolist()
+    path = constrained_viterbi(probs).tolist()
     assert path[0] == 1 and path[1] != 4
-    assert constrained_viterbi(np.zeros((0, 5), dtype=np.float32), start, moves).shape == (0,)
+    assert constrained_viterbi(np.zeros((0, 5), dtype=np.float32)).shape == (0,)
 
 
 def test_runs_read_like_seqeval() -> None:
@@ -82,14 +80,26 @@ def test_a_span_tagged_on_part_of_a_word_is_widened_to_the_word() -> None:
 def test_viterbi_finds_the_best_valid_path_of_all() -> None:
     import itertools
 
-    start, moves = CITY.allowed()
+    three = TagSet((EntityKey("city"), EntityKey("date"), EntityKey("time")))
     rng = np.random.default_rng(0)
-    for _ in range(30):
-        probs = rng.dirichlet(np.ones(CITY.size) * 0.5, size=4).astype(np.float32)
+    for tag_set, length in ((CITY, 4), (CITY, 5), (three, 4)):
+        start, moves = tag_set.allowed()
         valid = [
             path
-            for path in itertools.product(range(CITY.size), repeat=4)
+            for path in itertools.product(range(tag_set.size), repeat=length)
             if start[path[0]] and all(moves[a, b] for a, b in itertools.pairwise(path))
         ]
-        best = max(valid, key=lambda path: float(np.sum(np.log(probs[np.arange(4), path]))))
-        assert constrained_viterbi(probs, start, moves).tolist() == list(best)
+        assert all(is_valid_path(np.array(path)) for path in valid)
+        for _ in range(20):
+            concentration = np.ones(tag_set.size) * 0.5
+            probs = rng.dirichlet(concentration, size=length).astype(np.float32)
+            rows = np.arange(length)
+            best = max(valid, key=lambda path: float(np.sum(np.log(probs[rows, path]))))
+            assert constrained_viterbi(probs).tolist() == list(best)
+
+
+def test_valid_paths_follow_bio() -> None:
+    assert is_valid_path(np.array([1, 2, 2, 0, 3, 4]))
+    assert not is_valid_path(np.array([2, 2]))  # I- first
+    assert not is_valid_path(np.array([1, 4]))  # B-city then I-date
+    assert not is_valid_path(np.array([0, 2]))  # O then I-
