@@ -197,6 +197,7 @@ class FineTuning:
     frozen_entity_f1: float | None = None
     tuned_entity_f1: float | None = None
     entity_spans: int = 0
+    entity_head: str = ""  # "joint" (trained with the encoder) or "retrained" on its states
 
     TUNED = "tuned"
     FROZEN = "frozen"
@@ -218,10 +219,12 @@ class FineTuning:
 
     @classmethod
     def from_json(cls, fields: Fields) -> FineTuning:
-        entity_fields = ("frozen_entity_f1", "tuned_entity_f1", "entity_spans")
+        entity_fields = ("frozen_entity_f1", "tuned_entity_f1", "entity_spans", "entity_head")
         if all(key in fields.data for key in entity_fields):
             return fields.build(cls)
-        return fields.build(cls, frozen_entity_f1=None, tuned_entity_f1=None, entity_spans=0)
+        return fields.build(
+            cls, frozen_entity_f1=None, tuned_entity_f1=None, entity_spans=0, entity_head=""
+        )
 
     @classmethod
     def optional(cls, fields: Fields, key: str) -> FineTuning | None:
@@ -245,8 +248,8 @@ class FineTuning:
         if self.tuned_entity_f1 is None or self.frozen_entity_f1 is None:
             return ""
         return (
-            f"; slot F1 {self.tuned_entity_f1:.2%} tuned against {self.frozen_entity_f1:.2%} "
-            f"frozen ({self.entity_spans} spans)"
+            f"; slot F1 {self.tuned_entity_f1:.2%} tuned ({self.entity_head} head) against "
+            f"{self.frozen_entity_f1:.2%} frozen ({self.entity_spans} spans)"
         )
 
 

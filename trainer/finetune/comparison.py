@@ -31,6 +31,7 @@ from trainer.calibration.thresholds import Calibration
 from trainer.features.torch_features import encode_with, load_encoder
 from trainer.finetune.budget import Budget
 from trainer.finetune.entity_scores import (
+    SlotScores,
     extracted,
     frozen_head,
     slot_f1,
@@ -71,7 +72,9 @@ class Outcome:
     record: FineTuning
     model: SentenceTransformer | None
     fitted: Fitted | None
-    token_head: TokenHead | None = None  # trained with the kept tuned encoder (entities)
+    # The head trained with the kept tuned encoder, when it beat a retrained one (None: the
+    # pipeline retrains one on the tuned states).
+    token_head: TokenHead | None = None
 
 
 @dataclass(frozen=True)
@@ -82,15 +85,14 @@ class _Tuned:
     examples: int
     frozen_accuracy: float
     tuned_accuracy: float
-    frozen_f1: float | None = None  # slot F1 on the compared examples (with entities)
-    tuned_f1: float | None = None
-    spans: int = 0  # annotated spans among the compared examples
+    slots: SlotScores | None = None  # with annotated spans among the compared examples
 
     def gain(self) -> float:
-        """Tuned minus frozen: intent accuracy, plus slot F1 when both were measured."""
+        """Tuned minus frozen: intent accuracy, plus slot F1 when it was measured (the
+        better of the tuned encoder's two heads)."""
         gain = self.tuned_accuracy - self.frozen_accuracy
-        if self.tuned_f1 is not None and self.frozen_f1 is not None:
-            gain += self.tuned_f1 - self.frozen_f1
+        if self.slots is not None:
+            gain += self.slots.tuned - self.slots.frozen
         return gain
 
 
@@ -126,7 +128,7 @@ def _held_out(
     on_tuned = Split(x_train, split.y_train, x_val, split.y_val, split.train_texts, split.val_texts)
     fitted = fit_and_calibrate(on_tuned, labels, options, head=tuned.head)
     cal = frozen.calibration
-    frozen_f1, tuned_f1 = _held_out_f1(tuned, split, identity, targets, options.seed)
+    slots = _held_out_slots(tuned, split, identity, targets, options.seed)
     return _Tuned(
         1,
         tuned,
@@ -134,31 +136,38 @@ def _held_out(
         len(split.y_val),
         _accuracy(cal.probs, cal.truth),
         _accuracy(fitted.calibration.probs, fitted.calibration.truth),
-        frozen_f1,
-        tuned_f1,
-        0 if targets is None else spans_in(targets, split.val_texts),
+        slots,
     )
 
 
-def _held_out_f1(
+def _held_out_slots(
     tuned: TunedEncoder,
     split: Split,
     identity: EncoderIdentity,
     targets: EntityTargets | None,
     seed: int,
-) -> tuple[float | None, float | None]:
-    """(frozen, tuned) slot F1 on the held-out texts; None without annotated spans there."""
-    if targets is None or tuned.token_head is None or not spans_in(targets, split.val_texts):
-        return None, None
-    val_texts = split.val_texts
-    tuned_val = token_data(tuned.model, identity, val_texts, targets)
-    tuned_f1 = slot_f1(extracted(tuned.token_head, targets, tuned_val), targets, val_texts)
+) -> SlotScores | None:
+    """Slot F1 on the held-out texts; None without annotated spans there."""
+    val, train = split.val_texts, split.train_texts
+    if targets is None or tuned.token_head is None or not spans_in(targets, val):
+        return None
+    tuned_val = token_data(tuned.model, identity, val, targets)
+    retrained = frozen_head(token_data(tuned.model, identity, train, targets), targets, seed)
     base = load_encoder(identity)
-    head = frozen_head(token_data(base, identity, split.train_texts, targets), targets, seed)
-    frozen_val = token_data(base, identity, val_texts, targets)
-    frozen_f1 = slot_f1(extracted(head, targets, frozen_val), targets, val_texts)
-    log.info("fine-tuning: held-out slot F1 %.4f tuned, %.4f frozen", tuned_f1, frozen_f1)
-    return frozen_f1, tuned_f1
+    head = frozen_head(token_data(base, identity, train, targets), targets, seed)
+    frozen_val = token_data(base, identity, val, targets)
+    slots = SlotScores(
+        _f1(extracted(head, targets, frozen_val), targets, val),
+        _f1(extracted(tuned.token_head, targets, tuned_val), targets, val),
+        _f1(extracted(retrained, targets, tuned_val), targets, val),
+        spans_in(targets, val),
+    )
+    log.info("fine-tuning: held-out %s", slots.summary())
+    return slots
+
+
+def _f1(found: list[list[ExtractedEntity]], targets: EntityTargets, texts: list[str]) -> float:
+    return slot_f1(found, targets, texts) or 0.0
 
 
 @dataclass
@@ -169,7 +178,8 @@ class _OutOfFold:
     tuned_probs: np.ndarray
     familiarity: np.ndarray
     frozen_probs: np.ndarray
-    tuned_found: list[list[ExtractedEntity]]  # entities (with annotations)
+    tuned_found: list[list[ExtractedEntity]]  # entities (with annotations): the joint head
+    retrained_found: list[list[ExtractedEntity]]  # a head retrained on the tuned states
     frozen_found: list[list[ExtractedEntity]]
 
 
@@ -197,6 +207,7 @@ def _fold_answers(
         np.zeros((len(y), classes), dtype=np.float32),
         np.zeros(len(y), dtype=np.float32),
         np.zeros((len(y), classes), dtype=np.float32),
+        [[] for _ in texts],
         [[] for _ in texts],
         [[] for _ in texts],
     )
@@ -241,17 +252,26 @@ def _fold_entities(
     targets: EntityTargets,
     seed: int,
 ) -> None:
-    """The held fold's entities from the fold's joint head over its tuned encoder, and from
-    a head trained on the frozen states of the other folds."""
+    """The held fold's entities from the fold's joint head over its tuned encoder, from a
+    head retrained on the tuned states of the other folds, and from a head trained on their
+    frozen states."""
     held_rows, rest_rows = np.flatnonzero(held).tolist(), np.flatnonzero(~held).tolist()
-    held_texts = [frozen_tokens.tokens[i].text for i in held_rows]
+    texts = [token.text for token in frozen_tokens.tokens]
     assert tuned.token_head is not None
-    tuned_held = token_data(tuned.model, identity, held_texts, targets)
+    tuned_held = token_data(tuned.model, identity, [texts[i] for i in held_rows], targets)
+    tuned_rest = token_data(tuned.model, identity, [texts[i] for i in rest_rows], targets)
+    retrained = frozen_head(tuned_rest, targets, seed)
     head = frozen_head(frozen_tokens.subset(rest_rows), targets, seed)
-    tuned_found = extracted(tuned.token_head, targets, tuned_held)
-    frozen_found = extracted(head, targets, frozen_tokens.subset(held_rows))
-    for row, mine, theirs in zip(held_rows, tuned_found, frozen_found, strict=True):
-        answers.tuned_found[row], answers.frozen_found[row] = mine, theirs
+    found = zip(
+        held_rows,
+        extracted(tuned.token_head, targets, tuned_held),
+        extracted(retrained, targets, tuned_held),
+        extracted(head, targets, frozen_tokens.subset(held_rows)),
+        strict=True,
+    )
+    for row, joint, again, frozen in found:
+        answers.tuned_found[row], answers.retrained_found[row] = joint, again
+        answers.frozen_found[row] = frozen
 
 
 def _cross_validated(
@@ -301,12 +321,15 @@ def _out_of_fold(
     runs: int,
 ) -> _Tuned:
     """The folds' comparison, before the last run (`runs`: the folds that held examples)."""
-    frozen_f1 = tuned_f1 = None
-    spans = 0 if targets is None else spans_in(targets, texts)
-    if targets is not None and spans:
-        frozen_f1 = slot_f1(answers.frozen_found, targets, texts)
-        tuned_f1 = slot_f1(answers.tuned_found, targets, texts)
-        log.info("fine-tuning: out-of-fold slot F1 %.4f tuned, %.4f frozen", tuned_f1, frozen_f1)
+    slots = None
+    if targets is not None and spans_in(targets, texts):
+        slots = SlotScores(
+            _f1(answers.frozen_found, targets, texts),
+            _f1(answers.tuned_found, targets, texts),
+            _f1(answers.retrained_found, targets, texts),
+            spans_in(targets, texts),
+        )
+        log.info("fine-tuning: out-of-fold %s", slots.summary())
     return _Tuned(
         runs,
         None,
@@ -314,9 +337,7 @@ def _out_of_fold(
         len(y),
         _accuracy(answers.frozen_probs, y),
         _accuracy(answers.tuned_probs, y),
-        frozen_f1,
-        tuned_f1,
-        spans,
+        slots,
     )
 
 
@@ -353,12 +374,22 @@ def fine_tune(
         steps=final.steps if final else 0,
         stopped_early=bool(final and final.stopped_early),
         minutes=round((time.perf_counter() - started) / 60.0, 2),
-        frozen_entity_f1=None if tuned.frozen_f1 is None else round(tuned.frozen_f1, 6),
-        tuned_entity_f1=None if tuned.tuned_f1 is None else round(tuned.tuned_f1, 6),
-        entity_spans=tuned.spans,
+        **_entity_fields(tuned.slots),
     )
     log.info("%s", record.summary())
     if not keep:
         return Outcome(record, None, None)
     assert final is not None
-    return Outcome(record, final.model, tuned.fitted, final.token_head)
+    joint = final.token_head if tuned.slots is None or tuned.slots.keeps_joint else None
+    return Outcome(record, final.model, tuned.fitted, joint)
+
+
+def _entity_fields(slots: SlotScores | None) -> dict[str, Any]:
+    if slots is None:
+        return {}
+    return {
+        "frozen_entity_f1": round(slots.frozen, 6),
+        "tuned_entity_f1": round(slots.tuned, 6),
+        "entity_spans": slots.spans,
+        "entity_head": "joint" if slots.keeps_joint else "retrained",
+    }

@@ -5,6 +5,7 @@ intent comparison scores (held-out, or out of fold)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from intent_server.core.entities.extracted import ExtractedEntity
@@ -48,3 +49,29 @@ def slot_f1(
 
 def spans_in(targets: EntityTargets, texts: Sequence[str]) -> int:
     return sum(len(spans) for spans in targets.gold(texts))
+
+
+@dataclass(frozen=True)
+class SlotScores:
+    """Slot F1 on the compared examples: the frozen encoder's head, the tuned run's joint
+    head, and a head retrained on the tuned encoder's states (trainer/tagging's recipe)."""
+
+    frozen: float
+    joint: float
+    retrained: float
+    spans: int
+
+    @property
+    def keeps_joint(self) -> bool:
+        """The joint head is kept unless the retrained one scored higher."""
+        return self.joint >= self.retrained
+
+    @property
+    def tuned(self) -> float:
+        return max(self.joint, self.retrained)
+
+    def summary(self) -> str:
+        return (
+            f"slot F1 {self.joint:.4f} joint head, {self.retrained:.4f} retrained head, "
+            f"{self.frozen:.4f} frozen ({self.spans} spans)"
+        )

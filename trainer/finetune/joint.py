@@ -28,9 +28,6 @@ from trainer.tagging.states import TokenizedText, tokenize, tokenizer_of
 
 ENTITY_WEIGHT = 1.0  # docs/research/entities.md, "Fine-tuning with the entity loss"
 TOKEN_HEAD_LR = 1e-3
-# The kept tuned encoder keeps the head trained with it (else trainer/tagging retrains one on
-# its states): docs/research/entities.md, "Fine-tuning with the entity loss".
-KEEP_JOINT_HEAD = True
 
 
 @dataclass(frozen=True)

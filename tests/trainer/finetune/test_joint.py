@@ -3,7 +3,6 @@ batches it reads (special tokens and padding never scored), and the targets of a
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from tests.fixtures.entities import entity_data, plain_data
 from trainer.data.model import Example, TrainingData
 from trainer.features.identity import encoder_identity
 from trainer.finetune.comparison import _Tuned
+from trainer.finetune.entity_scores import SlotScores
 from trainer.finetune.joint import EntityTargets, masked_tag_loss, token_batch
 from trainer.tagging.states import tokenize, tokenizer_of
 from trainer.training.options import TrainOptions
@@ -86,15 +86,22 @@ def test_validation_spans_are_scored_but_a_type_the_training_lacks_tags_o() -> N
 @pytest.mark.parametrize(
     ("intent", "slots", "kept"),
     [
-        ((0.95, 0.96), (0.60, 0.80), True),  # a small intent loss, a large slot gain
-        ((0.95, 0.90), (0.60, 0.62), False),  # a large intent loss, a small slot gain
-        ((0.90, 0.91), (None, None), True),  # no spans compared: intent accuracy alone
-        ((0.90, 0.90), (0.70, 0.70), False),  # a tie keeps the frozen model
+        ((0.95, 0.96), (0.60, 0.80, 0.70), True),  # a small intent loss, a large slot gain
+        ((0.95, 0.90), (0.60, 0.62, 0.50), False),  # a large intent loss, a small slot gain
+        ((0.95, 0.94), (0.60, 0.50, 0.70), True),  # the retrained head's gain counts
+        ((0.90, 0.91), None, True),  # no spans compared: intent accuracy alone
+        ((0.90, 0.90), (0.70, 0.70, 0.70), False),  # a tie keeps the frozen model
     ],
 )
 def test_the_comparison_weighs_a_point_of_slot_f1_as_a_point_of_accuracy(
-    intent: tuple[float, float], slots: tuple[float | None, float | None], kept: bool
+    intent: tuple[float, float], slots: tuple[float, float, float] | None, kept: bool
 ) -> None:
-    tuned = _Tuned(1, None, None, 10, intent[0], intent[1], slots[0], slots[1], 5)
+    scores = None if slots is None else SlotScores(*slots, spans=5)
+    tuned = _Tuned(1, None, None, 10, intent[0], intent[1], scores)
     assert (tuned.gain() > 0) is kept
-    assert replace(tuned, spans=0).gain() == tuned.gain()
+
+
+def test_the_joint_head_is_kept_unless_a_retrained_one_scores_higher() -> None:
+    assert SlotScores(0.5, 0.8, 0.8, 3).keeps_joint
+    assert not SlotScores(0.5, 0.7, 0.8, 3).keeps_joint
+    assert SlotScores(0.5, 0.7, 0.8, 3).tuned == 0.8
