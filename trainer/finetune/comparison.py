@@ -9,9 +9,11 @@ them look more familiar than a new message. Then, unless the frozen model won (a
 is not `force`), a last run tunes on every example.
 
 With entity annotations (`EntityTargets`), every run trains a token head along (`joint`),
-and the comparison scores slot F1 too: the tuned run's joint head against a head trained on
-the frozen encoder's token states, on the same texts. The tuned model is kept when intent
-accuracy plus slot F1 (one point of each weighing the same) is higher than the frozen one's.
+and the comparison scores slot F1 too, on the same texts: the tuned run's joint head and a
+head retrained on its token states (the better one is the tuned side's, and is kept),
+against a head trained on the frozen encoder's token states. The tuned model is kept when
+intent accuracy plus slot F1 (one point of each weighing the same) is higher than the
+frozen one's.
 """
 
 from __future__ import annotations

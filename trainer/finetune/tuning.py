@@ -10,6 +10,8 @@ one of two recipes, on the GPU when torch sees one.
   0.8 points lower (docs/research/fine-tuning.md, "Fine-tuning the encoder on a CPU").
 
 After the contrastive recipe the caller trains the usual head on the tuned features.
+With entity annotations either recipe adds the token-tag loss of a head trained along
+(`joint.py`).
 """
 
 from __future__ import annotations
