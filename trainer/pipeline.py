@@ -34,9 +34,10 @@ from trainer.features.extract import EmbedStats, embed_with_stats
 from trainer.features.identity import encoder_identity
 from trainer.features.torch_features import load_encoder
 from trainer.finetune.comparison import Outcome, fine_tune
+from trainer.finetune.joint import EntityTargets
 from trainer.finetune.storage import save_tuned_encoder
 from trainer.tagging.store import save_entity_head
-from trainer.tagging.training import EntityTraining, train_entities
+from trainer.tagging.training import EntityTraining, joint_entities, train_entities
 from trainer.training.fitting import HELD_OUT, Fitted, Split, fit_and_calibrate
 from trainer.training.model_store import (
     ValidationSplit,
@@ -232,11 +233,16 @@ def _write_model(
 def _entities(
     data: TrainingData, identity: EncoderIdentity, options: TrainOptions, outcome: Outcome | None
 ) -> EntityTraining | None:
-    """The entity head over the token states of the encoder the model keeps (tuned or not);
-    None, and no encoder load, for a bot without entity annotations."""
+    """The entity head over the token states of the encoder the model keeps (tuned or not:
+    with the tuned one, the head trained along with it unless the comparison found a
+    retrained one better); None, and no encoder load, for a bot without entity annotations."""
     if not any(example.entities for example in data.examples):
         return None
     tuned = outcome.model if outcome is not None else None
+    if outcome is not None and outcome.token_head is not None:
+        record = outcome.record
+        f1, spans = record.tuned_entity_f1, record.entity_spans
+        return joint_entities(data, outcome.token_head, identity, f1, spans)
     return train_entities(data, tuned or load_encoder(identity), identity, options.seed)
 
 
@@ -288,7 +294,8 @@ def _train_locked(
     fitted = fit_and_calibrate(split, labels, options)
     outcome = None
     if options.fine_tune != "off":
-        outcome = fine_tune(split, labels, options, identity, fitted)
+        targets = EntityTargets.of(data, validation)
+        outcome = fine_tune(split, labels, options, identity, fitted, targets)
         fitted = outcome.fitted or fitted
     run = TrainingRun(
         options=options.to_json(),

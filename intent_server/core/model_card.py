@@ -193,6 +193,11 @@ class FineTuning:
     steps: int  # of the final run
     stopped_early: bool  # --max-minutes cut a run short
     minutes: float  # all tuning runs and their feature passes
+    # With entity annotations: slot F1 on the compared examples (absent in older cards).
+    frozen_entity_f1: float | None = None
+    tuned_entity_f1: float | None = None
+    entity_spans: int = 0
+    entity_head: str = ""  # "joint" (trained with the encoder) or "retrained" on its states
 
     TUNED = "tuned"
     FROZEN = "frozen"
@@ -214,7 +219,12 @@ class FineTuning:
 
     @classmethod
     def from_json(cls, fields: Fields) -> FineTuning:
-        return fields.build(cls)
+        entity_fields = ("frozen_entity_f1", "tuned_entity_f1", "entity_spans", "entity_head")
+        if all(key in fields.data for key in entity_fields):
+            return fields.build(cls)
+        return fields.build(
+            cls, frozen_entity_f1=None, tuned_entity_f1=None, entity_spans=0, entity_head=""
+        )
 
     @classmethod
     def optional(cls, fields: Fields, key: str) -> FineTuning | None:
@@ -231,7 +241,15 @@ class FineTuning:
             f"fine-tuning ({self.recipe}, {self.minutes:.1f} min): kept {what}{why}: "
             f"{self.compared_on} accuracy {self.tuned_accuracy:.2%} tuned against "
             f"{self.frozen_accuracy:.2%} frozen ({self.gain_points:+.2f} points, "
-            f"{self.compared_examples} examples)"
+            f"{self.compared_examples} examples)" + self._entity_summary()
+        )
+
+    def _entity_summary(self) -> str:
+        if self.tuned_entity_f1 is None or self.frozen_entity_f1 is None:
+            return ""
+        return (
+            f"; slot F1 {self.tuned_entity_f1:.2%} tuned ({self.entity_head} head) against "
+            f"{self.frozen_entity_f1:.2%} frozen ({self.entity_spans} spans)"
         )
 
 

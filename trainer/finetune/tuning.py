@@ -10,6 +10,8 @@ one of two recipes, on the GPU when torch sees one.
   0.8 points lower (docs/research/fine-tuning.md, "Fine-tuning the encoder on a CPU").
 
 After the contrastive recipe the caller trains the usual head on the tuned features.
+With entity annotations either recipe adds the token-tag loss of a head trained along
+(`joint.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from intent_server.core.model_card import EncoderIdentity, HeadConfig
 from trainer.features.torch_features import load_sentence_transformer, torch_features
 from trainer.finetune.batches import contrastive_batches, shuffled_batches, steps_per_epoch
 from trainer.finetune.budget import Budget
+from trainer.finetune.joint import TOKEN_HEAD_LR, EntityTargets, JointTagging
 from trainer.finetune.losses import supervised_contrastive
+from trainer.tagging.head import TokenHead
 from trainer.training.head import MLPHead
 from trainer.training.loop import FittedHead, deterministic
 from trainer.training.options import TrainOptions
@@ -69,6 +73,7 @@ class TunedEncoder:
     steps: int
     stopped_early: bool
     seconds: float
+    token_head: TokenHead | None = None  # with entity targets: trained jointly (eval, CPU)
 
 
 def plan_run(options: TrainOptions, y: np.ndarray, epochs: int | None = None) -> RunPlan:
@@ -145,10 +150,11 @@ def tune_encoder(
     bar: tqdm[Any],
     seed: int,
     epochs: int | None = None,
+    targets: EntityTargets | None = None,
 ) -> TunedEncoder:
     """Tune a fresh copy of the identity's encoder on (texts, y) for `epochs` (None: the
     plan's); `bar` advances a step at a time; stops early when `budget` says this run's
-    share is spent."""
+    share is spent. With entity `targets`, a token head is trained along (`joint`)."""
     started = time.perf_counter()
     plan = plan_run(options, y, epochs)
     device = training_device()
@@ -159,6 +165,9 @@ def tune_encoder(
         groups = [{"params": _trainable(model), "lr": options.encoder_lr}]
         if head is not None:
             groups.append({"params": list(head.parameters()), "lr": HEAD_LR})
+        joint = None if targets is None else JointTagging(targets, texts, identity, device)
+        if joint is not None:
+            groups.append({"params": list(joint.head.parameters()), "lr": TOKEN_HEAD_LR})
         optimizer = torch.optim.AdamW(groups, weight_decay=WEIGHT_DECAY)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_decay(plan.steps))
         rng, labels = np.random.default_rng(seed), torch.from_numpy(y).to(device)
@@ -166,8 +175,12 @@ def tune_encoder(
         while epoch < plan.epochs and not stopped:
             epoch += 1
             for rows in _epoch_batches(options, y, rng):
-                features = torch_features(model, [texts[i] for i in rows], identity)
-                loss = loss_of(features, labels[torch.from_numpy(rows).to(device)])
+                if joint is None:
+                    features = torch_features(model, [texts[i] for i in rows], identity)
+                    loss = loss_of(features, labels[torch.from_numpy(rows).to(device)])
+                else:
+                    features, tag_loss = joint.forward(model, rows)
+                    loss = loss_of(features, labels[torch.from_numpy(rows).to(device)]) + tag_loss
                 optimizer.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
@@ -183,4 +196,5 @@ def tune_encoder(
     if head is not None:
         head.to("cpu").eval()
         fitted = FittedHead(head, head.config, epoch, epoch, None, seconds)
-    return TunedEncoder(model, fitted, epoch, steps, stopped, seconds)
+    token_head = None if joint is None else joint.finished()
+    return TunedEncoder(model, fitted, epoch, steps, stopped, seconds, token_head)

@@ -99,3 +99,27 @@ def train_entities(
         seconds,
     )
     return EntityTraining(head, info, seconds, len(annotated), held_out, val_examples)
+
+
+def joint_entities(
+    data: TrainingData,
+    head: TokenHead,
+    identity: EncoderIdentity,
+    val_f1: float | None,
+    val_spans: int,
+) -> EntityTraining:
+    """The entity head trained together with the kept tuned encoder (`--fine-tune`), with
+    the slot F1 the fine-tuning comparison measured on examples it did not train on."""
+    spans = [span for example in data.examples for span in example.entities]
+    tag_set = TagSet.of_spans(spans)
+    info = EntityHeadInfo(
+        keys=tag_set.keys,
+        token_dim=identity.dim,
+        hidden=HIDDEN,
+        lexicon=bot_lexicon(data),
+        val_f1=val_f1,
+        val_spans=val_spans if val_f1 is not None else 0,
+    )
+    log.info("entities: %d tags, head trained with the encoder", tag_set.size)
+    annotated = sum(1 for example in data.examples if example.entities)
+    return EntityTraining(head, info, 0.0, annotated)
