@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, TypedDict, cast
+from typing import Literal, NotRequired, TypedDict, cast
 
 from bench.snips.results import EntitiesResults
 
@@ -321,6 +321,10 @@ class FineTuningRecord(TypedDict):
     steps: int
     stopped_early: bool
     minutes: float
+    frozen_entity_f1: NotRequired[float | None]  # these four: absent in older results
+    tuned_entity_f1: NotRequired[float | None]
+    entity_spans: NotRequired[int]
+    entity_head: NotRequired[str]
 
 
 class _FineTuneRow(TypedDict):
