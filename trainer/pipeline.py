@@ -6,7 +6,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,7 +37,14 @@ from trainer.finetune.comparison import Outcome, fine_tune
 from trainer.finetune.storage import save_tuned_encoder
 from trainer.tagging.store import save_entity_head
 from trainer.tagging.training import EntityTraining, train_entities
-from trainer.training.fitting import HELD_OUT, Fitted, Split, fit_and_calibrate
+from trainer.training.fitting import (
+    HELD_OUT,
+    MLP,
+    Fitted,
+    HeadChoice,
+    Split,
+    fit_and_calibrate,
+)
 from trainer.training.model_store import (
     ValidationSplit,
     check_model_name,
@@ -158,7 +165,9 @@ def _publish(
     now = datetime.now(timezone.utc)
     cal = fitted.calibration
     sigmas = run.options["unfamiliar_sigmas"]
-    report = build_report(cal, fitted.texts, fitted.thresholds, fitted.cost, sigmas, fine_tuning)
+    report = build_report(
+        cal, fitted.texts, fitted.thresholds, fitted.cost, sigmas, fine_tuning, fitted.choice
+    )
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
     save_bank(fitted.bank.vectors, fitted.bank.offsets, folder / FAMILIARITY_BANK)
     if entities is not None:
@@ -280,7 +289,8 @@ def _train_locked(
     outcome = None
     if options.fine_tune != "off":
         outcome = fine_tune(split, labels, options, identity, fitted)
-        fitted = outcome.fitted or fitted
+        if outcome.fitted is not None:  # the tuned encoder's head is an MLP
+            fitted = replace(outcome.fitted, choice=HeadChoice(MLP, "fine-tuned encoder"))
     run = TrainingRun(
         options=options.to_json(),
         epochs_run=fitted.fit.epochs_run,

@@ -28,6 +28,7 @@ from trainer.calibration.thresholds import (
     tradeoff_table,
 )
 from trainer.metrics import LabelMetrics, ScopeCounts, label_metrics
+from trainer.training.fitting import HeadChoice
 
 TRADEOFF_SIGMAS = (1.0, 1.5, 1.9, 2.2, 2.5, 3.0)
 # An intent needs more examples when the floor turns away at least this share of its own
@@ -134,6 +135,7 @@ class TrainingReport:
     familiarity: FamiliaritySection
     operating_points: tuple[OperatingPoint, ...]
     fine_tuning: FineTuning | None = None
+    head: HeadChoice | None = None  # which kind of head, and why (None: an older report)
 
     def to_json(self) -> JsonObject:
         data: JsonObject = {
@@ -148,6 +150,8 @@ class TrainingReport:
             data["fine_tuning"] = self.fine_tuning.to_json() | {
                 "summary": self.fine_tuning.summary()
             }
+        if self.head is not None:
+            data["head"] = self.head.to_json()
         return data
 
     @classmethod
@@ -157,7 +161,9 @@ class TrainingReport:
             fine_tuning = FineTuning.optional(fields, "fine_tuning")
         except ValueError as exc:
             raise ReportError(f"{source}: {exc}") from None
-        return fields.build(cls, labels=LabelMetrics.from_json(fields), fine_tuning=fine_tuning)
+        head = HeadChoice.optional(fields, "head")
+        labels = LabelMetrics.from_json(fields)
+        return fields.build(cls, labels=labels, fine_tuning=fine_tuning, head=head)
 
     @classmethod
     def read(cls, path: Path) -> TrainingReport:
@@ -185,6 +191,7 @@ def build_report(
     cost: ScopeCounts,
     unfamiliar_sigmas: float,
     fine_tuning: FineTuning | None = None,
+    head: HeadChoice | None = None,
 ) -> TrainingReport:
     """The report of a training run: metrics on the calibration texts."""
     return TrainingReport(
@@ -195,6 +202,7 @@ def build_report(
         familiarity=FamiliaritySection.of(cal, thresholds),
         operating_points=tuple(budget_table(cal, BUDGETS, unfamiliar_sigmas)),
         fine_tuning=fine_tuning,
+        head=head,
     )
 
 
