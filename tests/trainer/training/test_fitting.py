@@ -131,3 +131,14 @@ def test_the_example_bot_trains_a_logistic_head_end_to_end(
     report = TrainingReport.read(result.model_dir / "report" / "report.json")
     assert report.validation_method == CROSS_VALIDATED
     assert report.labels.accuracy > 0.8
+
+
+def test_the_choice_reads_back_from_its_json() -> None:
+    from intent_server.core.fields import Fields
+    from trainer.training.report import ReportError
+
+    choice = HeadChoice(LOGISTIC, CROSS_VALIDATED, 0.9, 0.95, 30.0)
+    data = {"head": choice.to_json()}
+    assert HeadChoice.optional(Fields(data, "report.json", ReportError), "head") == choice
+    assert HeadChoice.optional(Fields({}, "report.json", ReportError), "head") is None
+    assert choice.summary() == "logistic, C = 30 (mlp 90.00 %, logistic 95.00 % cross-validated)"
