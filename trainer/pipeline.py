@@ -6,7 +6,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,7 +38,14 @@ from trainer.finetune.joint import EntityTargets
 from trainer.finetune.storage import save_tuned_encoder
 from trainer.tagging.store import save_entity_head
 from trainer.tagging.training import EntityTraining, joint_entities, train_entities
-from trainer.training.fitting import HELD_OUT, Fitted, Split, fit_and_calibrate
+from trainer.training.fitting import (
+    HELD_OUT,
+    MLP,
+    Fitted,
+    HeadChoice,
+    Split,
+    fit_and_calibrate,
+)
 from trainer.training.model_store import (
     ValidationSplit,
     check_model_name,
@@ -167,7 +174,14 @@ def _publish(
     cal = fitted.calibration
     sigmas = run.options["unfamiliar_sigmas"]
     report = build_report(
-        cal, fitted.texts, fitted.thresholds, fitted.cost, sigmas, fine_tuning, _section(entities)
+        cal,
+        fitted.texts,
+        fitted.thresholds,
+        fitted.cost,
+        sigmas,
+        fine_tuning,
+        _section(entities),
+        fitted.choice,
     )
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
     save_bank(fitted.bank.vectors, fitted.bank.offsets, folder / FAMILIARITY_BANK)
@@ -296,7 +310,8 @@ def _train_locked(
     if options.fine_tune != "off":
         targets = EntityTargets.of(data, validation)
         outcome = fine_tune(split, labels, options, identity, fitted, targets)
-        fitted = outcome.fitted or fitted
+        if outcome.fitted is not None:  # the tuned encoder's head is an MLP
+            fitted = replace(outcome.fitted, choice=HeadChoice(MLP, "fine-tuned encoder"))
     run = TrainingRun(
         options=options.to_json(),
         epochs_run=fitted.fit.epochs_run,

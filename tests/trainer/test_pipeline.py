@@ -42,7 +42,13 @@ def test_model_folder_follows_the_contract(trained_example_model: Path) -> None:
     assert config["labels"] == sorted(config["labels"]) and OUT_OF_SCOPE in config["labels"]
     assert config["head"]["num_classes"] == len(config["labels"])
     assert config["head"]["type"] == "mlp"
-    assert config["head"]["hidden"] == list(TrainOptions().hidden)
+    # --head auto: the MLP's hidden layers, or none when logistic regression answered more
+    # of the bot's cross-validated examples right (the report says which and why).
+    report = json.loads((trained_example_model / "report" / "report.json").read_text())
+    chosen = report["head"]
+    assert chosen["how"] == "cross-validated" and chosen["summary"]
+    expected = [] if chosen["kind"] == "logistic" else list(TrainOptions().hidden)
+    assert config["head"]["hidden"] == expected
     assert config["encoder"]["weights_sha256"].startswith("53aa5117")
     assert config["encoder"]["dim"] == 384 and config["encoder"]["feature_layers"] == [4, 5, 6]
     assert {"confidence", "margin", "rule", "familiarity"} <= set(config["thresholds"])
@@ -88,6 +94,7 @@ def test_report_files(trained_example_model: Path) -> None:
     # The example bot has out_of_scope examples: other operating points are listed.
     assert [row["max_inscope_loss"] for row in report["operating_points"]][:2] == [0.0, 0.005]
     assert "--max-inscope-loss" in markdown
+    assert f"Head: {report['head']['summary']}." in markdown
 
 
 def test_example_bot_classifies_heldout_paraphrases(

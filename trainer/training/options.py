@@ -25,6 +25,9 @@ FINE_TUNING = "fine-tuning the encoder (--fine-tune)"
 # held-out data; force: keep the fine-tuned encoder whatever the comparison says.
 FINE_TUNE_MODES = ("off", "auto", "force")
 RECIPES = ("contrastive", "end-to-end")
+# auto: cross-validated bots keep whichever of the MLP and logistic regression answers more
+# of their own examples right across the folds (`training.fitting`); larger bots the MLP.
+HEADS = ("auto", "mlp", "logistic")
 
 
 # Bots with fewer examples train their head on every example and choose thresholds on
@@ -95,6 +98,19 @@ class TrainOptions(Checked):
             "concatenated as the head's input; default: the last three that run "
             "(all-MiniLM-L6-v2: 4,5,6 -> 1152-d; with --encoder-layers 4: 2,3,4); 6 = the "
             "plain 384-d sentence embedding",
+        ),
+    )
+    head: str = field(
+        default="auto",
+        metadata=option(
+            choices=HEADS,
+            check=lambda v: v in HEADS,
+            must=f"be one of {', '.join(HEADS)}",
+            help=f"mlp: the --hidden layers; logistic: L2-regularised logistic regression "
+            f"(no hidden layer, trained to convergence, its regularisation chosen on the "
+            f"bot's folds or validation split); auto: bots under {CROSS_FIT_BELOW} examples "
+            "get whichever of the two answers more of their cross-validated examples right "
+            "(ties: the MLP), larger bots the MLP (see docs/training.md, 'Which head')",
         ),
     )
     hidden: tuple[int, ...] = field(

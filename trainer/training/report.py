@@ -29,6 +29,7 @@ from trainer.calibration.thresholds import (
 )
 from trainer.entity_metrics import EntityScores
 from trainer.metrics import LabelMetrics, ScopeCounts, label_metrics
+from trainer.training.fitting import HeadChoice
 
 TRADEOFF_SIGMAS = (1.0, 1.5, 1.9, 2.2, 2.5, 3.0)
 # An intent needs more examples when the floor turns away at least this share of its own
@@ -162,6 +163,7 @@ class TrainingReport:
     operating_points: tuple[OperatingPoint, ...]
     fine_tuning: FineTuning | None = None
     entities: EntitySection | None = None  # None: a bot without entity annotations
+    head: HeadChoice | None = None  # which kind of head, and why (None: an older report)
 
     def to_json(self) -> JsonObject:
         data: JsonObject = {
@@ -178,6 +180,8 @@ class TrainingReport:
             }
         if self.entities is not None:
             data["entities"] = self.entities.to_json()
+        if self.head is not None:
+            data["head"] = self.head.to_json()
         return data
 
     @classmethod
@@ -190,8 +194,10 @@ class TrainingReport:
         entities = None
         if fields.has("entities"):
             entities = EntitySection.from_json(fields.section("entities"))
+        head = HeadChoice.optional(fields, "head")
+        labels = LabelMetrics.from_json(fields)
         return fields.build(
-            cls, labels=LabelMetrics.from_json(fields), fine_tuning=fine_tuning, entities=entities
+            cls, labels=labels, fine_tuning=fine_tuning, entities=entities, head=head
         )
 
     @classmethod
@@ -221,6 +227,7 @@ def build_report(
     unfamiliar_sigmas: float,
     fine_tuning: FineTuning | None = None,
     entities: EntitySection | None = None,
+    head: HeadChoice | None = None,
 ) -> TrainingReport:
     """The report of a training run: metrics on the calibration texts (and the entity
     head's held-out measurement, for a bot with entity annotations)."""
@@ -233,6 +240,7 @@ def build_report(
         operating_points=tuple(budget_table(cal, BUDGETS, unfamiliar_sigmas)),
         fine_tuning=fine_tuning,
         entities=entities,
+        head=head,
     )
 
 

@@ -41,6 +41,7 @@ def summary_text(report: TrainingReport) -> str:
         f"validation examples   {report.validation_examples} ({report.validation_method})",
         f"accuracy              {labels.accuracy:.2%}",
         f"macro-F1              {labels.macro_f1:.2%}",
+        *([f"head                  {report.head.summary()}"] if report.head else []),
         f"thresholds            {_threshold_words(report)}: "
         f"reject {th.correct_inscope_rejected} of {th.inscope_validation_examples} "
         "in-scope validation examples answered correctly"
@@ -104,6 +105,7 @@ def markdown(report: TrainingReport, name: str, version: str) -> str:
             if report.fine_tuning is not None
             else []
         ),
+        *(["", f"Head: {report.head.summary()}."] if report.head is not None else []),
         "",
         "## Out-of-scope thresholds",
         "",
