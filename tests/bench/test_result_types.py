@@ -14,9 +14,11 @@ from bench.result_types import (
     read_fine_tune,
     read_results,
 )
+from bench.snips.results import EntityScoresJson
 from intent_server.core.decision import Thresholds
 from intent_server.core.model_card import FineTuning
 from tests.fixtures.paths import ROOT
+from trainer.entity_metrics import EntityScores
 from trainer.metrics import OosScores
 
 COMMITTED = ROOT / "bench" / "results"
@@ -29,6 +31,9 @@ def test_json_shapes_mirror_the_types_they_are_written_from() -> None:
         (OosScoresJson, OosScores),
     ):
         assert list(shape.__annotations__) == [item.name for item in fields(source)]
+    # the bench's slot scores: the trainer's micro average without its per-type parts
+    micro = [item.name for item in fields(EntityScores) if item.name not in ("types", "wrong")]
+    assert list(EntityScoresJson.__annotations__) == micro
 
 
 def test_the_committed_results_render() -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
-from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.files import write_json
-from trainer.data.model import Example
+from tests.fixtures.entities import trip_scored
 from trainer.entity_metrics import score_entities
 from trainer.evaluation.report import (
     EvaluationReport,
@@ -122,17 +121,7 @@ def test_markdown_lists_wrong_answers_with_pipes_escaped() -> None:
     assert "unknown intents       pizza (1): always wrong" in summary
 
 
-SOURCE = Path("trip.yml")
-TRIP = [
-    Example("fly from paris to rome", "book_flight", SOURCE, 3,
-            (EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "city", "rome"))),
-    Example("book a table at 7pm | now", "book_table", SOURCE, 8,
-            (EntitySpan(16, 19, "time", "7pm"),)),
-]  # fmt: skip
-GOT = [
-    [EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "date", "rome")],
-    [EntitySpan(16, 25, "time", "7pm | now")],
-]
+TRIP, GOT = trip_scored(" | ")  # a pipe the markdown table must escape
 
 
 def test_entity_scores_read_back_and_gate() -> None:

@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 
 from intent_server.core.decision import Thresholds
-from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.files import write_json
 from intent_server.core.layout import MODEL_CARD, REPORT_DIR
 from intent_server.core.model_card import FineTuning, ModelCard
+from tests.fixtures.entities import trip_scored
 from tests.fixtures.paths import EXAMPLES
 from tests.trainer.calibration.test_thresholds import LABELS, synthetic
 from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
 from trainer.data import load_training_data
-from trainer.data.model import Example
 from trainer.entity_metrics import score_entities
 from trainer.training.confusion_plot import plot_confusion
 from trainer.training.report import (
@@ -188,17 +187,7 @@ def test_the_report_counts_what_the_floor_turns_away_per_intent() -> None:
 
 def sample_entities(scored: bool = True) -> EntitySection:
     """The held-out entity measurement of two trip examples (one right span of three)."""
-    source = Path("trip.yml")
-    examples = [
-        Example("fly from paris to rome", "book_flight", source, 3,
-                (EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "city", "rome"))),
-        Example("book a table at 7pm now", "book_table", source, 8,
-                (EntitySpan(16, 19, "time", "7pm"),)),
-    ]  # fmt: skip
-    got = [
-        [EntitySpan(9, 14, "city", "paris"), EntitySpan(18, 22, "date", "rome")],
-        [EntitySpan(16, 23, "time", "7pm now")],
-    ]
+    examples, got = trip_scored()
     return EntitySection(24, 2, score_entities(examples, got) if scored else None)
 
 
