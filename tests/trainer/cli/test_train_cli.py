@@ -168,6 +168,8 @@ def test_interrupted_training_keeps_the_previous_model(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job inherits SIGINT ignored; Ctrl-C reaches a terminal's.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     for line in process.stderr:  # the head starts training right after this line
