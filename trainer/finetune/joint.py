@@ -24,7 +24,7 @@ from trainer.data.model import TrainingData
 from trainer.features.pooling import PooledEncoder
 from trainer.tagging.fitting import HIDDEN
 from trainer.tagging.head import TokenHead
-from trainer.tagging.states import TokenizedText, tokenize, tokenizer_of
+from trainer.tagging.states import TokenizedText, padded_ids, tokenize, tokenizer_of
 
 ENTITY_WEIGHT = 1.0  # docs/research/entities.md, "Fine-tuning with the entity loss"
 TOKEN_HEAD_LR = 1e-3
@@ -84,15 +84,11 @@ class TokenBatch:
 def token_batch(
     tokens: Sequence[TokenizedText], tags: Sequence[np.ndarray], device: torch.device
 ) -> TokenBatch:
-    longest = max(len(tok.ids) for tok in tokens)
-    ids = torch.zeros((len(tokens), longest), dtype=torch.int64)
-    mask = torch.zeros((len(tokens), longest), dtype=torch.int64)
-    gold = torch.zeros((len(tokens), longest), dtype=torch.int64)
-    scored = torch.zeros((len(tokens), longest), dtype=torch.bool)
+    ids, mask = padded_ids(tokens)
+    gold = torch.zeros(ids.shape, dtype=torch.int64)
+    scored = torch.zeros(ids.shape, dtype=torch.bool)
     for row, (tok, tag) in enumerate(zip(tokens, tags, strict=True)):
         length = len(tok.ids)
-        ids[row, :length] = torch.tensor(tok.ids)
-        mask[row, :length] = 1
         gold[row, :length] = torch.from_numpy(tag)
         scored[row, :length] = torch.tensor([end > start for start, end in tok.offsets])
     return TokenBatch(ids.to(device), mask.to(device), gold.to(device), scored.to(device))

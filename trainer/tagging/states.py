@@ -45,6 +45,17 @@ def tokenize(tokenizer: Tokenizer, texts: Sequence[str]) -> list[TokenizedText]:
     ]
 
 
+def padded_ids(tokens: Sequence[TokenizedText]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The texts' token ids padded with 0 to the longest, and the attention mask, [B, T]."""
+    longest = max(len(tok.ids) for tok in tokens)
+    ids = torch.zeros((len(tokens), longest), dtype=torch.int64)
+    mask = torch.zeros((len(tokens), longest), dtype=torch.int64)
+    for row, tok in enumerate(tokens):
+        ids[row, : len(tok.ids)] = torch.tensor(tok.ids)
+        mask[row, : len(tok.ids)] = 1
+    return ids, mask
+
+
 def token_states(
     model: Any, identity: EncoderIdentity, tokens: Sequence[TokenizedText]
 ) -> list[np.ndarray]:
@@ -58,14 +69,7 @@ def token_states(
     with torch.inference_mode():
         for start in range(0, len(order), BATCH):
             rows = order[start : start + BATCH]
-            longest = max(len(tokens[i].ids) for i in rows)
-            ids = torch.zeros((len(rows), longest), dtype=torch.int64)
-            for r, i in enumerate(rows):
-                ids[r, : len(tokens[i].ids)] = torch.tensor(tokens[i].ids)
-            mask = (
-                torch.arange(longest)[None, :]
-                < torch.tensor([len(tokens[i].ids) for i in rows])[:, None]
-            ).long()
+            ids, mask = padded_ids([tokens[i] for i in rows])
             states = pooled(ids.to(device), mask.to(device))[2].float().cpu().numpy()
             for r, i in enumerate(rows):
                 out[i] = states[r, : len(tokens[i].ids)].copy()
