@@ -149,8 +149,33 @@ class EntityScores:
         return fields.build(cls)
 
 
-def _key(span: EntitySpan) -> tuple[int, int, str]:
+class Span(Protocol):
+    """Anything with a start, an end and a type (true spans and extracted entities alike)."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def entity(self) -> str: ...
+
+
+def _key(span: Span) -> tuple[int, int, str]:
     return (span.start, span.end, span.entity)
+
+
+def micro_f1(predicted: Sequence[Sequence[Span]], gold: Sequence[Sequence[Span]]) -> float:
+    """Micro F1 of exact spans alone (no per-type rows, no wrong spans): the fine-tuning
+    comparison scores many candidate heads with it."""
+    correct = found = support = 0
+    for mine, theirs in zip(predicted, gold, strict=True):
+        guess, truth = {_key(s) for s in mine}, {_key(s) for s in theirs}
+        correct, found, support = (
+            correct + len(guess & truth),
+            found + len(guess),
+            support + len(truth),
+        )
+    return EntityTypeScores.of("", support, found, correct).f1
 
 
 def score_entities(

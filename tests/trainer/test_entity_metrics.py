@@ -23,6 +23,7 @@ from trainer.entity_metrics import (
     WRONG_TYPE,
     EntityScores,
     entity_table_markdown,
+    micro_f1,
     score_entities,
     wrong_spans_markdown,
 )
@@ -85,6 +86,7 @@ def test_micro_and_per_type_scores_equal_seqeval(
     for row in scores.types:
         reference = seqeval_micro(truth, predicted, only=row.entity)
         assert (row.precision, row.recall, row.f1) == pytest.approx(reference)
+    assert micro_f1(answers, [e.entities for e in examples]) == pytest.approx(scores.f1)
 
 
 def test_a_worked_example_and_the_wrong_spans() -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 from intent_server.core.entities.extracted import ExtractedEntity
 from intent_server.core.model_card import EncoderIdentity
+from trainer.entity_metrics import micro_f1
 from trainer.finetune.joint import EntityTargets
-from trainer.tagging.fitting import HIDDEN, TokenData, extract, span_f1, train_token_head
+from trainer.tagging.fitting import HIDDEN, TokenData, extract, train_token_head
 from trainer.tagging.head import TokenHead
 from trainer.tagging.states import token_states, tokenize, tokenizer_of
 
@@ -44,7 +45,7 @@ def slot_f1(
     gold = targets.gold(texts)
     if not any(gold):
         return None
-    return span_f1(found, gold)
+    return micro_f1(found, gold)
 
 
 def spans_in(targets: EntityTargets, texts: Sequence[str]) -> int:

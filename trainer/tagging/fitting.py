@@ -21,7 +21,6 @@ import torch
 from intent_server.core.entities.decoding import decode_entities
 from intent_server.core.entities.extracted import ExtractedEntity
 from intent_server.core.entities.matching import LexiconMatcher
-from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.entities.tags import TagSet
 from trainer.tagging.head import TokenHead
 from trainer.tagging.states import TokenizedText
@@ -97,19 +96,6 @@ def extract(
         found = decode_entities(tokens.text, probs, tokens.offsets, tokens.word_ids, tag_set)
         out.append(matcher.finish(tokens.text, found) if matcher is not None else found)
     return out
-
-
-def span_f1(
-    predicted: Sequence[Sequence[ExtractedEntity]], gold: Sequence[Sequence[EntitySpan]]
-) -> float:
-    """Micro F1 of exact (start, end, entity) spans, as seqeval counts them."""
-    hits = found = wanted = 0
-    for mine, theirs in zip(predicted, gold, strict=True):
-        a = {(e.start, e.end, e.entity) for e in mine}
-        b = {(s.start, s.end, s.entity) for s in theirs}
-        hits, found, wanted = hits + len(a & b), found + len(a), wanted + len(b)
-    precision, recall = hits / max(found, 1), hits / max(wanted, 1)
-    return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
 
 
 def timed_fit(data: TokenData, tag_set: TagSet, hidden: int, seed: int) -> tuple[TokenHead, float]:
