@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from bench.many_bots.bots import make_bot
+from bench.farm.copies import make_bot
 from intent_server.client import IntentClient
 from intent_server.core.exports import resolve_current
 from tests.fixtures.server import ServerProcess

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.many_bots.bots import make_bot
+from bench.farm.copies import make_bot
 from intent_server.client import IntentClient
 from intent_server.core.exports import load_export, resolve_current
 from intent_server.core.intent_model import predict_together

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.many_bots.measure import measure_start, reload_under_traffic, run_load, server
+from bench.farm.traffic import measure_start, reload_under_traffic, run_load, server
 
 
 def test_start_load_and_reload_are_measured_on_a_real_server(two_bots: Path) -> None:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.many_bots.bots import make_bot
+from bench.farm.copies import make_bot
 from bench.server_process import RunningServer, intent_server
 from intent_server.client import IntentClient, IntentClientError
 from intent_server.core.exports import resolve_current
