@@ -83,6 +83,8 @@ def run_encoder_outputs(
 
 def pad_states(rows: Sequence[np.ndarray]) -> np.ndarray:
     """Token states of texts [T_i, H] as one zero-padded batch [N, longest, H]."""
+    if len(rows) == 1:  # one text needs no padding: a view, no copy
+        return rows[0][np.newaxis]
     longest = max(len(row) for row in rows)
     out = np.zeros((len(rows), longest, rows[0].shape[1]), dtype=np.float32)
     for i, row in enumerate(rows):

@@ -60,15 +60,20 @@ def decode_entities(
     real = [t for t, (start, end) in enumerate(offsets) if end > start]
     if not real:
         return []
-    sub = probs[real]
+    contiguous = real[-1] - real[0] + 1 == len(real)  # special tokens only at the ends
+    sub = probs[real[0] : real[-1] + 1] if contiguous else probs[real]
     path = constrained_viterbi(sub) if viterbi else argmax_tags(sub)
+    tags = path.tolist()
+    runs = tag_runs(tags, tag_set)
+    if not runs:
+        return []
+    chosen = sub[np.arange(len(tags)), path]  # each token's probability of its tag
     real_words = [word_ids[t] for t in real]
-    real_offsets = [offsets[t] for t in real]
     entities = []
-    for first, last, key_index in tag_runs(path.tolist(), tag_set):
-        confidence = float(np.mean(sub[np.arange(first, last + 1), path[first : last + 1]]))
+    for first, last, key_index in runs:
+        confidence = _mean(chosen[first : last + 1])
         first, last = _widen(first, last, real_words)
-        begin, end = real_offsets[first][0], real_offsets[last][1]
+        begin, end = offsets[real[first]][0], offsets[real[last]][1]
         key = tag_set.keys[key_index]
         entities.append(
             ExtractedEntity(
@@ -83,6 +88,12 @@ def decode_entities(
             )
         )
     return _without_overlaps(entities)
+
+
+def _mean(values: np.ndarray) -> float:
+    """`float(np.mean(values))` bit for bit (numpy's sum in the values' dtype, divided in
+    float64, rounded back to that dtype), without `np.mean`'s Python layers."""
+    return float(values.dtype.type(float(np.add.reduce(values)) / len(values)))
 
 
 def _without_overlaps(entities: list[ExtractedEntity]) -> list[ExtractedEntity]:

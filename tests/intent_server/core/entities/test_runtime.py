@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from intent_server.core.entities.tags import TagSet
 from intent_server.core.exports import load_export, resolve_current
 from intent_server.core.intent_model import IntentModel
 from intent_server.core.layout import ENTITY_HEAD_ONNX, FEATURES_OUTPUT, TOKEN_STATES_OUTPUT
@@ -75,3 +77,54 @@ def test_a_bot_without_entities_never_fetches_token_states(exported_entity_model
     assert prediction.entities is None and not model.has_entities
     # one run per text when the default encoder is INT8: every one asks for features only
     assert recorder.asked and all(asked == [FEATURES_OUTPUT] for asked in recorder.asked)
+
+
+def reference_viterbi(probs: np.ndarray, tag_set: TagSet) -> list[int]:
+    """Textbook Viterbi over every move `TagSet.allowed` permits (O(tags^2) a step)."""
+    start, moves = tag_set.allowed()
+    scores = np.log(np.maximum(probs.astype(np.float64), 1e-12))
+    penalty = np.where(moves, 0.0, -np.inf)
+    best = np.where(start, scores[0], -np.inf)
+    back = []
+    for row in scores[1:]:
+        total = best[:, None] + penalty
+        back.append(total.argmax(axis=0))
+        best = total.max(axis=0) + row
+    path = [int(best.argmax())]
+    for pointers in reversed(back):
+        path.append(int(pointers[path[-1]]))
+    return path[::-1]
+
+
+def test_the_valid_argmax_shortcut_is_the_full_viterbi_on_real_head_outputs(
+    exported_entity_model: Path,
+) -> None:
+    from intent_server.core.encoder.runtime import pad_states
+    from intent_server.core.entities.viterbi import (
+        argmax_tags,
+        constrained_viterbi,
+        full_viterbi,
+        is_valid_path,
+    )
+
+    model = load_export(resolve_current(exported_entity_model, "slots"), "int8").open()
+    assert model.entities is not None
+    texts = [*TEXTS, "table for two at noon in Paris", "weather in NYC", "fly to Zürich from Rome"]
+    probs = model.entities.probabilities(pad_states(model.token_states(texts)))
+    shortcuts = 0
+    for row, encoding in enumerate(model.tokenize(texts)):
+        real = [t for t, (start, end) in enumerate(encoding.offsets) if end > start]
+        sub = probs[row, real]
+        expected = reference_viterbi(sub, model.entities.tag_set)
+        assert full_viterbi(sub).tolist() == expected
+        assert constrained_viterbi(sub).tolist() == expected
+        shortcuts += is_valid_path(argmax_tags(sub))
+        # the head's own tokens with one token's scores moved to another: the argmax path
+        # breaks BIO, so the dynamic program runs and must still agree
+        for t in range(1, len(sub)):
+            moved = sub.copy()
+            moved[t] = np.roll(sub[t], 1)
+            assert constrained_viterbi(moved).tolist() == reference_viterbi(
+                moved, model.entities.tag_set
+            )
+    assert shortcuts > 0
