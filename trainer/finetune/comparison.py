@@ -28,7 +28,7 @@ import numpy as np
 
 from intent_server.core.entities.extracted import ExtractedEntity
 from intent_server.core.model_card import EncoderIdentity, FineTuning
-from trainer.calibration.familiarity import build_bank, familiarity
+from trainer.calibration.familiarity import build_bank, familiarity, neighbours_for
 from trainer.calibration.thresholds import Calibration
 from trainer.features.torch_features import encode_with, load_encoder
 from trainer.finetune.budget import Budget
@@ -237,7 +237,12 @@ def _fold_answers(
         x = encode_with(tuned.model, texts, identity)
         head = (tuned.head or train_head(x[rest], y[rest], x[:0], y[:0], classes, options)).head
         answers.tuned_probs[held] = predict_proba(head, x[held])
-        answers.familiarity[held] = familiarity(x[held], build_bank(x[rest], y[rest], in_scope))
+        answers.familiarity[held] = familiarity(
+            x[held],
+            build_bank(x[rest], y[rest], in_scope),
+            answers.tuned_probs[held].argmax(axis=1),
+            neighbours_for(labels),
+        )
         frozen = train_head(split.x_train[rest], y[rest], x[:0], y[:0], classes, options).head
         answers.frozen_probs[held] = predict_proba(frozen, split.x_train[held])
         if targets is not None and frozen_tokens is not None:
