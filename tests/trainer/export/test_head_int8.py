@@ -123,3 +123,20 @@ def test_the_int8_head_gate_compares_familiarity_where_the_intent_is_the_same() 
     assert gates.head_int8_parity((other, moved), (probs, familiarity)).passed
     moved[1] = 0.4  # the same intent, a different score: refused
     assert not gates.head_int8_parity((other, moved), (probs, familiarity)).passed
+
+
+def test_the_fp32_graph_scores_familiarity_by_answered_intent_as_torch_does(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    head = MLPHead(HeadConfig(input_dim=WIDTH, hidden=(32,), num_classes=7)).eval()
+    bank = torch.nn.functional.normalize(torch.randn(40, WIDTH), dim=1)
+    intents = torch.arange(40) % 6  # intent 6 has no vector: the best of the whole bank
+    served = ServedHead(head, bank, torch.randn(40) * 0.01, 0.05, intents, 2).eval()
+    export_head(served, tmp_path / "head.onnx")
+    features = np.random.default_rng(2).normal(size=(64, WIDTH)).astype(np.float32)
+    probs, familiarity = _run(make_session(tmp_path / "head.onnx", arena=False), features)
+    with torch.no_grad():
+        ref_probs, ref_familiarity = served(torch.from_numpy(features))
+    assert np.array_equal(probs.argmax(axis=1), ref_probs.numpy().argmax(axis=1))
+    assert float(np.max(np.abs(familiarity - ref_familiarity.numpy()))) <= 1e-5
