@@ -184,7 +184,9 @@ def _publish(
         fitted.choice,
     )
     save_head(fitted.fit.head, folder / HEAD_WEIGHTS)
-    save_bank(fitted.bank.vectors, fitted.bank.offsets, folder / FAMILIARITY_BANK)
+    save_bank(
+        fitted.bank.vectors, fitted.bank.offsets, fitted.bank.intents, folder / FAMILIARITY_BANK
+    )
     if entities is not None:
         save_entity_head(entities.head, folder)
     card = ModelCard(

@@ -155,24 +155,29 @@ class TrainingMetrics:
 class FamiliarityBank:
     """The training examples' unit feature vectors that familiarity is measured against, and
     how the score is made from the cosines (both parts are built into the head graph).
-    Files written before `offset_scale` and `confidence_weight` existed read as 0: the plain
-    best cosine."""
+    Files written before `offset_scale`, `confidence_weight` and `intent_neighbours` existed
+    read as 0: the plain best cosine over the whole bank."""
 
     examples: int  # vectors in the bank
     source_examples: int  # in-scope training examples they were chosen from
     per_intent: int  # at most this many per intent (0: every example is in the bank)
     offset_scale: float = 0.0  # per-vector density offsets, this share of the neighbour gap
     confidence_weight: float = 0.0  # weight of log(best probability) added to the score
+    # > 0: the mean of this many best cosines among the predicted intent's own vectors;
+    # 0: the best cosine over the whole bank
+    intent_neighbours: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, fields: Fields) -> FamiliarityBank:
-        optional = {
+        optional: dict[str, float | int] = {
             key: fields.number(key) if fields.has(key) else 0.0
             for key in ("offset_scale", "confidence_weight")
         }
+        has = fields.has("intent_neighbours")
+        optional["intent_neighbours"] = fields.integer("intent_neighbours") if has else 0
         return fields.build(cls, **optional)
 
 

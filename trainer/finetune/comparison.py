@@ -28,7 +28,7 @@ import numpy as np
 
 from intent_server.core.entities.extracted import ExtractedEntity
 from intent_server.core.model_card import EncoderIdentity, FineTuning
-from trainer.calibration.familiarity import build_bank, familiarity
+from trainer.calibration.familiarity import build_bank, familiarity, neighbours_for
 from trainer.calibration.thresholds import Calibration
 from trainer.features.torch_features import encode_with, load_encoder
 from trainer.finetune.budget import Budget
@@ -213,7 +213,6 @@ def _fold_answers(
         [[] for _ in texts],
         [[] for _ in texts],
     )
-    in_scope = in_scope_mask(labels)
     frozen_tokens = None
     if targets is not None:
         frozen_tokens = token_data(load_encoder(identity), identity, texts, targets)
@@ -237,12 +236,20 @@ def _fold_answers(
         x = encode_with(tuned.model, texts, identity)
         head = (tuned.head or train_head(x[rest], y[rest], x[:0], y[:0], classes, options)).head
         answers.tuned_probs[held] = predict_proba(head, x[held])
-        answers.familiarity[held] = familiarity(x[held], build_bank(x[rest], y[rest], in_scope))
+        answers.familiarity[held] = _fold_familiarity(x, y, held, answers.tuned_probs, labels)
         frozen = train_head(split.x_train[rest], y[rest], x[:0], y[:0], classes, options).head
         answers.frozen_probs[held] = predict_proba(frozen, split.x_train[held])
         if targets is not None and frozen_tokens is not None:
             _fold_entities(answers, tuned, frozen_tokens, held, identity, targets, options.seed)
     return answers, ends
+
+
+def _fold_familiarity(
+    x: np.ndarray, y: np.ndarray, held: np.ndarray, probs: np.ndarray, labels: tuple[str, ...]
+) -> np.ndarray:
+    """The held fold's familiarity against a bank of the other folds, by its answered intent."""
+    bank = build_bank(x[~held], y[~held], in_scope_mask(labels))
+    return familiarity(x[held], bank, probs[held].argmax(axis=1), neighbours_for(labels))
 
 
 def _fold_entities(

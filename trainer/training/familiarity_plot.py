@@ -24,7 +24,7 @@ def plot_familiarity(
         ax.hist(familiarity[is_oos], bins=bins, color="tab:red", alpha=0.6, label="out_of_scope")
     if threshold is not None:
         ax.axvline(threshold, color="black", linestyle="--", label=f"floor {threshold:.3f}")
-    ax.set_xlabel("familiarity (best cosine to a training example, the text itself left out)")
+    ax.set_xlabel("familiarity (closeness to the training examples, the text itself left out)")
     ax.set_ylabel("examples")
     ax.set_title("familiarity of the calibration examples", fontsize=10)
     ax.legend(fontsize=8)

@@ -26,6 +26,7 @@ from trainer.calibration.familiarity import (
     confidence_weight,
     cross_fitted,
     familiarity,
+    neighbours_for,
     with_confidence,
 )
 from trainer.calibration.thresholds import Calibration, choose_thresholds, threshold_cost
@@ -180,7 +181,8 @@ def _cross_validated(split: Split, labels: tuple[str, ...], options: TrainOption
         fit = train_logistic(x, y, classes, choice.c, options)
     else:
         fit = train_head(x, y, x[:0], y[:0], classes, options)
-    raw = cross_fitted(x, y, folds, in_scope_mask(labels))
+    near = neighbours_for(labels)
+    raw = cross_fitted(x, y, folds, in_scope_mask(labels), probs.argmax(axis=1), near)
     scores, bank = scored(raw, probs, labels, build_bank(x, y, in_scope_mask(labels)))
     calibration = Calibration(probs, y, scores, labels, CROSS_VALIDATED)
     fitted = calibrated(fit, bank, calibration, split.train_texts, options, len(y))
@@ -209,7 +211,8 @@ def _held_out(
         )
     bank = build_bank(split.x_train, split.y_train, in_scope_mask(labels))
     probs = predict_proba(fit.head, split.x_val)
-    scores, bank = scored(familiarity(split.x_val, bank), probs, labels, bank)
+    raw = familiarity(split.x_val, bank, probs.argmax(axis=1), neighbours_for(labels))
+    scores, bank = scored(raw, probs, labels, bank)
     calibration = Calibration(probs, split.y_val, scores, labels, HELD_OUT)
     fitted = calibrated(fit, bank, calibration, split.val_texts, options, len(split.y_train))
     return replace(fitted, choice=choice)
@@ -220,9 +223,10 @@ def scored(
 ) -> tuple[np.ndarray, Bank]:
     """Calibration familiarity as the server will compute it, and the bank that records how:
     without out_of_scope examples the score takes the head's confidence in too (with them,
-    the thresholds weigh confidence themselves)."""
+    the thresholds weigh confidence themselves). `raw` was measured with
+    `neighbours_for(labels)` intent neighbours."""
     weight = 0.0 if OUT_OF_SCOPE in labels else confidence_weight(raw, probs)
-    info = replace(bank.info, confidence_weight=weight)
+    info = replace(bank.info, confidence_weight=weight, intent_neighbours=neighbours_for(labels))
     return with_confidence(raw, probs, weight), replace(bank, info=info)
 
 

@@ -84,12 +84,13 @@ def save_head(head: MLPHead, path: Path) -> None:
     shareable(path)
 
 
-def save_bank(vectors: np.ndarray, offsets: np.ndarray, path: Path) -> None:
+def save_bank(vectors: np.ndarray, offsets: np.ndarray, intents: np.ndarray, path: Path) -> None:
     from safetensors.numpy import save
 
-    tensors = {
+    tensors: dict[str, np.ndarray] = {
         "bank": np.ascontiguousarray(vectors, dtype=np.float32),
         "offsets": np.ascontiguousarray(offsets, dtype=np.float32),
+        "intents": np.ascontiguousarray(intents, dtype=np.int64),
     }
     path.write_bytes(save(tensors))
     shareable(path)
@@ -150,6 +151,7 @@ class TrainedModel:
     validation: ValidationSplit
     bank: np.ndarray  # [M, feature_dim] unit vectors (see trainer.calibration.familiarity)
     offsets: np.ndarray  # [M] density offsets (zeros in models trained before them)
+    intents: np.ndarray  # [M] each vector's label index (zeros in models trained before them)
 
     @property
     def name(self) -> str:
@@ -172,6 +174,8 @@ class TrainedModel:
             torch.from_numpy(self.bank),
             torch.from_numpy(self.offsets),
             self.card.familiarity.confidence_weight,
+            torch.from_numpy(self.intents),
+            self.card.familiarity.intent_neighbours,
         ).eval()
 
 
@@ -193,15 +197,15 @@ def load_trained_model(model_dir: Path) -> TrainedModel:
         validation = ValidationSplit.read(model_dir / VALIDATION_SPLIT)
         head = MLPHead(card.head)
         head.load_state_dict(load_file(str(model_dir / HEAD_WEIGHTS)))
-        bank, offsets = _load_bank(model_dir / FAMILIARITY_BANK, card)
+        bank, offsets, intents = _load_bank(model_dir / FAMILIARITY_BANK, card)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise UserError(f"trained model in {model_dir} is damaged: {exc}; retrain it") from exc
     head.eval()
-    return TrainedModel(model_dir, card, head, validation, bank, offsets)
+    return TrainedModel(model_dir, card, head, validation, bank, offsets, intents)
 
 
-def _load_bank(path: Path, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
-    """The bank and its offsets (zeros when the file predates them)."""
+def _load_bank(path: Path, card: ModelCard) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bank, its offsets and intents (zeros when the file predates them)."""
     from safetensors.numpy import load_file
 
     tensors = load_file(str(path))
@@ -212,4 +216,7 @@ def _load_bank(path: Path, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
     offsets = tensors.get("offsets", np.zeros(len(bank), dtype=np.float32))
     if offsets.shape != (len(bank),) or offsets.dtype != np.float32:
         raise ValueError(f"{path}: offsets are {offsets.dtype} {offsets.shape}, not one per vector")
-    return bank, offsets
+    intents = tensors.get("intents", np.zeros(len(bank), dtype=np.int64))
+    if intents.shape != (len(bank),) or intents.dtype != np.int64:
+        raise ValueError(f"{path}: intents are {intents.dtype} {intents.shape}, not one per vector")
+    return bank, offsets, intents

@@ -205,12 +205,12 @@ class TrainOptions(Checked):
         ),
     )
     unfamiliar_sigmas: float = field(
-        default=2.2,
+        default=2.35,
         metadata=option(
             check=lambda v: 0.0 < v <= 10.0,
             must="be in (0, 10]",
-            help="a message is out of scope when its familiarity (best cosine to a training "
-            "example, see docs/training.md) is more than this many standard deviations below "
+            help="a message is out of scope when its familiarity (closeness to the training "
+            "examples, see docs/training.md) is more than this many standard deviations below "
             "the mean of the training examples' cross-validated familiarity; lower catches "
             "more unrelated messages and turns away more real ones (the training report "
             "estimates how many, per intent)",

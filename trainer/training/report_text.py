@@ -250,8 +250,9 @@ def _familiarity_markdown(section: FamiliaritySection) -> list[str]:
         "## Familiarity",
         "",
         "A message's familiarity is its best cosine to a training example (adjusted for how "
-        "close that example's own neighbours are and, without out_of_scope examples, for "
-        "the head's confidence). Below are the "
+        "close that example's own neighbours are; without out_of_scope examples, the mean "
+        "of its two best cosines to examples of the intent it is answered with, plus a "
+        "share of the head's confidence). Below are the "
         f"in-scope examples' scores (mean {section.inscope_mean:.3f}, standard deviation "
         f"{section.inscope_std:.3f}) and what other floors would cost "
         "(`intent-train --unfamiliar-sigmas`):",

@@ -48,6 +48,20 @@ def test_manifest_records_the_encoder_depth_and_reads_one_from_before_it(
     assert older.encoder.feature_layers == manifest.encoder.feature_layers
 
 
+def test_the_familiarity_rule_round_trips_and_older_files_read_the_whole_bank_rule() -> None:
+    manifest = sample_manifest()
+    data = manifest.to_json()
+    assert data["familiarity"]["intent_neighbours"] == 2
+    assert Manifest.from_json(data, "manifest.json").familiarity.intent_neighbours == 2
+    for key in ("intent_neighbours", "confidence_weight", "offset_scale"):
+        del data["familiarity"][key]  # an export made before them: best cosine of all
+    older = Manifest.from_json(data, "manifest.json").familiarity
+    assert (older.intent_neighbours, older.confidence_weight, older.offset_scale) == (0, 0, 0)
+    data["familiarity"]["intent_neighbours"] = 1.5
+    with pytest.raises(ExportError, match=r"familiarity\.intent_neighbours must be an integer"):
+        Manifest.from_json(data, "manifest.json")
+
+
 def test_a_variant_serves_its_own_head_and_older_formats_one_head_for_all(
     tmp_path: Path,
 ) -> None:

@@ -6,12 +6,14 @@ import numpy as np
 
 from trainer.calibration.familiarity import (
     CONFIDENCE_WEIGHT,
+    INTENT_NEIGHBOURS,
     OFFSET_SCALE,
     build_bank,
     confidence_weight,
     cross_fitted,
     density_offsets,
     familiarity,
+    neighbours_for,
     unit_rows,
     with_confidence,
 )
@@ -53,6 +55,30 @@ def test_familiarity_is_the_best_cosine_less_that_vectors_offset() -> None:
     assert bank.info.offset_scale == OFFSET_SCALE
 
 
+def test_with_intent_neighbours_it_is_the_mean_of_the_predicted_intents_best_two() -> None:
+    x, y = clusters(10, 3)
+    y[20:29] = 1  # intent 2 keeps a single example
+    bank = build_bank(x, y, np.ones(3, dtype=bool))
+    assert np.array_equal(bank.intents, y[bank.rows])
+    query = np.concatenate([x[:4], x[25:27]]) + 0.2
+    predicted = np.array([0, 1, 1, 2, 0, 2])
+    scores = unit_rows(query) @ bank.vectors.T - bank.offsets[None, :]
+    got = familiarity(query, bank, predicted, 2)
+    for row, intent in enumerate(predicted):
+        own = np.sort(scores[row, bank.intents == intent])[::-1][:2]
+        assert np.isclose(got[row], own.mean(), atol=1e-6)  # intent 2: its one vector
+    # An intent the bank does not hold (out_of_scope): the best over the whole bank.
+    assert np.isclose(familiarity(query[:1], bank, np.array([7]), 2)[0], scores[0].max())
+    assert np.allclose(familiarity(query, bank, predicted, 0), familiarity(query, bank))
+    # Two neighbours of the answered intent must agree: never above the single best.
+    assert (got <= scores.max(axis=1) + 1e-6).all()
+
+
+def test_intent_neighbours_only_for_bots_without_out_of_scope_examples() -> None:
+    assert neighbours_for(("a", "b")) == INTENT_NEIGHBOURS > 0
+    assert neighbours_for(("a", "out_of_scope")) == 0
+
+
 def test_offsets_favour_vectors_whose_neighbours_are_far() -> None:
     tight = np.array([[1.0, 0.0, 0.0], [0.99, 0.14, 0.0], [0.99, -0.14, 0.0], [0.99, 0.0, 0.14]])
     loose = np.array([[0.0, 1.0, 0.0], [0.0, 0.7, 0.7], [0.0, 0.7, -0.7], [-0.5, 0.86, 0.0]])
@@ -71,6 +97,19 @@ def test_cross_fitted_scores_use_only_the_other_folds() -> None:
     assert np.allclose(scores[folds == 2], alone)
     # No row meets itself: a bank holding the row would give about 1 - its offset.
     assert scores.max() < 0.999
+
+
+def test_cross_fitted_scores_follow_each_rows_answered_intent() -> None:
+    x, y = clusters(10, 3)
+    folds = fold_of(y, 5, seed=13)
+    predicted = (y + 1) % 3  # every answer wrong: far from its answered intent
+    near = cross_fitted(x, y, folds, np.ones(3, dtype=bool), y, 2)
+    far = cross_fitted(x, y, folds, np.ones(3, dtype=bool), predicted, 2)
+    rest = folds != 2
+    bank = build_bank(x[rest], y[rest], np.ones(3, dtype=bool))
+    alone = familiarity(x[folds == 2], bank, predicted[folds == 2], 2)
+    assert np.allclose(far[folds == 2], alone)
+    assert near.mean() > far.mean() + 0.3
 
 
 def test_the_confidence_term_is_a_share_of_the_familiarity_spread() -> None:

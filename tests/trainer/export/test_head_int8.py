@@ -22,12 +22,15 @@ WIDTH = 256
 
 
 def _head(tmp_path: Path, hidden: tuple[int, ...], bank_size: int) -> tuple[Path, np.ndarray]:
-    """A seeded random fp32 head over `WIDTH`-d features and real-looking inputs for it."""
+    """A seeded random fp32 head over `WIDTH`-d features and real-looking inputs for it; its
+    familiarity is the mean of the best two cosines of the answered intent (a bot without
+    out_of_scope examples)."""
     torch.manual_seed(0)
     head = MLPHead(HeadConfig(input_dim=WIDTH, hidden=hidden, num_classes=7))
     bank = torch.nn.functional.normalize(torch.randn(bank_size, WIDTH), dim=1)
     path = tmp_path / "head.onnx"
-    export_head(ServedHead(head.eval(), bank), path)
+    intents = torch.arange(bank_size) % 7
+    export_head(ServedHead(head.eval(), bank, None, 0.0, intents, 2), path)
     features = np.random.default_rng(1).normal(size=(64, WIDTH)).astype(np.float32)
     return path, features
 
@@ -107,3 +110,33 @@ def test_the_int8_head_gate_refuses_a_head_that_lost_its_familiarity() -> None:
     probs = np.full((4, 2), 0.5, dtype=np.float32)
     result = gates.head_int8_parity((probs, None), (probs, np.zeros(4, dtype=np.float32)))
     assert not result.passed
+
+
+def test_the_int8_head_gate_compares_familiarity_where_the_intent_is_the_same() -> None:
+    probs = np.tile(np.array([[0.7, 0.2, 0.1]], dtype=np.float32), (80, 1))
+    probs[0] = [0.445, 0.44, 0.115]
+    other = probs.copy()
+    other[0] = [0.44, 0.445, 0.115]  # one text flips: scored against the other intent
+    familiarity = np.full(80, 0.5, dtype=np.float32)
+    moved = familiarity.copy()
+    moved[0] = 0.4
+    assert gates.head_int8_parity((other, moved), (probs, familiarity)).passed
+    moved[1] = 0.4  # the same intent, a different score: refused
+    assert not gates.head_int8_parity((other, moved), (probs, familiarity)).passed
+
+
+def test_the_fp32_graph_scores_familiarity_by_answered_intent_as_torch_does(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    head = MLPHead(HeadConfig(input_dim=WIDTH, hidden=(32,), num_classes=7)).eval()
+    bank = torch.nn.functional.normalize(torch.randn(40, WIDTH), dim=1)
+    intents = torch.arange(40) % 6  # intent 6 has no vector: the best of the whole bank
+    served = ServedHead(head, bank, torch.randn(40) * 0.01, 0.05, intents, 2).eval()
+    export_head(served, tmp_path / "head.onnx")
+    features = np.random.default_rng(2).normal(size=(64, WIDTH)).astype(np.float32)
+    probs, familiarity = _run(make_session(tmp_path / "head.onnx", arena=False), features)
+    with torch.no_grad():
+        ref_probs, ref_familiarity = served(torch.from_numpy(features))
+    assert np.array_equal(probs.argmax(axis=1), ref_probs.numpy().argmax(axis=1))
+    assert float(np.max(np.abs(familiarity - ref_familiarity.numpy()))) <= 1e-5

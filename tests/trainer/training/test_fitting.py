@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures.paths import EXAMPLES
+from trainer.calibration.familiarity import INTENT_NEIGHBOURS, cross_fitted, with_confidence
 from trainer.training.fitting import (
     CROSS_VALIDATED,
     LOGISTIC,
@@ -18,6 +19,7 @@ from trainer.training.fitting import (
     Split,
     choose_head,
     fit_and_calibrate,
+    fold_of,
 )
 from trainer.training.logistic import FoldAnswers
 from trainer.training.options import TrainOptions
@@ -142,3 +144,20 @@ def test_the_choice_reads_back_from_its_json() -> None:
     assert HeadChoice.optional(Fields(data, "report.json", ReportError), "head") == choice
     assert HeadChoice.optional(Fields({}, "report.json", ReportError), "head") is None
     assert choice.summary() == "logistic, C = 30 (mlp 90.00 %, logistic 95.00 % cross-validated)"
+
+
+def test_calibration_familiarity_follows_the_answered_intent_without_out_of_scope() -> None:
+    split = _blob_split(8, 0)
+    fitted = fit_and_calibrate(split, LABELS, TrainOptions(head="logistic"))
+    assert fitted.bank.info.intent_neighbours == INTENT_NEIGHBOURS
+    x, y, probs = split.x_train, split.y_train, fitted.calibration.probs
+    folds = fold_of(y, TrainOptions().cross_fit_folds, TrainOptions().seed)
+    raw = cross_fitted(x, y, folds, np.ones(4, dtype=bool), probs.argmax(axis=1), 2)
+    weight = fitted.bank.info.confidence_weight
+    expected = with_confidence(raw, probs, weight)
+    assert np.allclose(fitted.calibration.familiarity, expected, atol=1e-6)
+    with_oos = fit_and_calibrate(
+        split, ("a", "b", "c", "out_of_scope"), TrainOptions(head="logistic")
+    )
+    assert with_oos.bank.info.intent_neighbours == 0
+    assert with_oos.bank.info.confidence_weight == 0.0

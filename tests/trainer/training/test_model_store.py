@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tests.fixtures.contracts import sample_card
 from trainer.errors import UserError
-from trainer.training.model_store import check_model_name, load_trained_model, staged_model_dir
+from trainer.training.model_store import (
+    _load_bank,
+    check_model_name,
+    load_trained_model,
+    save_bank,
+    staged_model_dir,
+)
 
 
 def test_staged_folder_replaces_the_old_one_only_on_success(tmp_path: Path) -> None:
@@ -37,3 +45,23 @@ def test_loading_a_missing_or_damaged_model_is_a_user_error(tmp_path: Path) -> N
     (tmp_path / "model.json").write_text("{not json")
     with pytest.raises(UserError, match="damaged"):
         load_trained_model(tmp_path)
+
+
+def test_the_bank_keeps_each_vectors_intent_and_older_banks_read_zeros(tmp_path: Path) -> None:
+    from safetensors.numpy import save
+
+    card = sample_card()
+    shape = (card.familiarity.examples, card.head.input_dim)
+    vectors = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    offsets = np.zeros(shape[0], dtype=np.float32)
+    intents = np.arange(shape[0], dtype=np.int64) % len(card.labels)
+    save_bank(vectors, offsets, intents, tmp_path / "bank.safetensors")
+    _, _, read = _load_bank(tmp_path / "bank.safetensors", card)
+    assert np.array_equal(read, intents)
+    (tmp_path / "old.safetensors").write_bytes(save({"bank": vectors, "offsets": offsets}))
+    assert not _load_bank(tmp_path / "old.safetensors", card)[2].any()
+    (tmp_path / "bad.safetensors").write_bytes(
+        save({"bank": vectors, "offsets": offsets, "intents": intents[:3]})
+    )
+    with pytest.raises(ValueError, match="intents are int64 \\(3,\\), not one per vector"):
+        _load_bank(tmp_path / "bad.safetensors", card)
