@@ -3,12 +3,19 @@ user errors."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from intent_server.core.entities.spans import EntitySpan
 from trainer.errors import UserError
-from trainer.training.model_store import check_model_name, load_trained_model, staged_model_dir
+from trainer.training.model_store import (
+    ValidationSplit,
+    check_model_name,
+    load_trained_model,
+    staged_model_dir,
+)
 
 
 def test_staged_folder_replaces_the_old_one_only_on_success(tmp_path: Path) -> None:
@@ -37,3 +44,17 @@ def test_loading_a_missing_or_damaged_model_is_a_user_error(tmp_path: Path) -> N
     (tmp_path / "model.json").write_text("{not json")
     with pytest.raises(UserError, match="damaged"):
         load_trained_model(tmp_path)
+
+
+def test_validation_split_keeps_each_texts_spans_and_reads_older_files(tmp_path: Path) -> None:
+    texts = ("fly to Paris", "hello")
+    spans = ((EntitySpan(7, 12, "city", "Paris"),), ())
+    path = tmp_path / "validation.json"
+    ValidationSplit(texts, ("fly", "greet"), True, spans).write(path)
+    assert ValidationSplit.read(path).entities == spans
+    ValidationSplit(texts, ("fly", "greet")).write(path)
+    assert "entities" not in json.loads(path.read_text())
+    assert ValidationSplit.read(path).entities is None
+    path.write_text(json.dumps({"texts": list(texts), "labels": ["a", "b"], "entities": [[]]}))
+    with pytest.raises(ValueError, match=r"for each text, a list of \[start, end, entity\]"):
+        ValidationSplit.read(path)
