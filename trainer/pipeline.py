@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from intent_server.core.decision import OUT_OF_SCOPE, Thresholds
+from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.layout import (
     FAMILIARITY_BANK,
     HEAD_WEIGHTS,
@@ -167,9 +168,11 @@ def _publish(
     run: TrainingRun,
     fine_tuning: FineTuning | None = None,
     entities: EntityTraining | None = None,
+    gold: dict[str, tuple[EntitySpan, ...]] | None = None,
 ) -> tuple[ModelCard, TrainingReport]:
-    """Write the head, the familiarity bank, the entity head, the calibration texts, the
-    report and the model card into `folder`."""
+    """Write the head, the familiarity bank, the entity head, the calibration texts (with
+    their annotated spans, `gold`, for a bot with an entity head), the report and the model
+    card into `folder`."""
     now = datetime.now(timezone.utc)
     cal = fitted.calibration
     sigmas = run.options["unfamiliar_sigmas"]
@@ -205,7 +208,9 @@ def _publish(
     )
     val_labels = tuple(cal.labels[i] for i in cal.truth.tolist())
     held_out = cal.method == HELD_OUT
-    ValidationSplit(tuple(fitted.texts), val_labels, held_out).write(folder / VALIDATION_SPLIT)
+    spans = None if gold is None else tuple(gold.get(text, ()) for text in fitted.texts)
+    validation = ValidationSplit(tuple(fitted.texts), val_labels, held_out, spans)
+    validation.write(folder / VALIDATION_SPLIT)
     write_report(folder / REPORT_DIR, report, cal, name, card.version)
     card.write(folder / MODEL_CARD)
     return card, report
@@ -236,6 +241,7 @@ def _write_model(
     run: TrainingRun,
     outcome: Outcome | None,
     entities: EntityTraining | None,
+    gold: dict[str, tuple[EntitySpan, ...]] | None = None,
 ) -> tuple[ModelCard, TrainingReport]:
     """Publish `models_dir/name/` atomically, with the tuned encoder when it was kept."""
     with staged_model_dir(models_dir, name) as folder:
@@ -243,7 +249,7 @@ def _write_model(
             final = models_dir.resolve() / name
             identity = save_tuned_encoder(outcome.model, folder, final, identity)
         record = outcome.record if outcome is not None else None
-        return _publish(folder, name, fitted, identity, run, record, entities)
+        return _publish(folder, name, fitted, identity, run, record, entities, gold)
 
 
 def _entities(
@@ -260,6 +266,15 @@ def _entities(
         f1, spans = record.tuned_entity_f1, record.entity_spans
         return joint_entities(data, outcome.token_head, identity, f1, spans)
     return train_entities(data, tuned or load_encoder(identity), identity, options.seed)
+
+
+def _gold_spans(
+    data: TrainingData, validation: TrainingData | None
+) -> dict[str, tuple[EntitySpan, ...]]:
+    """Each example's annotated spans by text (the export's INT8 entity gate scores the
+    validation texts against them)."""
+    examples = [*data.examples, *(validation.examples if validation is not None else ())]
+    return {example.text: tuple(example.entities) for example in examples}
 
 
 def train(
@@ -323,8 +338,9 @@ def _train_locked(
         data_sources=tuple(str(source) for source in data.sources),
     )
     entities = _entities(data, identity, options, outcome)
+    gold = None if entities is None else _gold_spans(data, validation)
     card, report = _write_model(
-        Path(models_dir), model_name, fitted, identity, run, outcome, entities
+        Path(models_dir), model_name, fitted, identity, run, outcome, entities, gold
     )
     log.info("%s", summary_text(report))
     if OUT_OF_SCOPE not in labels:

@@ -68,6 +68,8 @@ def test_model_folder_follows_the_contract(trained_example_model: Path) -> None:
     validation = json.loads((trained_example_model / "validation.json").read_text())
     assert len(validation["texts"]) == len(validation["labels"]) == examples
     assert set(validation["labels"]) <= set(config["labels"]) and not validation["held_out"]
+    # the example bot annotates entities: each text's spans, for the export's INT8 entity gate
+    assert len(validation["entities"]) == examples and any(validation["entities"])
 
 
 def test_report_files(trained_example_model: Path) -> None:

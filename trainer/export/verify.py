@@ -156,7 +156,8 @@ def _check_int8(
         )
         checks.append(gates.head_int8_parity(scores, head.score_features(features)))
     if trained.card.entities is not None:
-        checks.append(entity_files.int8_gate(quantized, probe, fp32.entities))
+        gold = trained.validation.entities
+        checks.append(entity_files.int8_gate(quantized, probe, fp32.entities, gold))
     return checks, probs
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from intent_server.core.entities.spans import EntitySpan
 from intent_server.core.errors import ModelCardError
 from intent_server.core.files import shareable, write_json
 from intent_server.core.layout import FAMILIARITY_BANK, HEAD_WEIGHTS, MODEL_CARD, VALIDATION_SPLIT
@@ -41,14 +42,26 @@ def check_model_name(name: str) -> str:
 class ValidationSplit:
     """`validation.json`: the texts the thresholds were chosen on (the exporter runs its gates
     and the INT8 decision on them). `held_out` False: a cross-validated bot's own training
-    texts, which the final head has learnt."""
+    texts, which the final head has learnt. `entities`: each text's annotated spans, for a
+    bot with an entity head (the INT8 entity gate scores both encoders against them); None
+    for other bots and for files written before it."""
 
     texts: tuple[str, ...]
     labels: tuple[str, ...]
     held_out: bool = True
+    entities: tuple[tuple[EntitySpan, ...], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"texts": list(self.texts), "labels": list(self.labels), "held_out": self.held_out}
+        data: dict[str, Any] = {
+            "texts": list(self.texts),
+            "labels": list(self.labels),
+            "held_out": self.held_out,
+        }
+        if self.entities is not None:
+            data["entities"] = [
+                [[span.start, span.end, span.entity] for span in spans] for spans in self.entities
+            ]
+        return data
 
     def write(self, path: Path) -> None:
         write_json(path, self.to_json())
@@ -62,7 +75,29 @@ class ValidationSplit:
         held_out = data.get("held_out", True)
         if not isinstance(held_out, bool):
             raise ValueError(f"{path}: held_out must be true or false")
-        return cls(texts, labels, held_out)
+        return cls(texts, labels, held_out, _read_entities(path, data.get("entities"), texts))
+
+
+def _read_entities(
+    path: Path, rows: Any, texts: tuple[str, ...]
+) -> tuple[tuple[EntitySpan, ...], ...] | None:
+    """`entities` of validation.json: per text, [start, end, entity] of each span."""
+    if rows is None:
+        return None
+    try:
+        if len(rows) != len(texts):
+            raise ValueError("one list per text")
+        return tuple(
+            tuple(
+                EntitySpan(int(start), int(end), str(entity), text[int(start) : int(end)])
+                for start, end, entity in spans
+            )
+            for text, spans in zip(texts, rows, strict=True)
+        )
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path}: entities must hold, for each text, a list of [start, end, entity] ({error})"
+        ) from error
 
 
 @contextmanager

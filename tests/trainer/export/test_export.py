@@ -104,6 +104,8 @@ def test_manifest_records_gates_metrics_and_files(
     assert manifest["heads"] == {"int8": "head.int8.onnx"} and manifest["format_version"] == 6
     assert checks["head_int8_vs_fp32"]["passed"], checks["head_int8_vs_fp32"]
     assert checks["head_int8_vs_fp32"]["value"] <= gates.HEAD_INT8_MAX_ABS_DIFF
+    # the example bot's validation texts are annotated: INT8 is scored on their spans
+    assert "slot F1 int8" in checks["entities_int8_vs_fp32"]["detail"]
 
 
 def test_tokenizer_has_no_padding_and_truncates_at_256(exported_example_version: Path) -> None:

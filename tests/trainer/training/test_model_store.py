@@ -3,14 +3,17 @@ user errors."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from intent_server.core.entities.spans import EntitySpan
 from tests.fixtures.contracts import sample_card
 from trainer.errors import UserError
 from trainer.training.model_store import (
+    ValidationSplit,
     _load_bank,
     check_model_name,
     load_trained_model,
@@ -65,3 +68,17 @@ def test_the_bank_keeps_each_vectors_intent_and_older_banks_read_zeros(tmp_path:
     )
     with pytest.raises(ValueError, match="intents are int64 \\(3,\\), not one per vector"):
         _load_bank(tmp_path / "bad.safetensors", card)
+
+
+def test_validation_split_keeps_each_texts_spans_and_reads_older_files(tmp_path: Path) -> None:
+    texts = ("fly to Paris", "hello")
+    spans = ((EntitySpan(7, 12, "city", "Paris"),), ())
+    path = tmp_path / "validation.json"
+    ValidationSplit(texts, ("fly", "greet"), True, spans).write(path)
+    assert ValidationSplit.read(path).entities == spans
+    ValidationSplit(texts, ("fly", "greet")).write(path)
+    assert "entities" not in json.loads(path.read_text())
+    assert ValidationSplit.read(path).entities is None
+    path.write_text(json.dumps({"texts": list(texts), "labels": ["a", "b"], "entities": [[]]}))
+    with pytest.raises(ValueError, match=r"for each text, a list of \[start, end, entity\]"):
+        ValidationSplit.read(path)
