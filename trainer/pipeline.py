@@ -157,7 +157,14 @@ def _section(entities: EntityTraining | None) -> EntitySection | None:
     """The report's entity section (None: a bot without entity annotations)."""
     if entities is None:
         return None
-    return EntitySection(entities.annotated, entities.held_examples, entities.held_out)
+    tuned = entities.held_out is None and entities.info.val_f1 is not None  # see joint_entities
+    return EntitySection(
+        entities.annotated,
+        entities.held_examples,
+        entities.held_out,
+        entities.info.val_f1 if tuned else None,
+        entities.info.val_spans if tuned else 0,
+    )
 
 
 def _publish(

@@ -128,17 +128,23 @@ class EntitySection:
     """The entity head measured before it is trained on every example: a head trained
     without a fifth of the annotated examples, scored on that fifth (`scores`: per type and
     micro-averaged, exact span and type, with the wrong spans; None when there were too few
-    annotated examples to hold any out)."""
+    annotated examples to hold any out, or when the head was trained with the encoder)."""
 
     annotated_examples: int
     held_out_examples: int
     scores: EntityScores | None
+    # A head trained with the encoder (`--fine-tune`): the slot F1 the fine-tuning comparison
+    # measured on examples it did not train on, and their spans (None: not fine-tuned).
+    tuned_f1: float | None = None
+    tuned_spans: int = 0
 
     def to_json(self) -> JsonObject:
         return {
             "annotated_examples": self.annotated_examples,
             "held_out_examples": self.held_out_examples,
             "scores": None if self.scores is None else self.scores.to_json(),
+            "tuned_f1": self.tuned_f1,
+            "tuned_spans": self.tuned_spans,
         }
 
     @classmethod
@@ -146,7 +152,9 @@ class EntitySection:
         scores = None
         if fields.raw("scores") is not None:
             scores = EntityScores.from_json(fields.section("scores"))
-        return fields.build(cls, scores=scores)
+        tuned = fields.optional_number("tuned_f1") if fields.has("tuned_f1") else None
+        spans = fields.integer("tuned_spans") if fields.has("tuned_spans") else 0
+        return fields.build(cls, scores=scores, tuned_f1=tuned, tuned_spans=spans)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,11 @@ def entity_score_words(scores: EntityScores) -> str:
 
 
 def _entity_words(section: EntitySection) -> str:
+    if section.scores is None and section.tuned_f1 is not None:
+        return (
+            f"F1 {section.tuned_f1:.2%} on {section.tuned_spans} spans the fine-tuning "
+            "comparison held out"
+        )
     if section.scores is None:
         return (
             f"not measured: {section.annotated_examples} annotated examples are too few to "
@@ -131,6 +136,14 @@ def _entities_markdown(section: EntitySection | None) -> list[str]:
     if section is None:
         return []
     head = ["", "## Entities", ""]
+    if section.scores is None and section.tuned_f1 is not None:
+        return [
+            *head,
+            f"The head was trained on the fine-tuned encoder (`--fine-tune`) and the "
+            f"{section.annotated_examples} annotated examples. Fine-tuning scored it on "
+            f"{section.tuned_spans} spans of examples it did not train on: slot F1 "
+            f"{section.tuned_f1:.2%} (exact span and type, micro-averaged).",
+        ]
     if section.scores is None:
         count = section.annotated_examples
         return [*head, f"{count} annotated examples: too few to hold a fifth out and measure."]

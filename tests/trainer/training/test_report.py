@@ -28,7 +28,7 @@ from trainer.training.report import (
     build_report,
     intents_needing_examples,
 )
-from trainer.training.report_text import summary_text
+from trainer.training.report_text import markdown, summary_text
 
 TUNED = FineTuning(
     recipe="contrastive",
@@ -198,11 +198,29 @@ def test_the_entity_section_reads_back_and_comes_last(tmp_path: Path) -> None:
         assert TrainingReport.read(tmp_path / "report.json") == report
         data = report.to_json()
         assert list(data)[-1] == "entities"
-        assert list(data["entities"]) == ["annotated_examples", "held_out_examples", "scores"]
+        assert list(data["entities"])[:3] == ["annotated_examples", "held_out_examples", "scores"]
     scores = sample_entities().to_json()["scores"]
     assert [row["entity"] for row in scores["types"]] == ["city", "date", "time"]
     assert {"kind", "example", "source", "line", "truth", "predicted"} <= set(scores["wrong"][0])
     assert "entities" not in sample_report().to_json()  # a bot without annotations
+
+
+def test_a_head_tuned_with_the_encoder_reports_the_comparisons_slot_f1(tmp_path: Path) -> None:
+    tuned = EntitySection(13084, 0, None, tuned_f1=0.9522, tuned_spans=1794)
+    report = replace(sample_report(TUNED), entities=tuned)
+    write_json(tmp_path / "report.json", report.to_json())
+    assert TrainingReport.read(tmp_path / "report.json") == report
+    text = markdown(report, "trip", "v1")
+    assert "F1 95.22% on 1794 spans the fine-tuning comparison held out" in summary_text(report)
+    assert "scored it on 1794 spans of examples it did not train on: slot F1 95.22%" in text
+    assert "too few" not in text
+    older = report.to_json()  # a report written before the tuned fields existed
+    for key in ("tuned_f1", "tuned_spans"):
+        del older["entities"][key]
+    write_json(tmp_path / "older.json", older)
+    assert TrainingReport.read(tmp_path / "older.json").entities == replace(
+        tuned, tuned_f1=None, tuned_spans=0
+    )
 
 
 def test_the_example_bot_reports_its_entity_head_held_out(trained_example_model: Path) -> None:
