@@ -40,6 +40,16 @@ def option(**settings: Any) -> dict[str, Option]:
     return core_option(**{"group": HEAD, **settings})
 
 
+def one_of(choices: tuple[str, ...], **settings: Any) -> dict[str, Option]:
+    """`option` for a field that takes one of `choices`, checked and explained as such."""
+    return option(
+        choices=choices,
+        check=lambda v: v in choices,
+        must=f"be one of {', '.join(choices)}",
+        **settings,
+    )
+
+
 def int_list(what: str) -> Callable[[str], tuple[int, ...]]:
     """Parser for comma-separated integers, such as `4,5,6`."""
 
@@ -102,10 +112,8 @@ class TrainOptions(Checked):
     )
     head: str = field(
         default="auto",
-        metadata=option(
-            choices=HEADS,
-            check=lambda v: v in HEADS,
-            must=f"be one of {', '.join(HEADS)}",
+        metadata=one_of(
+            HEADS,
             help=f"mlp: the --hidden layers; logistic: L2-regularised logistic regression "
             f"(no hidden layer, trained to convergence, its regularisation chosen on the "
             f"bot's folds or validation split); auto: bots under {CROSS_FIT_BELOW} examples "
@@ -136,10 +144,8 @@ class TrainOptions(Checked):
     )
     schedule: str = field(
         default="onecycle",
-        metadata=option(
-            choices=SCHEDULES,
-            check=lambda v: v in SCHEDULES,
-            must=f"be one of {', '.join(SCHEDULES)}",
+        metadata=one_of(
+            SCHEDULES,
             help="onecycle: warm the learning rate up, then anneal it over --epochs (small "
             "data sets get more epochs, so that training takes at least 256 steps); "
             "constant: a fixed --lr with early stopping after --patience epochs",
@@ -234,12 +240,10 @@ class TrainOptions(Checked):
     )
     fine_tune: str = field(
         default="off",
-        metadata=option(
+        metadata=one_of(
+            FINE_TUNE_MODES,
             group=FINE_TUNING,
-            choices=FINE_TUNE_MODES,
             bare="auto",
-            check=lambda v: v in FINE_TUNE_MODES,
-            must=f"be one of {', '.join(FINE_TUNE_MODES)}",
             help="also fine-tune the encoder on the examples (minutes on a CPU, not seconds): "
             "--fine-tune trains the frozen-encoder model as well, compares the two on held-out "
             "data (cross-validated for small bots), keeps the better one and says which and by "
@@ -248,11 +252,9 @@ class TrainOptions(Checked):
     )
     fine_tune_recipe: str = field(
         default="end-to-end",
-        metadata=option(
+        metadata=one_of(
+            RECIPES,
             group=FINE_TUNING,
-            choices=RECIPES,
-            check=lambda v: v in RECIPES,
-            must=f"be one of {', '.join(RECIPES)}",
             help="end-to-end: the encoder and the head trained together on the cross-entropy "
             "loss (the head is kept); contrastive: each intent's examples pulled together and "
             "other intents' pushed apart (supervised contrastive loss), then the head trained "
